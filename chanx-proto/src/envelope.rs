@@ -1,0 +1,389 @@
+//! What travels through the channel layer: group messages and channel
+//! events, in chanx's envelope format.
+//!
+//! A [`LayerMessage`] is built once by the sender and shared (behind an
+//! `Arc`) by every receiver in the process; each receiver only stamps
+//! `is_mine`/`is_current` onto the already-serialized content.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// How a group message's content was produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentKind {
+    /// A typed message of the sender's group-message set.
+    Message,
+    /// A raw JSON object.
+    Json,
+}
+
+/// A group message: content plus who sent it.
+#[derive(Clone, Debug)]
+pub struct GroupEnvelope {
+    content: Box<RawValue>,
+    kind: ContentKind,
+    exclude_current: bool,
+    from_channel: String,
+    from_user_pk: Box<RawValue>,
+    /// Compact JSON of `from_user_pk` when it is truthy (Python's `bool()`).
+    sender_key: Option<String>,
+}
+
+/// A typed channel event: `{"handler": ..., "payload": ...}`.
+#[derive(Clone, Debug)]
+pub struct EventEnvelope {
+    event_data: Box<RawValue>,
+}
+
+/// One message carried by a channel layer.
+///
+/// ```
+/// use chanx_proto::LayerMessage;
+/// let wire = r#"{"type":"handle_channel_event","event_data":{"handler":"notify","payload":{"content":"hi"}}}"#;
+/// let msg = LayerMessage::from_json(wire.as_bytes()).unwrap();
+/// assert_eq!(msg.to_json(), wire);
+/// ```
+#[derive(Clone, Debug)]
+pub enum LayerMessage {
+    /// `{"type": "send_group_member", ...}`.
+    Group(GroupEnvelope),
+    /// `{"type": "handle_channel_event", ...}`.
+    Event(EventEnvelope),
+}
+
+/// Why bytes from the layer are not a [`LayerMessage`].
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Not JSON, or fields of the wrong type.
+    #[error("malformed layer message: {0}")]
+    Json(#[from] serde_json::Error),
+    /// `type` names no known message.
+    #[error("unknown layer message type `{0}`")]
+    UnknownType(String),
+    /// A field the type requires is absent.
+    #[error("layer message of type `{kind}` lacks `{field}`")]
+    Missing {
+        /// The message's `type`.
+        kind: &'static str,
+        /// The absent field.
+        field: &'static str,
+    },
+    /// A group message's content is not a JSON object.
+    #[error("group message content is not a JSON object")]
+    ContentNotObject,
+}
+
+#[derive(Deserialize)]
+struct WireIn<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    content: Option<Box<RawValue>>,
+    #[serde(rename = "kind")]
+    content_kind: Option<ContentKind>,
+    exclude_current: Option<bool>,
+    from_channel: Option<String>,
+    from_user_pk: Option<Box<RawValue>>,
+    event_data: Option<Box<RawValue>>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type")]
+enum WireOut<'a> {
+    #[serde(rename = "send_group_member")]
+    Group {
+        content: &'a RawValue,
+        kind: ContentKind,
+        exclude_current: bool,
+        from_channel: &'a str,
+        from_user_pk: &'a RawValue,
+    },
+    #[serde(rename = "handle_channel_event")]
+    Event { event_data: &'a RawValue },
+}
+
+fn is_object(raw: &RawValue) -> bool {
+    raw.get().trim_start().starts_with('{')
+}
+
+fn truthy_key(pk: &RawValue) -> Option<String> {
+    let value: Value = serde_json::from_str(pk.get()).ok()?;
+    let truthy = match &value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    };
+    truthy.then(|| value.to_string())
+}
+
+/// The compact JSON form used to compare user primary keys.
+pub(crate) fn user_key(pk: &Value) -> Option<String> {
+    let raw = serde_json::value::to_raw_value(pk).ok()?;
+    truthy_key(&raw)
+}
+
+impl GroupEnvelope {
+    /// Builds a group message from content already serialized as a JSON object.
+    pub fn new(
+        content: Box<RawValue>,
+        kind: ContentKind,
+        exclude_current: bool,
+        from_channel: impl Into<String>,
+        from_user_pk: Option<&Value>,
+    ) -> Result<Self, EnvelopeError> {
+        if !is_object(&content) {
+            return Err(EnvelopeError::ContentNotObject);
+        }
+        let from_user_pk = serde_json::value::to_raw_value(from_user_pk.unwrap_or(&Value::Null))?;
+        let sender_key = truthy_key(&from_user_pk);
+        Ok(GroupEnvelope {
+            content,
+            kind,
+            exclude_current,
+            from_channel: from_channel.into(),
+            from_user_pk,
+            sender_key,
+        })
+    }
+
+    /// The content as sent (a JSON object).
+    pub fn content(&self) -> &str {
+        self.content.get()
+    }
+
+    /// Whether the content is a typed message or raw JSON.
+    pub fn kind(&self) -> ContentKind {
+        self.kind
+    }
+
+    /// Whether the sending connection skips its own copy.
+    pub fn exclude_current(&self) -> bool {
+        self.exclude_current
+    }
+
+    /// The sending connection's channel name.
+    pub fn from_channel(&self) -> &str {
+        &self.from_channel
+    }
+
+    /// The sender's user primary key as JSON (`null` when anonymous).
+    pub fn from_user_pk(&self) -> &str {
+        self.from_user_pk.get()
+    }
+
+    /// `is_mine` for a receiver whose own key is `receiver_key`
+    /// (see [`LayerMessage`]): the sender's pk is truthy and equal.
+    pub(crate) fn is_mine(&self, receiver_key: Option<&str>) -> bool {
+        matches!((&self.sender_key, receiver_key), (Some(a), Some(b)) if a == b)
+    }
+
+    /// The frame a receiver sends its client: the content with `is_mine`
+    /// and `is_current` appended, keys camelized if asked.
+    pub fn stamp(
+        &self,
+        is_mine: bool,
+        is_current: bool,
+        camelize: bool,
+    ) -> serde_json::Result<String> {
+        if camelize {
+            let mut value: Value = serde_json::from_str(self.content.get())?;
+            if let Value::Object(map) = &mut value {
+                map.insert("is_mine".into(), Value::Bool(is_mine));
+                map.insert("is_current".into(), Value::Bool(is_current));
+            }
+            return crate::codec::encode(&value, true);
+        }
+        let body = self.content.get().trim_end();
+        let inner = body.strip_suffix('}').unwrap_or(body);
+        let empty = inner
+            .trim_start()
+            .strip_prefix('{')
+            .is_some_and(|r| r.trim().is_empty());
+        let mut out = String::with_capacity(body.len() + 36);
+        out.push_str(inner);
+        if !empty {
+            out.push(',');
+        }
+        out.push_str(if is_mine {
+            "\"is_mine\":true,"
+        } else {
+            "\"is_mine\":false,"
+        });
+        out.push_str(if is_current {
+            "\"is_current\":true}"
+        } else {
+            "\"is_current\":false}"
+        });
+        Ok(out)
+    }
+}
+
+impl EventEnvelope {
+    /// Wraps a serialized event object (`{"handler": ..., "payload": ...}`).
+    pub fn new(event_data: Box<RawValue>) -> Self {
+        EventEnvelope { event_data }
+    }
+
+    /// The event as JSON.
+    pub fn event_data(&self) -> &str {
+        self.event_data.get()
+    }
+}
+
+impl LayerMessage {
+    /// Builds a channel event from any serializable event value.
+    ///
+    /// ```
+    /// # use serde::Serialize;
+    /// #[derive(Serialize)]
+    /// #[serde(tag = "handler", content = "payload", rename_all = "snake_case")]
+    /// enum ChatEvent { Notify { content: String } }
+    /// let msg = chanx_proto::LayerMessage::event(&ChatEvent::Notify { content: "hi".into() }).unwrap();
+    /// assert!(msg.to_json().contains(r#""event_data":{"handler":"notify""#));
+    /// ```
+    pub fn event<E: Serialize + ?Sized>(event: &E) -> serde_json::Result<Self> {
+        Ok(LayerMessage::Event(EventEnvelope::new(
+            serde_json::value::to_raw_value(event)?,
+        )))
+    }
+
+    /// Parses the envelope from the bytes a channel layer carried.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        let wire: WireIn<'_> = serde_json::from_slice(bytes)?;
+        match wire.kind.as_ref() {
+            "send_group_member" => {
+                const KIND: &str = "send_group_member";
+                let missing = |field| EnvelopeError::Missing { kind: KIND, field };
+                let content = wire.content.ok_or_else(|| missing("content"))?;
+                if !is_object(&content) {
+                    return Err(EnvelopeError::ContentNotObject);
+                }
+                let from_user_pk = match wire.from_user_pk {
+                    Some(pk) => pk,
+                    None => serde_json::value::to_raw_value(&Value::Null)?,
+                };
+                let sender_key = truthy_key(&from_user_pk);
+                Ok(LayerMessage::Group(GroupEnvelope {
+                    content,
+                    kind: wire.content_kind.unwrap_or(ContentKind::Json),
+                    exclude_current: wire.exclude_current.unwrap_or(false),
+                    from_channel: wire.from_channel.ok_or_else(|| missing("from_channel"))?,
+                    from_user_pk,
+                    sender_key,
+                }))
+            }
+            "handle_channel_event" => {
+                let event_data = wire.event_data.ok_or(EnvelopeError::Missing {
+                    kind: "handle_channel_event",
+                    field: "event_data",
+                })?;
+                Ok(LayerMessage::Event(EventEnvelope { event_data }))
+            }
+            other => Err(EnvelopeError::UnknownType(other.to_owned())),
+        }
+    }
+
+    /// Serializes the envelope (for a layer that crosses processes).
+    pub fn to_json(&self) -> String {
+        let wire = match self {
+            LayerMessage::Group(g) => WireOut::Group {
+                content: &g.content,
+                kind: g.kind,
+                exclude_current: g.exclude_current,
+                from_channel: &g.from_channel,
+                from_user_pk: &g.from_user_pk,
+            },
+            LayerMessage::Event(e) => WireOut::Event {
+                event_data: &e.event_data,
+            },
+        };
+        // Every field is already valid JSON or a plain string: this cannot fail.
+        serde_json::to_string(&wire).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn group(content: &str, pk: Value) -> GroupEnvelope {
+        GroupEnvelope::new(
+            RawValue::from_string(content.to_owned()).unwrap(),
+            ContentKind::Message,
+            true,
+            "chan.1",
+            Some(&pk),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn stamps_without_reparsing() {
+        let g = group(
+            r#"{"action":"chat_message","payload":{"content":"hi"}}"#,
+            json!(1),
+        );
+        assert_eq!(
+            g.stamp(true, false, false).unwrap(),
+            r#"{"action":"chat_message","payload":{"content":"hi"},"is_mine":true,"is_current":false}"#
+        );
+        let empty = group("{ }", json!(1));
+        assert_eq!(
+            empty.stamp(false, true, false).unwrap(),
+            r#"{ "is_mine":false,"is_current":true}"#
+        );
+        let v: Value = serde_json::from_str(&empty.stamp(false, true, false).unwrap()).unwrap();
+        assert_eq!(v, json!({"is_mine": false, "is_current": true}));
+    }
+
+    #[test]
+    fn stamps_camelized() {
+        let g = group(
+            r#"{"action":"chat_message","payload":{"snake_key":1}}"#,
+            json!(1),
+        );
+        assert_eq!(
+            g.stamp(false, true, true).unwrap(),
+            r#"{"action":"chat_message","payload":{"snakeKey":1},"isMine":false,"isCurrent":true}"#
+        );
+    }
+
+    #[test]
+    fn is_mine_follows_python_truthiness() {
+        assert!(group("{}", json!(7)).is_mine(Some("7")));
+        assert!(!group("{}", json!(7)).is_mine(Some("8")));
+        assert!(!group("{}", json!(0)).is_mine(Some("0")));
+        assert!(!group("{}", Value::Null).is_mine(None));
+        assert!(group("{}", json!("abc")).is_mine(user_key(&json!("abc")).as_deref()));
+    }
+
+    #[test]
+    fn round_trips_and_rejects() {
+        let g = LayerMessage::Group(group(r#"{"a":1}"#, json!(3)));
+        let wire = g.to_json();
+        assert_eq!(
+            wire,
+            r#"{"type":"send_group_member","content":{"a":1},"kind":"message","exclude_current":true,"from_channel":"chan.1","from_user_pk":3}"#
+        );
+        assert_eq!(
+            LayerMessage::from_json(wire.as_bytes()).unwrap().to_json(),
+            wire
+        );
+        assert!(matches!(
+            LayerMessage::from_json(b"{\"type\":\"x\"}"),
+            Err(EnvelopeError::UnknownType(_))
+        ));
+        assert!(matches!(
+            LayerMessage::from_json(
+                br#"{"type":"send_group_member","content":[1],"from_channel":"c"}"#
+            ),
+            Err(EnvelopeError::ContentNotObject)
+        ));
+        assert!(LayerMessage::from_json(b"nope").is_err());
+    }
+}

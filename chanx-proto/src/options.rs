@@ -1,0 +1,188 @@
+//! Per-endpoint options (PROTOCOL.md, "Options") and the compiled
+//! [`Protocol`] shared by every connection of an endpoint.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::message::MessageSet;
+use crate::schema::MessageSchema;
+
+/// A per-connection limit on incoming messages: a token bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Messages allowed per second on average.
+    pub per_second: u32,
+    /// Messages allowed in one burst.
+    pub burst: u32,
+}
+
+/// Liveness checks: a WebSocket ping every `interval`; after `max_missed`
+/// intervals without any frame from the peer the connection is closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Time between pings.
+    pub interval: Duration,
+    /// Silent intervals tolerated before closing.
+    pub max_missed: u32,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat {
+            interval: Duration::from_secs(30),
+            max_missed: 2,
+        }
+    }
+}
+
+/// Options of one endpoint. `Options::default()` gives PROTOCOL.md's defaults.
+///
+/// ```
+/// let options = chanx_proto::Options { send_completion: true, ..Default::default() };
+/// assert_eq!(options.action_key, "action");
+/// assert_eq!(options.max_frame_size, 1 << 20);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The tag field name of incoming messages.
+    pub action_key: String,
+    /// Send the `authentication` frame after the upgrade.
+    pub send_authentication_message: bool,
+    /// Send `complete` / `group_complete` frames.
+    pub send_completion: bool,
+    /// Camelize outgoing keys and decamelize incoming ones.
+    pub camelize: bool,
+    /// Largest accepted frame in bytes; larger frames close with 1009.
+    pub max_frame_size: usize,
+    /// Frames that may wait for the socket; more close the connection with 4008.
+    pub max_outbound_frames: usize,
+    /// Optional limit on incoming messages.
+    pub rate_limit: Option<RateLimit>,
+    /// Optional liveness checks (on by default).
+    pub heartbeat: Option<Heartbeat>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            action_key: "action".to_owned(),
+            send_authentication_message: true,
+            send_completion: false,
+            camelize: false,
+            max_frame_size: 1 << 20,
+            max_outbound_frames: 1024,
+            rate_limit: None,
+            heartbeat: Some(Heartbeat::default()),
+        }
+    }
+}
+
+impl Options {
+    /// Checks every option; the error names the first offending field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| {
+            Err(ConfigError::InvalidOption {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.action_key.is_empty() {
+            return invalid("action_key", "must not be empty");
+        }
+        if self.max_frame_size == 0 {
+            return invalid("max_frame_size", "must be at least 1 byte");
+        }
+        if self.max_outbound_frames == 0 {
+            return invalid("max_outbound_frames", "must be at least 1");
+        }
+        if let Some(r) = self.rate_limit {
+            if r.per_second == 0 {
+                return invalid("rate_limit.per_second", "must be at least 1");
+            }
+            if r.burst == 0 {
+                return invalid("rate_limit.burst", "must be at least 1");
+            }
+        }
+        if let Some(h) = self.heartbeat {
+            if h.interval.is_zero() {
+                return invalid("heartbeat.interval", "must be longer than zero");
+            }
+            if h.max_missed == 0 {
+                return invalid("heartbeat.max_missed", "must be at least 1");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An endpoint's compiled protocol: options plus the schemas of its incoming
+/// message set `M` and event set `E`. Build it once and share it (in an
+/// `Arc`) between the endpoint's connections.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use schemars::JsonSchema;
+/// use chanx_proto::{NoEvent, Options, Protocol};
+///
+/// #[derive(Deserialize, Serialize, JsonSchema)]
+/// #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+/// enum Incoming { Echo { content: String } }
+///
+/// let protocol = Protocol::<Incoming, NoEvent>::new(Options::default()).unwrap();
+/// assert_eq!(protocol.incoming().tags().collect::<Vec<_>>(), ["echo"]);
+/// ```
+#[derive(Debug)]
+pub struct Protocol<M, E> {
+    pub(crate) options: Options,
+    pub(crate) incoming: MessageSchema,
+    pub(crate) events: MessageSchema,
+    pub(crate) builtin_ping: bool,
+    _types: PhantomData<fn() -> (M, E)>,
+}
+
+impl<M: MessageSet, E: MessageSet> Protocol<M, E> {
+    /// Compiles the schemas and checks the options.
+    pub fn new(options: Options) -> Result<Self, ConfigError> {
+        options.validate()?;
+        let incoming = MessageSchema::of::<M>(&options.action_key)?;
+        if incoming.tags().next().is_none() {
+            return Err(ConfigError::NotTagged {
+                type_name: std::any::type_name::<M>().to_owned(),
+                key: options.action_key.clone(),
+                reason: "the incoming message set has no variants".into(),
+            });
+        }
+        let events = MessageSchema::of::<E>("handler")?;
+        let builtin_ping = !incoming.has_tag(crate::codec::PING);
+        Ok(Protocol {
+            options,
+            incoming,
+            events,
+            builtin_ping,
+            _types: PhantomData,
+        })
+    }
+}
+
+impl<M, E> Protocol<M, E> {
+    /// The endpoint's options.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The schema of the incoming message set.
+    pub fn incoming(&self) -> &MessageSchema {
+        &self.incoming
+    }
+
+    /// The schema of the channel-event set.
+    pub fn events(&self) -> &MessageSchema {
+        &self.events
+    }
+
+    /// Whether the core answers `ping` itself (the set declares no `ping`).
+    pub fn answers_ping(&self) -> bool {
+        self.builtin_ping
+    }
+}
