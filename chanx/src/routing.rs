@@ -68,7 +68,7 @@
 
 use std::borrow::Cow;
 
-use regex::{Regex, RegexSet, RegexSetBuilder};
+use regex::Regex;
 
 /// Regex of Django's `str` converter.
 const STR_REGEX: &str = "[^/]+";
@@ -80,11 +80,6 @@ const SLUG_REGEX: &str = "[-a-zA-Z0-9_]+";
 const UUID_REGEX: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 /// Regex of Django's `path` converter.
 const PATH_REGEX: &str = ".+";
-
-/// Size limit for the compiled [`RegexSet`] (Unicode classes such as
-/// `\w{1,100}` are large); if it is still exceeded, matching falls back to
-/// trying the per-route regexes one after another.
-const SET_SIZE_LIMIT: usize = 64 * (1 << 20);
 
 /// Builds an endpoint route in Django `path()` syntax.
 ///
@@ -324,23 +319,32 @@ struct Matcher {
     regex: Regex,
     /// Capture-group index of each parameter, parallel to `RouteInfo::params`.
     groups: Vec<usize>,
+    /// Literal text every matching path starts with (a cheap pre-check).
+    prefix: String,
+    /// The route is entirely literal: it matches exactly `prefix`.
+    exact: bool,
 }
 
 /// Compiled, flattened route table.
 ///
-/// Matching strategy: a [`RegexSet`] of all routes answers "which routes
-/// match" in a single pass over the path, whatever the number of routes
-/// (lazy DFA, no capture bookkeeping); the lowest matching index is the
-/// first route in declaration order. Only that route's own [`Regex`] is then
-/// run to extract captures, the comparatively expensive part. For ~10–100
-/// routes this beats trying each regex in turn, which costs one regex search
-/// (and cache checkout) per route that is tried before the winner. If the set
-/// cannot be built (size limit), routes are tried one by one instead.
+/// Matching strategy: routes are tried in declaration order, but each one is
+/// first screened by its literal prefix (the text before its first parameter
+/// or regex construct, e.g. `ws/myapp/chat/`), a plain `starts_with`; fully
+/// literal routes are compared with `==` and never run a regex. Only
+/// candidates that pass the screen run their own compiled regex, and routes
+/// with parameters go straight to `captures` (one search, not `is_match`
+/// followed by `captures`). A [`regex::RegexSet`] over all routes was
+/// measured and rejected: Django-style patterns use Unicode classes such as
+/// `\w{1,100}` whose automata are huge, so a set of 50 such routes exceeded
+/// a 64 MiB size limit, doubled start-up compile time (each route is already
+/// compiled on its own for captures), and its single pass still has to be
+/// followed by a capture search. With the prefix screen a lookup in a table
+/// of ~10–100 routes costs a few nanoseconds per skipped route plus one
+/// regex search for the winner.
 #[derive(Clone, Debug)]
 pub struct RouteTable<T> {
     infos: Vec<RouteInfo<T>>,
     matchers: Vec<Matcher>,
-    set: Option<RegexSet>,
 }
 
 impl<T> RouteTable<T> {
@@ -358,15 +362,7 @@ impl<T> RouteTable<T> {
         for route in routes {
             flatten(route, &mut stack, &mut infos, &mut matchers)?;
         }
-        let set = RegexSetBuilder::new(matchers.iter().map(|m| m.regex.as_str()))
-            .size_limit(SET_SIZE_LIMIT)
-            .build()
-            .ok();
-        Ok(Self {
-            infos,
-            matchers,
-            set,
-        })
+        Ok(Self { infos, matchers })
     }
 
     /// Finds the first route (in declaration order) matching `request_path`.
@@ -378,32 +374,45 @@ impl<T> RouteTable<T> {
         let raw = request_path.strip_prefix('/')?;
         let decoded = percent_decode(raw)?;
         let subject: &str = &decoded;
-        let index = match &self.set {
-            Some(set) => set.matches(subject).iter().next()?,
-            None => self
-                .matchers
-                .iter()
-                .position(|m| m.regex.is_match(subject))?,
-        };
-        let info = self.infos.get(index)?;
-        let matcher = self.matchers.get(index)?;
-        let params = if matcher.groups.is_empty() {
-            PathParams::default()
-        } else {
-            let caps = matcher.regex.captures(subject)?;
-            info.params
-                .iter()
-                .zip(&matcher.groups)
-                .filter_map(|(param, &group)| {
-                    caps.get(group)
-                        .map(|m| (param.name.clone(), m.as_str().to_owned()))
-                })
-                .collect()
-        };
-        Some(Resolved {
-            target: &info.target,
-            params,
-        })
+        for (info, matcher) in self.infos.iter().zip(&self.matchers) {
+            if matcher.exact {
+                if subject == matcher.prefix {
+                    return Some(Resolved {
+                        target: &info.target,
+                        params: PathParams::default(),
+                    });
+                }
+                continue;
+            }
+            if !subject.starts_with(matcher.prefix.as_str()) {
+                continue;
+            }
+            if matcher.groups.is_empty() {
+                if matcher.regex.is_match(subject) {
+                    return Some(Resolved {
+                        target: &info.target,
+                        params: PathParams::default(),
+                    });
+                }
+                continue;
+            }
+            if let Some(caps) = matcher.regex.captures(subject) {
+                let params = info
+                    .params
+                    .iter()
+                    .zip(&matcher.groups)
+                    .filter_map(|(param, &group)| {
+                        caps.get(group)
+                            .map(|m| (param.name.clone(), m.as_str().to_owned()))
+                    })
+                    .collect();
+                return Some(Resolved {
+                    target: &info.target,
+                    params,
+                });
+            }
+        }
+        None
     }
 
     /// Every flattened route, in declaration order.
@@ -435,7 +444,6 @@ impl<T> RouteTable<T> {
                 })
                 .collect(),
             matchers: self.matchers,
-            set: self.set,
         }
     }
 }
@@ -453,11 +461,38 @@ enum Piece {
 /// One compiled pattern segment (an `include` prefix or an endpoint pattern).
 #[derive(Clone, Debug)]
 struct Segment {
+    /// Pattern exactly as passed to the builder function (for errors).
+    raw: String,
     /// Pattern as written (regex anchors stripped).
     pattern: String,
     /// Pattern with parameters as `:name`.
     friendly: String,
     pieces: Vec<Piece>,
+    /// Literal text every match of this segment starts with.
+    prefix: String,
+    /// The whole segment is the literal `prefix`.
+    literal: bool,
+}
+
+impl Segment {
+    /// The segment's regex on its own, to validate it or diagnose errors.
+    fn standalone_regex(&self) -> Result<Regex, RouteError> {
+        let mut text = String::new();
+        let mut count = 0;
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => text.push_str(t),
+                Piece::Open { .. } => {
+                    text.push_str(&format!("(?P<{}>", group_name(count)));
+                    count += 1;
+                }
+            }
+        }
+        Regex::new(&text).map_err(|source| RouteError::InvalidRegex {
+            pattern: self.raw.clone(),
+            source,
+        })
+    }
 }
 
 fn flatten<T>(
@@ -489,7 +524,12 @@ fn flatten<T>(
             prefix,
             children,
         } => {
-            stack.push(compile_segment(syntax, &prefix)?);
+            let segment = compile_segment(syntax, &prefix)?;
+            if children.is_empty() {
+                // Not part of any route: validate it on its own.
+                segment.standalone_regex()?;
+            }
+            stack.push(segment);
             let result = children
                 .into_iter()
                 .try_for_each(|child| flatten(child, stack, infos, matchers));
@@ -528,10 +568,26 @@ fn assemble(segments: &[Segment]) -> Result<(RouteInfo<()>, Matcher), RouteError
         }
     }
     regex_text.push('$');
-    let regex = Regex::new(&regex_text).map_err(|source| RouteError::InvalidRegex {
-        pattern: pattern.clone(),
-        source,
-    })?;
+    let regex = match Regex::new(&regex_text) {
+        Ok(regex) => regex,
+        Err(source) => {
+            // Name the offending segment when one fails on its own (only on
+            // this error path, so valid tables compile each route once).
+            for segment in segments {
+                segment.standalone_regex()?;
+            }
+            return Err(RouteError::InvalidRegex { pattern, source });
+        }
+    };
+    let mut prefix = String::new();
+    let mut exact = true;
+    for segment in segments {
+        prefix.push_str(&segment.prefix);
+        if !segment.literal {
+            exact = false;
+            break;
+        }
+    }
     let mut groups = Vec::with_capacity(params.len());
     for (index, param) in params.iter().enumerate() {
         let wanted = group_name(index);
@@ -550,7 +606,15 @@ fn assemble(segments: &[Segment]) -> Result<(RouteInfo<()>, Matcher), RouteError
         friendly_path,
         params,
     };
-    Ok((info, Matcher { regex, groups }))
+    Ok((
+        info,
+        Matcher {
+            regex,
+            groups,
+            prefix,
+            exact,
+        },
+    ))
 }
 
 /// Internal capture-group name of the `index`-th parameter. User names are
@@ -597,10 +661,14 @@ fn compile_path_segment(raw: &str) -> Result<Segment, RouteError> {
     let mut text = String::new();
     let mut friendly = String::new();
     let mut rest = raw;
+    let mut prefix = None;
     while let Some(at) = rest.find(['<', '>']) {
         let (literal, tail) = rest.split_at(at);
         text.push_str(&regex::escape(literal));
         friendly.push_str(literal);
+        if prefix.is_none() {
+            prefix = Some(friendly.clone());
+        }
         let Some(body) = tail.strip_prefix('<') else {
             return Err(malformed(raw, "'>' without a matching '<'"));
         };
@@ -645,8 +713,12 @@ fn compile_path_segment(raw: &str) -> Result<Segment, RouteError> {
     if !text.is_empty() {
         pieces.push(Piece::Text(text));
     }
+    let literal = prefix.is_none();
     Ok(Segment {
+        raw: raw.to_owned(),
         pattern: raw.to_owned(),
+        prefix: prefix.unwrap_or_else(|| friendly.clone()),
+        literal,
         friendly,
         pieces,
     })
@@ -666,7 +738,7 @@ fn strip_anchors(raw: &str) -> &str {
 
 fn compile_regex_segment(raw: &str) -> Result<Segment, RouteError> {
     let stripped = strip_anchors(raw);
-    let (inner_pieces, friendly) = match scan_regex(stripped) {
+    let scan = match scan_regex(stripped) {
         Ok(scan) => scan,
         Err(reason) => {
             // Prefer the regex crate's own diagnostic when it has one.
@@ -679,33 +751,64 @@ fn compile_regex_segment(raw: &str) -> Result<Segment, RouteError> {
             });
         }
     };
-    let mut pieces = Vec::with_capacity(inner_pieces.len() + 2);
+    // Each segment is wrapped in a non-capturing group so that alternation
+    // and inline flags stay local. The scanner guarantees balanced groups
+    // and classes, so a segment cannot pair brackets with its neighbours.
+    let mut pieces = Vec::with_capacity(scan.pieces.len() + 2);
     pieces.push(Piece::Text("(?:".to_owned()));
-    pieces.extend(inner_pieces);
+    pieces.extend(scan.pieces);
     pieces.push(Piece::Text(")".to_owned()));
-
-    // Validate the segment on its own so errors name it, not the full route
-    // (and so that e.g. an unbalanced "(" cannot pair with a later segment).
-    let mut check = String::new();
-    let mut count = 0;
-    for piece in &pieces {
-        match piece {
-            Piece::Text(text) => check.push_str(text),
-            Piece::Open { .. } => {
-                check.push_str(&format!("(?P<{}>", group_name(count)));
-                count += 1;
-            }
-        }
-    }
-    Regex::new(&check).map_err(|source| RouteError::InvalidRegex {
-        pattern: raw.to_owned(),
-        source,
-    })?;
+    let (prefix, literal) = if scan.top_level_alternation {
+        (String::new(), false)
+    } else {
+        regex_literal_prefix(stripped)
+    };
     Ok(Segment {
+        raw: raw.to_owned(),
         pattern: stripped.to_owned(),
-        friendly,
+        friendly: scan.friendly,
         pieces,
+        prefix,
+        literal,
     })
+}
+
+/// `\` followed by this char is the literal char (`\<`, `\>` are word
+/// boundaries in the regex crate).
+fn is_literal_escape(c: char) -> bool {
+    c.is_ascii_punctuation() && c != '<' && c != '>'
+}
+
+/// Conservative literal prefix of a regex without top-level alternation, and
+/// whether the whole regex is that literal.
+fn regex_literal_prefix(s: &str) -> (String, bool) {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let literal = match c {
+            '\\' => match chars.next() {
+                Some(next) if is_literal_escape(next) => next,
+                _ => return (out, false),
+            },
+            '.' | '^' | '$' | '(' | ')' | '[' | ']' | '{' | '}' | '|' | '?' | '*' | '+' => {
+                return (out, false);
+            }
+            c => c,
+        };
+        if matches!(chars.peek(), Some('?' | '*' | '+' | '{')) {
+            return (out, false);
+        }
+        out.push(literal);
+    }
+    (out, true)
+}
+
+/// Result of [`scan_regex`].
+struct Scan {
+    pieces: Vec<Piece>,
+    friendly: String,
+    /// A `|` outside any group or class.
+    top_level_alternation: bool,
 }
 
 /// Index of the `]` closing the character class opened at `chars[start]`.
@@ -766,7 +869,7 @@ fn named_group_at(chars: &[(usize, char)], at: usize) -> Result<Option<(String, 
 
 /// Splits a regex into pieces, turning named groups into parameters, and
 /// computes its friendly form.
-fn scan_regex(s: &str) -> Result<(Vec<Piece>, String), String> {
+fn scan_regex(s: &str) -> Result<Scan, String> {
     let chars: Vec<(usize, char)> = s.char_indices().collect();
     let mut pieces = Vec::new();
     let mut text = String::new();
@@ -774,6 +877,7 @@ fn scan_regex(s: &str) -> Result<(Vec<Piece>, String), String> {
     // Open groups: Some((body start byte, index of its Piece::Open)) if named.
     let mut stack: Vec<Option<(usize, usize)>> = Vec::new();
     let mut named_depth = 0usize;
+    let mut top_level_alternation = false;
     let mut i = 0;
     while let Some(&(pos, c)) = chars.get(i) {
         let visible = named_depth == 0;
@@ -785,7 +889,7 @@ fn scan_regex(s: &str) -> Result<(Vec<Piece>, String), String> {
                 text.push('\\');
                 text.push(next);
                 if visible {
-                    if !next.is_ascii_punctuation() {
+                    if !is_literal_escape(next) {
                         friendly.push('\\');
                     }
                     friendly.push(next);
@@ -851,6 +955,7 @@ fn scan_regex(s: &str) -> Result<(Vec<Piece>, String), String> {
                 i += 1;
             }
             _ => {
+                top_level_alternation |= c == '|' && stack.is_empty();
                 text.push(c);
                 if visible {
                     friendly.push(c);
@@ -865,7 +970,11 @@ fn scan_regex(s: &str) -> Result<(Vec<Piece>, String), String> {
     if !text.is_empty() {
         pieces.push(Piece::Text(text));
     }
-    Ok((pieces, friendly))
+    Ok(Scan {
+        pieces,
+        friendly,
+        top_level_alternation,
+    })
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -1171,18 +1280,40 @@ mod tests {
     }
 
     #[test]
-    fn sequential_fallback_matches_set() {
-        let mut t = nested();
-        let with_set: Vec<_> = ["/ws/myapp/echo/", "/ws/myapp/chat/x/", "/nope/"]
-            .iter()
-            .map(|p| t.resolve(p).map(|r| (*r.target, r.params)))
-            .collect();
-        t.set = None;
-        let without: Vec<_> = ["/ws/myapp/echo/", "/ws/myapp/chat/x/", "/nope/"]
-            .iter()
-            .map(|p| t.resolve(p).map(|r| (*r.target, r.params)))
-            .collect();
-        assert_eq!(with_set, without);
+    fn literal_prefix_screen() {
+        let seg = |syntax, raw: &str| {
+            let seg = compile_segment(syntax, raw).expect(raw);
+            (seg.prefix, seg.literal)
+        };
+        assert_eq!(seg(Syntax::Path, "ws/echo/"), ("ws/echo/".into(), true));
+        assert_eq!(seg(Syntax::Path, "ws/<id>/x/"), ("ws/".into(), false));
+        assert_eq!(
+            seg(Syntax::Regex, r"^chat\.v1/(?P<r>\w+)/$"),
+            ("chat.v1/".into(), false)
+        );
+        assert_eq!(seg(Syntax::Regex, r"^abc/$"), ("abc/".into(), true));
+        assert_eq!(seg(Syntax::Regex, r"abc?"), ("ab".into(), false));
+        assert_eq!(seg(Syntax::Regex, r"ab{2}"), ("a".into(), false));
+        assert_eq!(seg(Syntax::Regex, r"ab|cd"), ("".into(), false));
+        assert_eq!(seg(Syntax::Regex, r"(?i)ab"), ("".into(), false));
+        assert_eq!(seg(Syntax::Regex, r"a\<b"), ("a".into(), false));
+        assert_eq!(seg(Syntax::Regex, r"a(b|c)d|e"), ("".into(), false));
+
+        // Prefix screening must not change results, including for routes
+        // whose prefix spans several segments or stops inside one.
+        let t = table([
+            include("ws/", [re_include(r"(?i)CHAT/", [path("<x>/", 1)])]),
+            re_include(r"^a|b", [path("c/", 2)]),
+            include("lit/", [re_path(r"^v\.1/$", 3), path("z/", 4)]),
+        ]);
+        assert_eq!(t.resolve("/ws/chat/q/").map(|r| *r.target), Some(1));
+        assert_eq!(t.resolve("/ws/ChAt/q/").map(|r| *r.target), Some(1));
+        assert_eq!(t.resolve("/ac/").map(|r| *r.target), Some(2));
+        assert_eq!(t.resolve("/bc/").map(|r| *r.target), Some(2));
+        assert_eq!(t.resolve("/lit/v.1/").map(|r| *r.target), Some(3));
+        assert!(t.resolve("/lit/vx1/").is_none());
+        assert_eq!(t.resolve("/lit/z/").map(|r| *r.target), Some(4));
+        assert!(t.resolve("/lit/z/z").is_none());
     }
 
     #[test]
@@ -1239,6 +1370,9 @@ mod tests {
         // A broken include prefix cannot be "repaired" by the nested pattern.
         let e = err([re_include(r"^a/(", [re_path(r"b)", 1)])]);
         assert!(matches!(&e, RouteError::InvalidRegex { pattern, .. } if pattern == "^a/("));
+        // An include prefix without routes is still validated.
+        let e = err([re_include(r"x{2,1}/", Vec::<Route<i32>>::new())]);
+        assert!(matches!(&e, RouteError::InvalidRegex { pattern, .. } if pattern == "x{2,1}/"));
         // Lookbehind is reported by the regex crate, not as a bad group name.
         let e = err([re_path(r"(?<=a)b", 1)]);
         assert!(matches!(e, RouteError::InvalidRegex { .. }));

@@ -1,0 +1,245 @@
+//! The `Consumer` trait users implement, and the `Context` its handlers get.
+
+use std::any::Any;
+use std::future::Future;
+
+use chanx_proto::{MessageSet, ProtoError};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::driver::Core;
+use crate::handshake::{Handshake, User};
+use crate::layer::{ChannelLayer, LayerError};
+
+/// What a handler may return as an error: anything that is an `Error`.
+/// The client gets `{"detail": "Failed to process message"}`; the error
+/// goes to the log.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The result type of handlers.
+pub type HandlerResult = Result<(), HandlerError>;
+
+/// The group-message set of a consumer that sends no group messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NoGroupMessage {}
+
+/// A WebSocket endpoint's behaviour: one value per connection.
+///
+/// The seed's echo consumer:
+///
+/// ```
+/// use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
+/// use schemars::JsonSchema;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Deserialize, Serialize, JsonSchema)]
+/// pub struct MessagePayload { pub content: String }
+///
+/// #[derive(Debug, Deserialize, Serialize, JsonSchema)]
+/// #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+/// pub enum EchoIncoming { Ping, Echo(MessagePayload) }
+///
+/// #[derive(Serialize)]
+/// #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+/// pub enum EchoOutgoing { Pong, Echo(MessagePayload) }
+///
+/// #[derive(Default)]
+/// pub struct EchoConsumer;
+///
+/// impl Consumer for EchoConsumer {
+///     type Incoming = EchoIncoming;
+///     type Event = NoEvent;
+///     type GroupMessage = NoGroupMessage;
+///
+///     async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, message: EchoIncoming) -> HandlerResult {
+///         match message {
+///             EchoIncoming::Ping => ctx.send_message(&EchoOutgoing::Pong).await?,
+///             EchoIncoming::Echo(p) => {
+///                 let content = format!("Echo: {}", p.content);
+///                 ctx.send_message(&EchoOutgoing::Echo(MessagePayload { content })).await?
+///             }
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Consumer: Send + Sized + 'static {
+    /// The incoming message set (action-tagged serde enum).
+    type Incoming: MessageSet;
+    /// The channel-event set (`handler`-tagged), or [`NoEvent`](crate::NoEvent).
+    type Event: MessageSet + Serialize + Sync;
+    /// The group-message type, or [`NoGroupMessage`].
+    type GroupMessage: Serialize + Send + Sync + 'static;
+
+    /// Groups this connection joins after authentication.
+    fn build_groups(
+        &mut self,
+        ctx: &Context<'_, Self>,
+    ) -> impl Future<Output = Vec<String>> + Send {
+        let _ = ctx;
+        async { Vec::new() }
+    }
+
+    /// Runs once after authentication succeeded and the groups were joined.
+    fn post_authentication(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        let _ = ctx;
+        async { Ok(()) }
+    }
+
+    /// Handles one validated incoming message.
+    fn receive_message(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        message: Self::Incoming,
+    ) -> impl Future<Output = HandlerResult> + Send;
+
+    /// Handles one channel event sent to one of this connection's groups.
+    fn receive_event(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        event: Self::Event,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        let _ = (ctx, event);
+        async { Ok(()) }
+    }
+
+    /// Runs once when the connection ends, however it ends (groups are
+    /// already left).
+    fn on_disconnect(&mut self, ctx: &Context<'_, Self>) -> impl Future<Output = ()> + Send {
+        let _ = ctx;
+        async {}
+    }
+
+    /// Sends a typed channel event to `group` from anywhere (an HTTP
+    /// handler, a task, another process sharing the layer). Only this
+    /// consumer's event type is accepted.
+    fn send_event<'a, L: ChannelLayer + ?Sized>(
+        layer: &'a L,
+        group: &'a str,
+        event: &Self::Event,
+    ) -> impl Future<Output = Result<(), SendError>> + Send + 'a {
+        let message = chanx_proto::LayerMessage::event(event).map(std::sync::Arc::new);
+        async move {
+            Ok(layer
+                .group_send(group, message.map_err(ProtoError::from)?)
+                .await?)
+        }
+    }
+
+    /// [`send_event`](Self::send_event) for synchronous code: blocks the
+    /// current thread until the layer accepted the event. Do not call it
+    /// from inside an async task.
+    fn send_event_blocking<L: ChannelLayer + ?Sized>(
+        layer: &L,
+        group: &str,
+        event: &Self::Event,
+    ) -> Result<(), SendError> {
+        futures_executor::block_on(Self::send_event(layer, group, event))
+    }
+}
+
+/// Why a send failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The protocol core refused (connection closed, value not encodable).
+    #[error(transparent)]
+    Protocol(#[from] ProtoError),
+    /// The channel layer failed.
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+}
+
+/// What a handler can see and do on its connection.
+pub struct Context<'a, C: Consumer> {
+    pub(crate) core: &'a mut Core<C>,
+}
+
+impl<C: Consumer> Context<'_, C> {
+    /// The authenticated user, `None` for an anonymous connection.
+    pub fn user(&self) -> Option<&User> {
+        self.core.user.as_ref()
+    }
+
+    /// The upgrade request (headers, cookies, query, path parameters, peer).
+    pub fn handshake(&self) -> &Handshake {
+        &self.core.handshake
+    }
+
+    /// A path parameter captured by the route.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.core.handshake.params.get(name)
+    }
+
+    /// The object the endpoint's [`ObjectLoader`](crate::auth::ObjectLoader) loaded, if of type `T`.
+    pub fn object<T: Any>(&self) -> Option<&T> {
+        self.core
+            .object
+            .as_deref()
+            .and_then(|o| (o as &dyn Any).downcast_ref::<T>())
+    }
+
+    /// This connection's channel name.
+    pub fn channel_name(&self) -> &str {
+        self.core.conn.channel_name()
+    }
+
+    /// The groups this connection is in.
+    pub fn groups(&self) -> &[String] {
+        self.core.conn.groups()
+    }
+
+    /// The request id of this connection (`X-Request-ID` or generated).
+    pub fn request_id(&self) -> &str {
+        &self.core.request_id
+    }
+
+    /// Sends a message to this connection's client.
+    pub async fn send_message<T: Serialize + ?Sized>(
+        &mut self,
+        message: &T,
+    ) -> Result<(), SendError> {
+        self.core.conn.send_message(message)?;
+        self.core.flush().await
+    }
+
+    /// Sends a group message to this connection's groups, except this connection.
+    pub async fn send_group_message(&mut self, message: &C::GroupMessage) -> Result<(), SendError> {
+        self.core.conn.send_group_message(message, None, true)?;
+        self.core.flush().await
+    }
+
+    /// Sends a group message to named groups; `exclude_current` skips this connection.
+    pub async fn send_group_message_to(
+        &mut self,
+        message: &C::GroupMessage,
+        groups: &[String],
+        exclude_current: bool,
+    ) -> Result<(), SendError> {
+        self.core
+            .conn
+            .send_group_message(message, Some(groups), exclude_current)?;
+        self.core.flush().await
+    }
+
+    /// Sends a raw JSON object to groups (this connection's own when `groups` is `None`).
+    pub async fn send_group_json(
+        &mut self,
+        content: &Map<String, Value>,
+        groups: Option<&[String]>,
+        exclude_current: bool,
+    ) -> Result<(), SendError> {
+        self.core
+            .conn
+            .send_group_json(content, groups, exclude_current)?;
+        self.core.flush().await
+    }
+
+    /// Closes the connection with `code` after the frames already sent.
+    pub async fn close(&mut self, code: u16) -> Result<(), SendError> {
+        self.core.conn.close(code, "closed by server");
+        self.core.flush().await
+    }
+}

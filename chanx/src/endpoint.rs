@@ -1,0 +1,239 @@
+//! Endpoints: a consumer plus its authentication, options and logging,
+//! erased to one type so routes of different consumers share a table.
+
+use std::sync::Arc;
+
+use chanx_proto::{ConfigError, Options, Protocol};
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::auth::{AuthPolicy, Authenticator, ObjectLoader, Permission};
+use crate::consumer::Consumer;
+use crate::driver::{self, LogSettings};
+use crate::handshake::Handshake;
+use crate::layer::ChannelLayer;
+use crate::shutdown::ShutdownSignal;
+use crate::ws::BoxSocket;
+
+/// What a consumer endpoint needs at run time.
+pub(crate) struct EndpointCore<C: Consumer> {
+    pub(crate) factory: Box<dyn Fn() -> C + Send + Sync>,
+    pub(crate) protocol: Arc<Protocol<C::Incoming, C::Event>>,
+    pub(crate) auth: AuthPolicy,
+    pub(crate) log: Arc<LogSettings>,
+}
+
+/// Type-erased endpoint behaviour.
+trait Serve: Send + Sync {
+    fn serve(
+        &self,
+        socket: BoxSocket,
+        handshake: Handshake,
+        layer: Arc<dyn ChannelLayer>,
+        shutdown: ShutdownSignal,
+    ) -> BoxFuture<'static, ()>;
+}
+
+impl<C: Consumer> Serve for Arc<EndpointCore<C>> {
+    fn serve(
+        &self,
+        socket: BoxSocket,
+        handshake: Handshake,
+        layer: Arc<dyn ChannelLayer>,
+        shutdown: ShutdownSignal,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(driver::run(
+            Arc::clone(self),
+            socket,
+            handshake,
+            layer,
+            shutdown,
+        ))
+    }
+}
+
+/// Descriptive data of an endpoint, for the playground and AsyncAPI.
+#[derive(Clone, Debug)]
+pub struct EndpointInfo {
+    /// The consumer's name (its type name unless set).
+    pub name: String,
+    /// A description (empty unless set).
+    pub description: String,
+    /// JSON Schema of the incoming message set.
+    pub incoming_schema: Value,
+    /// The incoming tags in declaration order.
+    pub incoming_tags: Vec<String>,
+    /// JSON Schema of the channel-event set.
+    pub event_schema: Value,
+    /// The endpoint's options.
+    pub options: Options,
+}
+
+/// A mountable WebSocket endpoint; cheap to clone.
+#[derive(Clone)]
+pub struct Endpoint {
+    serve: Arc<dyn Serve>,
+    info: Arc<EndpointInfo>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("name", &self.info.name)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// Starts building an endpoint whose connections each get a consumer
+    /// from `factory`.
+    ///
+    /// ```
+    /// # use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
+    /// # #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+    /// # #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+    /// # enum In { Echo { content: String } }
+    /// # #[derive(Default)] struct EchoConsumer;
+    /// # impl Consumer for EchoConsumer {
+    /// #     type Incoming = In; type Event = NoEvent; type GroupMessage = NoGroupMessage;
+    /// #     async fn receive_message(&mut self, _: &mut Context<'_, Self>, _: In) -> HandlerResult { Ok(()) }
+    /// # }
+    /// use chanx::auth::{AnonymousAuthentication, AllowAny};
+    /// let endpoint = chanx::Endpoint::builder(EchoConsumer::default)
+    ///     .authenticator(AnonymousAuthentication)
+    ///     .permission(AllowAny)
+    ///     .send_completion(true)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(endpoint.info().name, "EchoConsumer");
+    /// ```
+    pub fn builder<C: Consumer>(
+        factory: impl Fn() -> C + Send + Sync + 'static,
+    ) -> EndpointBuilder<C> {
+        let type_name = std::any::type_name::<C>();
+        let name = type_name
+            .rsplit("::")
+            .next()
+            .unwrap_or(type_name)
+            .to_owned();
+        EndpointBuilder {
+            factory: Box::new(factory),
+            name,
+            description: String::new(),
+            auth: AuthPolicy::new(),
+            options: Options::default(),
+            log: LogSettings::default(),
+        }
+    }
+
+    /// The endpoint's descriptive data.
+    pub fn info(&self) -> &EndpointInfo {
+        &self.info
+    }
+
+    /// Runs one accepted connection to its end.
+    pub(crate) fn serve(
+        &self,
+        socket: BoxSocket,
+        handshake: Handshake,
+        layer: Arc<dyn ChannelLayer>,
+        shutdown: ShutdownSignal,
+    ) -> BoxFuture<'static, ()> {
+        self.serve.serve(socket, handshake, layer, shutdown)
+    }
+}
+
+/// Builder of an [`Endpoint`].
+pub struct EndpointBuilder<C: Consumer> {
+    factory: Box<dyn Fn() -> C + Send + Sync>,
+    name: String,
+    description: String,
+    auth: AuthPolicy,
+    options: Options,
+    log: LogSettings,
+}
+
+impl<C: Consumer> EndpointBuilder<C> {
+    /// The name shown in the playground (default: the consumer's type name).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The description shown in the playground.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Adds an authenticator (tried in order).
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.auth = self.auth.authenticator(authenticator);
+        self
+    }
+
+    /// Adds a permission (all must allow).
+    pub fn permission(mut self, permission: impl Permission) -> Self {
+        self.auth = self.auth.permission(permission);
+        self
+    }
+
+    /// Loads the path's object for object-level permissions.
+    pub fn object(mut self, loader: impl ObjectLoader) -> Self {
+        self.auth = self.auth.object(loader);
+        self
+    }
+
+    /// Replaces the whole authentication policy.
+    pub fn auth_policy(mut self, policy: AuthPolicy) -> Self {
+        self.auth = policy;
+        self
+    }
+
+    /// Replaces all protocol options.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends `complete` / `group_complete` frames.
+    pub fn send_completion(mut self, on: bool) -> Self {
+        self.options.send_completion = on;
+        self
+    }
+
+    /// Camelizes outgoing keys and decamelizes incoming ones.
+    pub fn camelize(mut self, on: bool) -> Self {
+        self.options.camelize = on;
+        self
+    }
+
+    /// Sets which messages are logged.
+    pub fn logging(mut self, log: LogSettings) -> Self {
+        self.log = log;
+        self
+    }
+
+    /// Compiles the message schemas and checks the options.
+    pub fn build(self) -> Result<Endpoint, ConfigError> {
+        let protocol = Protocol::<C::Incoming, C::Event>::new(self.options)?;
+        let info = EndpointInfo {
+            name: self.name,
+            description: self.description,
+            incoming_schema: protocol.incoming().root().clone(),
+            incoming_tags: protocol.incoming().tags().map(str::to_owned).collect(),
+            event_schema: protocol.events().root().clone(),
+            options: protocol.options().clone(),
+        };
+        let core = Arc::new(EndpointCore {
+            factory: self.factory,
+            protocol: Arc::new(protocol),
+            auth: self.auth,
+            log: Arc::new(self.log),
+        });
+        Ok(Endpoint {
+            serve: Arc::new(core),
+            info: Arc::new(info),
+        })
+    }
+}

@@ -1,0 +1,108 @@
+//! The upgrade request as authentication and consumers see it.
+
+use std::net::SocketAddr;
+
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+use crate::routing::PathParams;
+
+/// An authenticated user.
+///
+/// ```
+/// let alice = chanx::User::new(1, "alice");
+/// assert_eq!(alice.username, "alice");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    /// Primary key; compared across connections for `is_mine`.
+    pub pk: Value,
+    /// Display name.
+    pub username: String,
+    /// Anything else the authenticator knows (roles, claims, ...).
+    pub attributes: Map<String, Value>,
+}
+
+impl User {
+    /// A user with a primary key and a name.
+    pub fn new(pk: impl Into<Value>, username: impl Into<String>) -> Self {
+        User {
+            pk: pk.into(),
+            username: username.into(),
+            attributes: Map::new(),
+        }
+    }
+}
+
+/// The WebSocket upgrade request: what authentication runs on.
+#[derive(Clone, Debug, Default)]
+pub struct Handshake {
+    /// The request path, e.g. `/ws/myapp/chat/lobby/`.
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: Option<String>,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// Parameters captured by the route.
+    pub params: PathParams,
+    /// The client's address, when the transport knows it.
+    pub peer: Option<SocketAddr>,
+}
+
+impl Handshake {
+    /// A handshake for `path` with no headers (handy in tests).
+    pub fn new(path: impl Into<String>) -> Self {
+        Handshake {
+            path: path.into(),
+            ..Handshake::default()
+        }
+    }
+
+    /// A header's value as text, if present and valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A cookie's value from the `Cookie` header(s). Quoted values are unquoted.
+    ///
+    /// ```
+    /// let mut hs = chanx::Handshake::new("/ws/");
+    /// hs.headers.insert("cookie", "a=1; sessionid=xyz".parse().unwrap());
+    /// assert_eq!(hs.cookie("sessionid"), Some("xyz"));
+    /// ```
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|h| h.split(';'))
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| {
+                let v = v.trim();
+                v.strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v)
+            })
+    }
+
+    /// A query parameter's raw (not percent-decoded) value.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .as_deref()?
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// A path parameter captured by the route.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name)
+    }
+
+    /// The `X-Request-ID` header, if the client sent one.
+    pub fn request_id(&self) -> Option<&str> {
+        self.header("x-request-id")
+    }
+}

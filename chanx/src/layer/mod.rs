@@ -1,0 +1,142 @@
+//! Channel layers: how group messages and channel events travel between
+//! connections, in one process or across many.
+//!
+//! # Semantics every layer keeps
+//!
+//! - **At most once.** A message reaches each member of a group at most
+//!   once; a member whose inbox is full, or a process that is down, misses
+//!   it (the layer logs the drop). There is no redelivery.
+//! - **Ordered per sender.** Messages one sender sends to one group reach
+//!   each member in the order sent.
+//! - **Bounded.** Each connection's inbox holds at most `capacity`
+//!   messages; a slow connection loses new messages rather than growing
+//!   memory without bound or stalling the sender.
+//! - **Serialize once.** A message is built once (an `Arc<LayerMessage>`)
+//!   and shared by every local receiver.
+
+mod memory;
+
+use std::sync::Arc;
+
+use chanx_proto::LayerMessage;
+use futures_util::future::BoxFuture;
+
+pub use memory::InMemoryLayer;
+
+/// A layer failure (e.g. Redis unreachable).
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// The backend could not be reached or refused the command.
+    #[error("channel layer backend error: {0}")]
+    Backend(String),
+    /// The layer has been shut down.
+    #[error("channel layer is closed")]
+    Closed,
+}
+
+/// The receiving end of one connection's channel: layer messages addressed
+/// to it, directly or through its groups. Dropping it unregisters the channel.
+pub struct Inbox {
+    receiver: async_channel::Receiver<Arc<LayerMessage>>,
+    _registration: Box<dyn Send + Sync>,
+}
+
+impl Inbox {
+    /// Wraps a receiver; `registration` is dropped with the inbox (use it
+    /// to unregister the channel).
+    pub fn new(
+        receiver: async_channel::Receiver<Arc<LayerMessage>>,
+        registration: impl Send + Sync + 'static,
+    ) -> Self {
+        Inbox {
+            receiver,
+            _registration: Box::new(registration),
+        }
+    }
+
+    /// The next message; `None` once the layer dropped the channel.
+    pub async fn recv(&self) -> Option<Arc<LayerMessage>> {
+        self.receiver.recv().await.ok()
+    }
+}
+
+/// A channel layer: groups of channels and delivery between them.
+///
+/// Implement it over any backend; [`InMemoryLayer`] is the embedded
+/// default and `chanx-fred` (planned) carries it over Redis.
+pub trait ChannelLayer: Send + Sync + 'static {
+    /// Registers a new, unique channel and returns its name and inbox.
+    fn new_channel(&self) -> BoxFuture<'_, Result<(String, Inbox), LayerError>>;
+
+    /// Adds `channel` to `group`.
+    fn group_add<'a>(
+        &'a self,
+        group: &'a str,
+        channel: &'a str,
+    ) -> BoxFuture<'a, Result<(), LayerError>>;
+
+    /// Removes `channel` from `group`.
+    fn group_discard<'a>(
+        &'a self,
+        group: &'a str,
+        channel: &'a str,
+    ) -> BoxFuture<'a, Result<(), LayerError>>;
+
+    /// Delivers `message` to every channel of `group`.
+    fn group_send<'a>(
+        &'a self,
+        group: &'a str,
+        message: Arc<LayerMessage>,
+    ) -> BoxFuture<'a, Result<(), LayerError>>;
+
+    /// Delivers `message` to one channel.
+    fn send<'a>(
+        &'a self,
+        channel: &'a str,
+        message: Arc<LayerMessage>,
+    ) -> BoxFuture<'a, Result<(), LayerError>>;
+}
+
+impl<L: ChannelLayer + ?Sized> ChannelLayer for Arc<L> {
+    fn new_channel(&self) -> BoxFuture<'_, Result<(String, Inbox), LayerError>> {
+        (**self).new_channel()
+    }
+    fn group_add<'a>(
+        &'a self,
+        group: &'a str,
+        channel: &'a str,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        (**self).group_add(group, channel)
+    }
+    fn group_discard<'a>(
+        &'a self,
+        group: &'a str,
+        channel: &'a str,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        (**self).group_discard(group, channel)
+    }
+    fn group_send<'a>(
+        &'a self,
+        group: &'a str,
+        message: Arc<LayerMessage>,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        (**self).group_send(group, message)
+    }
+    fn send<'a>(
+        &'a self,
+        channel: &'a str,
+        message: Arc<LayerMessage>,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        (**self).send(channel, message)
+    }
+}
+
+/// A fresh channel name, unique across processes: `specific.<random>!<n>`.
+pub fn unique_channel_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static PROCESS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let process = PROCESS.get_or_init(|| format!("{:016x}", fastrand::u64(..)));
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}.{process}!{n}")
+}

@@ -1,0 +1,212 @@
+//! What every adapter shares: route resolution, the origin check, and
+//! running an accepted connection. An adapter only maps its framework's
+//! request and socket types onto [`Server::prepare`] and [`Upgrade::run`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+use crate::endpoint::Endpoint;
+use crate::handshake::Handshake;
+use crate::layer::ChannelLayer;
+use crate::routing::RouteTable;
+use crate::shutdown::{ActiveGuard, Shutdown, ShutdownSignal};
+use crate::ws::BoxSocket;
+
+/// Which browser origins may open WebSockets.
+///
+/// A request without an `Origin` header (a non-browser client) is always
+/// allowed; a present one must match an entry exactly (scheme, host and
+/// port, case-insensitively), unless the list is [`OriginPolicy::any`].
+#[derive(Clone, Debug, Default)]
+pub struct OriginPolicy {
+    allowed: Option<Vec<String>>,
+}
+
+impl OriginPolicy {
+    /// Allows every origin.
+    pub fn any() -> Self {
+        OriginPolicy { allowed: None }
+    }
+
+    /// Allows only these origins, e.g. `http://localhost:8000`.
+    pub fn allow_list<I, S>(origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        OriginPolicy {
+            allowed: Some(
+                origins
+                    .into_iter()
+                    .map(|o| o.as_ref().trim().trim_end_matches('/').to_ascii_lowercase())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Whether a request with this `Origin` header may connect.
+    ///
+    /// ```
+    /// let policy = chanx::OriginPolicy::allow_list(["http://localhost:8000"]);
+    /// assert!(policy.allows(None));
+    /// assert!(policy.allows(Some("http://LOCALHOST:8000")));
+    /// assert!(!policy.allows(Some("http://evil.example")));
+    /// ```
+    pub fn allows(&self, origin: Option<&str>) -> bool {
+        match (origin, &self.allowed) {
+            (None, _) | (_, None) => true,
+            (Some(origin), Some(list)) => {
+                let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+                list.iter().any(|allowed| *allowed == origin)
+            }
+        }
+    }
+}
+
+/// Why an upgrade request is refused before the WebSocket opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No endpoint serves the path (HTTP 404).
+    #[error("no WebSocket endpoint at this path")]
+    NotFound,
+    /// The `Origin` header is not allowed (HTTP 403).
+    #[error("origin not allowed")]
+    ForbiddenOrigin,
+    /// The server is shutting down (HTTP 503).
+    #[error("server shutting down")]
+    ShuttingDown,
+}
+
+impl Refusal {
+    /// The HTTP status to answer with.
+    pub fn status(self) -> u16 {
+        match self {
+            Refusal::NotFound => 404,
+            Refusal::ForbiddenOrigin => 403,
+            Refusal::ShuttingDown => 503,
+        }
+    }
+}
+
+/// Routes, channel layer, origin policy and shutdown switch: everything an
+/// adapter needs to serve WebSockets. Cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    routes: Arc<RouteTable<Endpoint>>,
+    layer: Arc<dyn ChannelLayer>,
+    origins: OriginPolicy,
+    shutdown: Shutdown,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("routes", &self.routes.len())
+            .field("origins", &self.origins)
+            .finish()
+    }
+}
+
+impl Server {
+    /// Serves `routes` over `layer`, allowing any origin.
+    pub fn new(routes: RouteTable<Endpoint>, layer: impl ChannelLayer) -> Self {
+        Server {
+            routes: Arc::new(routes),
+            layer: Arc::new(layer),
+            origins: OriginPolicy::any(),
+            shutdown: Shutdown::new(),
+        }
+    }
+
+    /// Restricts browser origins.
+    pub fn origins(mut self, origins: OriginPolicy) -> Self {
+        self.origins = origins;
+        self
+    }
+
+    /// The route table.
+    pub fn routes(&self) -> &RouteTable<Endpoint> {
+        &self.routes
+    }
+
+    /// The channel layer (to send events from HTTP handlers).
+    pub fn layer(&self) -> &Arc<dyn ChannelLayer> {
+        &self.layer
+    }
+
+    /// The shutdown switch.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// Decides whether an upgrade request may proceed, before the WebSocket
+    /// handshake answers 101.
+    pub fn prepare(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        headers: HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Result<Upgrade, Refusal> {
+        if self.shutdown.is_triggered() {
+            return Err(Refusal::ShuttingDown);
+        }
+        let resolved = self.routes.resolve(path).ok_or(Refusal::NotFound)?;
+        let origin = headers
+            .get(http::header::ORIGIN)
+            .map(|v| v.to_str().unwrap_or("\u{0}invalid"));
+        if !self.origins.allows(origin) {
+            return Err(Refusal::ForbiddenOrigin);
+        }
+        Ok(Upgrade {
+            endpoint: resolved.target.clone(),
+            handshake: Handshake {
+                path: path.to_owned(),
+                query: query.map(str::to_owned),
+                headers,
+                params: resolved.params,
+                peer,
+            },
+            layer: Arc::clone(&self.layer),
+            signal: self.shutdown.signal(),
+            guard: self.shutdown.track(),
+        })
+    }
+}
+
+/// An accepted upgrade, ready to run once the adapter has the socket.
+pub struct Upgrade {
+    endpoint: Endpoint,
+    handshake: Handshake,
+    layer: Arc<dyn ChannelLayer>,
+    signal: ShutdownSignal,
+    guard: ActiveGuard,
+}
+
+impl Upgrade {
+    /// The endpoint that will serve the connection.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The handshake authentication will see.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// Runs the connection over `socket` until it ends.
+    pub async fn run(self, socket: BoxSocket) {
+        let Upgrade {
+            endpoint,
+            handshake,
+            layer,
+            signal,
+            guard,
+        } = self;
+        endpoint.serve(socket, handshake, layer, signal).await;
+        drop(guard);
+    }
+}
