@@ -408,10 +408,11 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
 
     /// Sends a message to this connection's client.
     pub fn send_message<T: Serialize + ?Sized>(&mut self, message: &T) -> Result<(), ProtoError> {
-        if !self.is_live() {
-            return Err(ProtoError::Closed);
+        match self.state {
+            State::Open => self.emit(message),
+            State::Handshake => Err(ProtoError::NotOpen),
+            State::Closing | State::Closed => Err(ProtoError::Closed),
         }
-        self.emit(message)
     }
 
     /// Sends a typed group message to `groups` (this connection's own groups

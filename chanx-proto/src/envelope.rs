@@ -189,13 +189,14 @@ impl GroupEnvelope {
         is_current: bool,
         camelize: bool,
     ) -> serde_json::Result<String> {
-        if camelize {
+        let already_stamped = self.content.get().contains("\"is_mine\"") || self.content.get().contains("\"is_current\"");
+        if camelize || already_stamped {
             let mut value: Value = serde_json::from_str(self.content.get())?;
             if let Value::Object(map) = &mut value {
                 map.insert("is_mine".into(), Value::Bool(is_mine));
                 map.insert("is_current".into(), Value::Bool(is_current));
             }
-            return crate::codec::encode(&value, true);
+            return crate::codec::encode(&value, camelize);
         }
         let body = self.content.get().trim_end();
         let inner = body.strip_suffix('}').unwrap_or(body);

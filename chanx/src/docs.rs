@@ -8,6 +8,11 @@ use serde_json::{Map, Value, json};
 use crate::endpoint::Endpoint;
 use crate::routing::RouteTable;
 
+/// The playground page: lists the endpoints from `../websocket-info/`,
+/// fills in path parameters, connects, sends examples or any JSON, and
+/// shows the frames exchanged. Serve it at `.../playground/websocket/`.
+pub const PLAYGROUND_HTML: &str = include_str!("playground.html");
+
 /// One example message of an endpoint.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct MessageExample {

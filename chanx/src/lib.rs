@@ -26,6 +26,7 @@ mod driver;
 mod endpoint;
 mod handshake;
 pub mod layer;
+pub mod messages;
 pub mod routing;
 mod server;
 mod shutdown;

@@ -1,0 +1,58 @@
+//! The chanx Quick Start as a program: the seed's echo endpoint, chat
+//! rooms with group messages, and a REST call that pushes a typed channel
+//! event into a room (spec: `shared/spec/QUICKSTART.md`).
+//!
+//! Built only on the public API of `chanx` and `chanx-axum`; [`build_app`]
+//! assembles everything so tests can serve it on any port.
+
+pub mod config;
+pub mod consumers;
+pub mod http;
+pub mod login;
+pub mod messages;
+pub mod notify;
+pub mod session;
+pub mod store;
+
+use chanx::Server;
+use chanx::auth::IsAuthenticated;
+use chanx::layer::InMemoryLayer;
+use chanx::routing::{RouteTable, include, path, re_path};
+
+pub use config::{Adapter, Config, ConfigError};
+
+/// Everything `serve` runs: the chanx server and the HTTP router.
+pub struct App {
+    /// WebSocket routes, layer, origins, shutdown.
+    pub server: Server,
+    /// The axum router (HTTP API, playground, WebSockets).
+    pub router: axum::Router,
+}
+
+/// Builds the WebSocket routes, the HTTP API and the playground.
+pub fn build_app(config: &Config) -> Result<App, ConfigError> {
+    let store = store::SignedSessionStore::new(config.secret_key.as_bytes(), login::DemoUsers::new(config.demo_password.clone()));
+    let session_auth = || chanx::auth::SessionAuthentication::new(store.clone());
+    let echo = chanx::Endpoint::builder(consumers::EchoConsumer::default)
+        .description("Simple echo consumer with authentication.")
+        .authenticator(session_auth())
+        .permission(IsAuthenticated)
+        .options(config.options.clone())
+        .build()?;
+    let chat = chanx::Endpoint::builder(consumers::ChatConsumer::default)
+        .description("Chat consumer with room-based groups and event handling.")
+        .authenticator(session_auth())
+        .permission(IsAuthenticated)
+        .options(config.options.clone())
+        .build()?;
+    let routes = RouteTable::new([include(
+        "ws/",
+        [include(
+            "myapp/",
+            [path("echo/", echo), re_path(r"chat/(?P<room_id>\w{1,100})/", chat)],
+        )],
+    )])?;
+    let server = Server::new(routes, InMemoryLayer::new()).origins(chanx::OriginPolicy::allow_list(&config.allowed_origins));
+    let router = http::router(server.clone(), store);
+    Ok(App { server, router })
+}

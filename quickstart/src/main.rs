@@ -1,0 +1,127 @@
+//! `quickstart`: the chanx Quick Start, runnable.
+//!
+//! ```text
+//! cargo run --release -p quickstart -- serve [--adapter axum] [--bind 127.0.0.1:8000]
+//! cargo run --release -p quickstart -- session <username>
+//! ```
+
+use std::process::ExitCode;
+
+use quickstart::config::{Command, USAGE, parse_args};
+use quickstart::{Adapter, Config, ConfigError, build_app};
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match parse_args(&args, env("CHANX_REDIS_URL")) {
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Ok(Command::Session { username }) => session(&username),
+        Ok(Command::Serve { adapter, bind, redis }) => serve(adapter, bind, redis),
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("quickstart: {error}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn session(username: &str) -> Result<(), ConfigError> {
+    let config = Config::from_env(([127, 0, 0, 1], 8000).into(), env)?;
+    let users = quickstart::login::DemoUsers::new(config.demo_password.clone());
+    if users.get(username).is_none() {
+        return Err(ConfigError::Invalid {
+            field: "session <username>".into(),
+            reason: format!("`{username}` is not a demo user (alice, bob, carol)"),
+        });
+    }
+    let signer = quickstart::session::SessionSigner::new(config.secret_key.as_bytes());
+    println!("{}", signer.sign(username, quickstart::store::now_unix()));
+    Ok(())
+}
+
+fn serve(adapter: Adapter, bind: std::net::SocketAddr, redis: Option<String>) -> Result<(), ConfigError> {
+    match adapter {
+        Adapter::Axum => {}
+        Adapter::Warp | Adapter::AsyncStd => {
+            return Err(ConfigError::Unsupported(format!(
+                "--adapter {}: only axum is available in this build (warp and async-std adapters are not implemented yet)",
+                if adapter == Adapter::Warp { "warp" } else { "async-std" }
+            )));
+        }
+    }
+    if let Some(url) = redis {
+        return Err(ConfigError::Unsupported(format!(
+            "--redis {url} (or CHANX_REDIS_URL): the Redis channel layer is not implemented yet; unset it to use the in-memory layer"
+        )));
+    }
+    let mut config = Config::from_env(bind, env)?;
+    config.adapter = adapter;
+    if config.secret_is_default {
+        tracing::warn!("CHANX_SECRET_KEY is not set: session cookies are signed with a fixed development key");
+    }
+    let app = build_app(&config)?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| ConfigError::Unsupported(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(run(config, app))
+}
+
+async fn run(config: Config, app: quickstart::App) -> Result<(), ConfigError> {
+    let listener = tokio::net::TcpListener::bind(config.bind).await.map_err(|e| ConfigError::Invalid {
+        field: "--bind".into(),
+        reason: format!("cannot listen on {}: {e}", config.bind),
+    })?;
+    let addr = listener.local_addr().unwrap_or(config.bind);
+    println!("quickstart serving on http://{addr} (adapter axum, in-memory channel layer)");
+    println!("  POST http://{addr}/auth/login/            log in (alice, bob, carol)");
+    println!("  POST http://{addr}/api/notify/<room_id>/  send a notification to a room");
+    println!("  GET  http://{addr}/playground/websocket/  WebSocket playground");
+    println!("  GET  http://{addr}/asyncapi.json          AsyncAPI document");
+    println!("  WS   ws://{addr}/ws/myapp/echo/");
+    println!("  WS   ws://{addr}/ws/myapp/chat/<room_id>/");
+    let shutdown = app.server.shutdown().clone();
+    let service = app.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let stop = shutdown.clone();
+    let serving = axum::serve(listener, service).with_graceful_shutdown(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing WebSockets with 1001");
+        stop.graceful().await;
+    });
+    serving.await.map_err(|e| ConfigError::Unsupported(format!("server error: {e}")))?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
