@@ -1,0 +1,280 @@
+//! Harness of the end-to-end suite: starts the quickstart program on an
+//! ephemeral port with a chosen adapter, and a small WebSocket/HTTP client.
+//!
+//! The suite in `tests/` is written once against [`Running`] and runs per
+//! adapter, so a new adapter only adds a variant to [`Adapter`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub use quickstart::Adapter;
+
+/// How long a test waits for any one frame.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A quickstart server running in this process.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its chanx server (layer, shutdown).
+    pub server: chanx::Server,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The secret the test servers sign cookies with.
+pub const SECRET: &str = "e2e-secret-key";
+
+/// Starts the quickstart program with `adapter` and options tweaked by `tweak`.
+pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Config)) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let mut config = quickstart::Config::from_env(addr, |name| match name {
+        "CHANX_SECRET_KEY" => Some(SECRET.to_owned()),
+        _ => None,
+    })
+    .expect("config");
+    config.adapter = adapter;
+    tweak(&mut config);
+    let app = quickstart::build_app(&config).expect("app");
+    let server = app.server.clone();
+    let task = match adapter {
+        Adapter::Axum => tokio::spawn(async move {
+            let service = app
+                .router
+                .into_make_service_with_connect_info::<SocketAddr>();
+            let _ = axum::serve(listener, service).await;
+        }),
+        other => panic!("adapter {other:?} is not implemented"),
+    };
+    Running { addr, server, task }
+}
+
+/// Starts the quickstart program with default options.
+pub async fn start(adapter: Adapter) -> Running {
+    start_with(adapter, |_| {}).await
+}
+
+/// A valid session cookie value for `username`.
+pub fn session_for(username: &str) -> String {
+    quickstart::session::SessionSigner::new(SECRET).sign(username, quickstart::store::now_unix())
+}
+
+/// A WebSocket client connection.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// What a handshake attempt produced.
+pub enum Connect {
+    /// 101: the socket is open.
+    Open(Client),
+    /// Refused with this HTTP status.
+    Refused(u16),
+}
+
+impl Running {
+    /// The `ws://` URL of `path`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    /// Connects to `path` with extra headers.
+    pub async fn connect_with(&self, path: &str, headers: &[(&str, &str)]) -> Connect {
+        let mut request = self.ws_url(path).into_client_request().expect("request");
+        for (name, value) in headers {
+            request.headers_mut().append(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                value.parse().expect("header value"),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Connect::Open(Client { ws }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Connect::Refused(response.status().as_u16())
+            }
+            Err(other) => panic!("connect failed: {other}"),
+        }
+    }
+
+    /// Connects as `username` (valid session cookie) and checks the 200 authentication frame.
+    pub async fn connect_as(&self, path: &str, username: &str) -> Client {
+        let cookie = format!("sessionid={}", session_for(username));
+        match self.connect_with(path, &[("cookie", &cookie)]).await {
+            Connect::Open(mut client) => {
+                let auth = client.recv_json().await;
+                assert_eq!(
+                    auth["payload"]["status_code"], 200,
+                    "authentication frame: {auth}"
+                );
+                client
+            }
+            Connect::Refused(status) => panic!("upgrade refused with {status}"),
+        }
+    }
+}
+
+impl Client {
+    /// Sends a text frame.
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    /// Sends JSON.
+    pub async fn send_json(&mut self, value: &Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    /// Sends any message.
+    pub async fn send(&mut self, message: Message) {
+        self.ws.send(message).await.expect("send");
+    }
+
+    /// The next data or close message (pings/pongs skipped), or `None` on timeout.
+    pub async fn next(&mut self, timeout: Duration) -> Option<Message> {
+        loop {
+            match tokio::time::timeout(timeout, self.ws.next()).await {
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                Ok(Some(Ok(message))) => return Some(message),
+                Ok(Some(Err(_)) | None) => return None,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next text frame as JSON; panics on anything else.
+    pub async fn recv_json(&mut self) -> Value {
+        match self.next(FRAME_TIMEOUT).await {
+            Some(Message::Text(text)) => serde_json::from_str(&text).expect("frame is JSON"),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// The raw text of the next frame.
+    pub async fn recv_text(&mut self) -> String {
+        match self.next(FRAME_TIMEOUT).await {
+            Some(Message::Text(text)) => text.to_string(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// Waits for the close frame and returns its code (skipping data frames).
+    pub async fn expect_close(&mut self) -> Option<u16> {
+        loop {
+            match self.next(FRAME_TIMEOUT).await {
+                Some(Message::Close(frame)) => return frame.map(|f: CloseFrame| u16::from(f.code)),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    }
+
+    /// `true` if no data frame arrives within `wait`.
+    pub async fn receives_nothing(&mut self, wait: Duration) -> bool {
+        self.next(wait).await.is_none()
+    }
+
+    /// Closes the socket.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// Result of an HTTP call.
+pub struct HttpReply {
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: axum::http::HeaderMap,
+    /// Body as text.
+    pub body: String,
+}
+
+impl HttpReply {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A minimal HTTP/1.1 client over a raw TCP stream (no extra dependency).
+pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> HttpReply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(FRAME_TIMEOUT, stream.read_to_end(&mut raw))
+        .await
+        .expect("timeout")
+        .expect("read");
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut headers = axum::http::HeaderMap::new();
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            if let (Ok(k), Ok(v)) = (
+                axum::http::HeaderName::from_bytes(k.trim().as_bytes()),
+                v.trim().parse(),
+            ) {
+                headers.append(k, v);
+            }
+        }
+    }
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v == "chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    HttpReply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
