@@ -57,27 +57,34 @@ impl RouterExt for Router {
 
     fn chanx_playground(self, server: Server) -> Self {
         let info_server = server.clone();
-        self.route("/playground/websocket/", get(|| async { Html(chanx::docs::PLAYGROUND_HTML) }))
-            .route(
-                "/playground/websocket-info/",
-                get(move |request: Request| {
-                    let server = info_server.clone();
-                    async move {
-                        let base = format!("ws://{}", host_of(&request));
-                        axum::Json(chanx::docs::websocket_info(server.routes(), &base))
-                    }
-                }),
-            )
-            .route(
-                "/asyncapi.json",
-                get(move |request: Request| {
-                    let server = server.clone();
-                    async move {
-                        let host = host_of(&request);
-                        axum::Json(chanx::docs::asyncapi(server.routes(), "chanx endpoints", &host))
-                    }
-                }),
-            )
+        self.route(
+            "/playground/websocket/",
+            get(|| async { Html(chanx::docs::PLAYGROUND_HTML) }),
+        )
+        .route(
+            "/playground/websocket-info/",
+            get(move |request: Request| {
+                let server = info_server.clone();
+                async move {
+                    let base = format!("ws://{}", host_of(&request));
+                    axum::Json(chanx::docs::websocket_info(server.routes(), &base))
+                }
+            }),
+        )
+        .route(
+            "/asyncapi.json",
+            get(move |request: Request| {
+                let server = server.clone();
+                async move {
+                    let host = host_of(&request);
+                    axum::Json(chanx::docs::asyncapi(
+                        server.routes(),
+                        "chanx endpoints",
+                        &host,
+                    ))
+                }
+            }),
+        )
     }
 }
 
@@ -99,7 +106,10 @@ fn status_response(status: u16, detail: &str) -> Response {
 /// chanx endpoint, or 404.
 pub async fn upgrade(server: Server, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().map(str::to_owned);
     let ws = WebSocketUpgrade::from_request_parts(&mut parts, &()).await;
@@ -112,7 +122,12 @@ pub async fn upgrade(server: Server, request: Request) -> Response {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
-    let limit = upgrade.endpoint().info().options.max_frame_size.saturating_add(TRANSPORT_SLACK);
+    let limit = upgrade
+        .endpoint()
+        .info()
+        .options
+        .max_frame_size
+        .saturating_add(TRANSPORT_SLACK);
     ws.read_buffer_size(READ_BUFFER_SIZE)
         .write_buffer_size(WRITE_BUFFER_SIZE)
         .max_write_buffer_size(limit.saturating_mul(2))
@@ -128,7 +143,9 @@ fn from_axum(message: Result<Message, axum::Error>) -> Result<WsMessage, SocketE
         Ok(Message::Binary(bytes)) => Ok(WsMessage::Binary(bytes.to_vec())),
         Ok(Message::Ping(bytes)) => Ok(WsMessage::Ping(bytes.to_vec())),
         Ok(Message::Pong(bytes)) => Ok(WsMessage::Pong(bytes.to_vec())),
-        Ok(Message::Close(frame)) => Ok(WsMessage::Close(frame.map(|f| (f.code, f.reason.as_str().to_owned())))),
+        Ok(Message::Close(frame)) => Ok(WsMessage::Close(
+            frame.map(|f| (f.code, f.reason.as_str().to_owned())),
+        )),
         Err(error) => {
             let text = error.to_string();
             if text.contains("Message too long") || text.contains("Space limit exceeded") {

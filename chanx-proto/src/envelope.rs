@@ -189,7 +189,8 @@ impl GroupEnvelope {
         is_current: bool,
         camelize: bool,
     ) -> serde_json::Result<String> {
-        let already_stamped = self.content.get().contains("\"is_mine\"") || self.content.get().contains("\"is_current\"");
+        let already_stamped = self.content.get().contains("\"is_mine\"")
+            || self.content.get().contains("\"is_current\"");
         if camelize || already_stamped {
             let mut value: Value = serde_json::from_str(self.content.get())?;
             if let Value::Object(map) = &mut value {

@@ -69,18 +69,30 @@ fn invalid(field: &str, reason: impl Into<String>) -> ConfigError {
 impl Config {
     /// The defaults of QUICKSTART.md for `bind`, reading the environment
     /// through `env` (so tests can pass their own).
-    pub fn from_env(bind: SocketAddr, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn from_env(
+        bind: SocketAddr,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let (secret_key, secret_is_default) = match env("CHANX_SECRET_KEY") {
-            Some(key) if key.trim().is_empty() => return Err(invalid("CHANX_SECRET_KEY", "must not be empty")),
+            Some(key) if key.trim().is_empty() => {
+                return Err(invalid("CHANX_SECRET_KEY", "must not be empty"));
+            }
             Some(key) => (key, false),
             None => (DEV_SECRET_KEY.to_owned(), true),
         };
         let allowed_origins = match env("CHANX_ALLOWED_ORIGINS") {
             Some(list) => {
-                let origins: Vec<String> = list.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
+                let origins: Vec<String> = list
+                    .split(',')
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect();
                 for origin in &origins {
                     if !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                        return Err(invalid("CHANX_ALLOWED_ORIGINS", format!("`{origin}` is not an http(s) origin")));
+                        return Err(invalid(
+                            "CHANX_ALLOWED_ORIGINS",
+                            format!("`{origin}` is not an http(s) origin"),
+                        ));
                     }
                 }
                 origins
@@ -92,7 +104,9 @@ impl Config {
             ],
         };
         let demo_password = match env("CHANX_DEMO_PASSWORD") {
-            Some(p) if p.is_empty() => return Err(invalid("CHANX_DEMO_PASSWORD", "must not be empty")),
+            Some(p) if p.is_empty() => {
+                return Err(invalid("CHANX_DEMO_PASSWORD", "must not be empty"));
+            }
             Some(p) => p,
             None => crate::login::DEFAULT_DEMO_PASSWORD.to_owned(),
         };
@@ -140,7 +154,9 @@ pub fn parse_args(args: &[String], redis_env: Option<String>) -> Result<Command,
     match it.next().map(String::as_str) {
         None | Some("-h" | "--help" | "help") => Ok(Command::Help),
         Some("session") => {
-            let username = it.next().ok_or_else(|| invalid("session <username>", "a username is required"))?;
+            let username = it
+                .next()
+                .ok_or_else(|| invalid("session <username>", "a username is required"))?;
             if let Some(extra) = it.next() {
                 return Err(invalid("session", format!("unexpected argument `{extra}`")));
             }
@@ -157,27 +173,49 @@ pub fn parse_args(args: &[String], redis_env: Option<String>) -> Result<Command,
                     Some((n, v)) => (n, Some(v.to_owned())),
                     None => (flag.as_str(), None),
                 };
-                let mut value = || inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| invalid(name, "a value is required"));
+                let mut value = || {
+                    inline
+                        .clone()
+                        .or_else(|| it.next().cloned())
+                        .ok_or_else(|| invalid(name, "a value is required"))
+                };
                 match name {
                     "--adapter" => {
                         adapter = match value()?.as_str() {
                             "axum" => Adapter::Axum,
                             "warp" => Adapter::Warp,
                             "async-std" => Adapter::AsyncStd,
-                            other => return Err(invalid("--adapter", format!("`{other}` is not one of axum, warp, async-std"))),
+                            other => {
+                                return Err(invalid(
+                                    "--adapter",
+                                    format!("`{other}` is not one of axum, warp, async-std"),
+                                ));
+                            }
                         }
                     }
                     "--bind" => {
                         let v = value()?;
-                        bind = v.parse().map_err(|_| invalid("--bind", format!("`{v}` is not an address like 127.0.0.1:8000")))?;
+                        bind = v.parse().map_err(|_| {
+                            invalid(
+                                "--bind",
+                                format!("`{v}` is not an address like 127.0.0.1:8000"),
+                            )
+                        })?;
                     }
                     "--redis" => redis = Some(value()?),
                     other => return Err(invalid("serve", format!("unknown flag `{other}`"))),
                 }
             }
-            Ok(Command::Serve { adapter, bind, redis })
+            Ok(Command::Serve {
+                adapter,
+                bind,
+                redis,
+            })
         }
-        Some(other) => Err(invalid("command", format!("`{other}` is not `serve` or `session`"))),
+        Some(other) => Err(invalid(
+            "command",
+            format!("`{other}` is not `serve` or `session`"),
+        )),
     }
 }
 
@@ -191,8 +229,18 @@ mod tests {
 
     #[test]
     fn parses_serve_flags() {
-        let cmd = parse_args(&args(&["serve", "--adapter", "warp", "--bind=0.0.0.0:9000"]), None);
-        assert!(matches!(cmd, Ok(Command::Serve { adapter: Adapter::Warp, redis: None, .. })));
+        let cmd = parse_args(
+            &args(&["serve", "--adapter", "warp", "--bind=0.0.0.0:9000"]),
+            None,
+        );
+        assert!(matches!(
+            cmd,
+            Ok(Command::Serve {
+                adapter: Adapter::Warp,
+                redis: None,
+                ..
+            })
+        ));
         let err = parse_args(&args(&["serve", "--bind", "nope"]), None);
         assert!(err.is_err_and(|e| e.to_string().contains("--bind")));
         let err = parse_args(&args(&["serve", "--adapter", "rocket"]), None);
@@ -202,12 +250,18 @@ mod tests {
     #[test]
     fn env_errors_name_the_variable() {
         let bind: SocketAddr = ([127, 0, 0, 1], 8000).into();
-        let err = Config::from_env(bind, |k| (k == "CHANX_ALLOWED_ORIGINS").then(|| "ftp://x".to_owned()));
+        let err = Config::from_env(bind, |k| {
+            (k == "CHANX_ALLOWED_ORIGINS").then(|| "ftp://x".to_owned())
+        });
         assert!(err.is_err_and(|e| e.to_string().contains("CHANX_ALLOWED_ORIGINS")));
         let ok = Config::from_env(bind, |_| None).map(|c| c.allowed_origins);
         assert_eq!(
             ok.ok(),
-            Some(vec!["http://localhost:8000".into(), "http://127.0.0.1:8000".into(), "http://127.0.0.1:8000".into()])
+            Some(vec![
+                "http://localhost:8000".into(),
+                "http://127.0.0.1:8000".into(),
+                "http://127.0.0.1:8000".into()
+            ])
         );
     }
 }

@@ -14,12 +14,17 @@ impl Consumer for EchoConsumer {
     type Event = NoEvent;
     type GroupMessage = NoGroupMessage;
 
-    async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, message: MyIncomingMessage) -> HandlerResult {
+    async fn receive_message(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        message: MyIncomingMessage,
+    ) -> HandlerResult {
         match message {
             MyIncomingMessage::Ping => ctx.send_message(&PongMessage).await?,
             MyIncomingMessage::Echo(payload) => {
                 let content = format!("Echo: {}", payload.content);
-                ctx.send_message(&MyIncomingMessage::Echo(MessagePayload { content })).await?
+                ctx.send_message(&MyIncomingMessage::Echo(MessagePayload { content }))
+                    .await?
             }
         }
         Ok(())
@@ -40,7 +45,11 @@ impl Consumer for ChatConsumer {
         vec![format!("chat_{room_id}")]
     }
 
-    async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, message: MyIncomingMessage) -> HandlerResult {
+    async fn receive_message(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        message: MyIncomingMessage,
+    ) -> HandlerResult {
         match message {
             MyIncomingMessage::Ping => ctx.send_message(&PongMessage).await?,
             MyIncomingMessage::Echo(payload) => {
@@ -53,11 +62,16 @@ impl Consumer for ChatConsumer {
         Ok(())
     }
 
-    async fn receive_event(&mut self, ctx: &mut Context<'_, Self>, event: ChatEvent) -> HandlerResult {
+    async fn receive_event(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        event: ChatEvent,
+    ) -> HandlerResult {
         match event {
             ChatEvent::Notify(payload) => {
                 let content = format!("{}: {}", payload.level.to_uppercase(), payload.content);
-                ctx.send_message(&MyIncomingMessage::Echo(MessagePayload { content })).await?
+                ctx.send_message(&MyIncomingMessage::Echo(MessagePayload { content }))
+                    .await?
             }
         }
         Ok(())

@@ -48,7 +48,11 @@ async fn login(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(error) => return json_response(StatusCode::BAD_REQUEST, error.to_json()),
     };
-    let Some(user) = state.store.users().check(&request.username, &request.password) else {
+    let Some(user) = state
+        .store
+        .users()
+        .check(&request.username, &request.password)
+    else {
         tracing::info!(username = %request.username, "login refused");
         return json_response(StatusCode::UNAUTHORIZED, invalid_credentials_json());
     };
@@ -64,7 +68,11 @@ async fn login(State(state): State<AppState>, body: Bytes) -> Response {
 }
 
 /// `POST /api/notify/<room_id>/`: sends the `notify` event to `chat_<room_id>`.
-async fn notify(State(state): State<AppState>, Path(room_id): Path<String>, body: Bytes) -> Response {
+async fn notify(
+    State(state): State<AppState>,
+    Path(room_id): Path<String>,
+    body: Bytes,
+) -> Response {
     let notification = match parse_notification(&body) {
         Ok(n) => n,
         Err(error) => return json_response(StatusCode::BAD_REQUEST, error.to_json()),
@@ -77,7 +85,10 @@ async fn notify(State(state): State<AppState>, Path(room_id): Path<String>, body
     let group = format!("chat_{room_id}");
     if let Err(error) = ChatConsumer::send_event(state.server.layer(), &group, &event).await {
         tracing::error!(%error, group, "notify event not sent");
-        return json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "detail": "Channel layer unavailable." }));
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "detail": "Channel layer unavailable." }),
+        );
     }
     json_response(
         StatusCode::OK,

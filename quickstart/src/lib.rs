@@ -31,7 +31,10 @@ pub struct App {
 
 /// Builds the WebSocket routes, the HTTP API and the playground.
 pub fn build_app(config: &Config) -> Result<App, ConfigError> {
-    let store = store::SignedSessionStore::new(config.secret_key.as_bytes(), login::DemoUsers::new(config.demo_password.clone()));
+    let store = store::SignedSessionStore::new(
+        config.secret_key.as_bytes(),
+        login::DemoUsers::new(config.demo_password.clone()),
+    );
     let session_auth = || chanx::auth::SessionAuthentication::new(store.clone());
     let echo = chanx::Endpoint::builder(consumers::EchoConsumer::default)
         .description("Simple echo consumer with authentication.")
@@ -49,10 +52,14 @@ pub fn build_app(config: &Config) -> Result<App, ConfigError> {
         "ws/",
         [include(
             "myapp/",
-            [path("echo/", echo), re_path(r"chat/(?P<room_id>\w{1,100})/", chat)],
+            [
+                path("echo/", echo),
+                re_path(r"chat/(?P<room_id>\w{1,100})/", chat),
+            ],
         )],
     )])?;
-    let server = Server::new(routes, InMemoryLayer::new()).origins(chanx::OriginPolicy::allow_list(&config.allowed_origins));
+    let server = Server::new(routes, InMemoryLayer::new())
+        .origins(chanx::OriginPolicy::allow_list(&config.allowed_origins));
     let router = http::router(server.clone(), store);
     Ok(App { server, router })
 }

@@ -28,7 +28,11 @@ fn main() -> ExitCode {
             Ok(())
         }
         Ok(Command::Session { username }) => session(&username),
-        Ok(Command::Serve { adapter, bind, redis }) => serve(adapter, bind, redis),
+        Ok(Command::Serve {
+            adapter,
+            bind,
+            redis,
+        }) => serve(adapter, bind, redis),
         Err(error) => Err(error),
     };
     match result {
@@ -54,13 +58,21 @@ fn session(username: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn serve(adapter: Adapter, bind: std::net::SocketAddr, redis: Option<String>) -> Result<(), ConfigError> {
+fn serve(
+    adapter: Adapter,
+    bind: std::net::SocketAddr,
+    redis: Option<String>,
+) -> Result<(), ConfigError> {
     match adapter {
         Adapter::Axum => {}
         Adapter::Warp | Adapter::AsyncStd => {
             return Err(ConfigError::Unsupported(format!(
                 "--adapter {}: only axum is available in this build (warp and async-std adapters are not implemented yet)",
-                if adapter == Adapter::Warp { "warp" } else { "async-std" }
+                if adapter == Adapter::Warp {
+                    "warp"
+                } else {
+                    "async-std"
+                }
             )));
         }
     }
@@ -72,18 +84,23 @@ fn serve(adapter: Adapter, bind: std::net::SocketAddr, redis: Option<String>) ->
     let mut config = Config::from_env(bind, env)?;
     config.adapter = adapter;
     if config.secret_is_default {
-        tracing::warn!("CHANX_SECRET_KEY is not set: session cookies are signed with a fixed development key");
+        tracing::warn!(
+            "CHANX_SECRET_KEY is not set: session cookies are signed with a fixed development key"
+        );
     }
     let app = build_app(&config)?;
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| ConfigError::Unsupported(format!("cannot start the runtime: {e}")))?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| ConfigError::Unsupported(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(run(config, app))
 }
 
 async fn run(config: Config, app: quickstart::App) -> Result<(), ConfigError> {
-    let listener = tokio::net::TcpListener::bind(config.bind).await.map_err(|e| ConfigError::Invalid {
-        field: "--bind".into(),
-        reason: format!("cannot listen on {}: {e}", config.bind),
-    })?;
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|e| ConfigError::Invalid {
+            field: "--bind".into(),
+            reason: format!("cannot listen on {}: {e}", config.bind),
+        })?;
     let addr = listener.local_addr().unwrap_or(config.bind);
     println!("quickstart serving on http://{addr} (adapter axum, in-memory channel layer)");
     println!("  POST http://{addr}/auth/login/            log in (alice, bob, carol)");
@@ -93,14 +110,18 @@ async fn run(config: Config, app: quickstart::App) -> Result<(), ConfigError> {
     println!("  WS   ws://{addr}/ws/myapp/echo/");
     println!("  WS   ws://{addr}/ws/myapp/chat/<room_id>/");
     let shutdown = app.server.shutdown().clone();
-    let service = app.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let service = app
+        .router
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let stop = shutdown.clone();
     let serving = axum::serve(listener, service).with_graceful_shutdown(async move {
         wait_for_signal().await;
         tracing::info!("shutting down: closing WebSockets with 1001");
         stop.graceful().await;
     });
-    serving.await.map_err(|e| ConfigError::Unsupported(format!("server error: {e}")))?;
+    serving
+        .await
+        .map_err(|e| ConfigError::Unsupported(format!("server error: {e}")))?;
     Ok(())
 }
 
