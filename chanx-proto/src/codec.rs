@@ -57,20 +57,20 @@ pub fn decode<M: DeserializeOwned>(
 }
 
 fn decode_value<M: DeserializeOwned>(
-    value: Value,
+    mut value: Value,
     schema: &MessageSchema,
     builtin_ping: bool,
     try_serde: bool,
 ) -> Decoded<M> {
-    let Value::Object(object) = &value else {
+    let Value::Object(object) = &mut value else {
         return Decoded::Invalid(vec![ValidationError::frame(
             "model_attributes_type",
             "Input should be a valid dictionary or object to extract fields from",
         )]);
     };
     let extra: &[&str] = if builtin_ping { &[PING] } else { &[] };
-    let errors = match schema.lookup_tag(object) {
-        TagLookup::Missing => vec![schema.missing_tag_error()],
+    let tag = match schema.lookup_tag(object) {
+        TagLookup::Missing => return Decoded::Invalid(vec![schema.missing_tag_error()]),
         TagLookup::Unknown(Value::String(tag)) if builtin_ping && tag == PING => {
             return match object.get("payload") {
                 None | Some(Value::Null) => Decoded::BuiltinPing,
@@ -81,27 +81,35 @@ fn decode_value<M: DeserializeOwned>(
                 )]),
             };
         }
-        TagLookup::Unknown(found) => vec![schema.unknown_tag_error(found, extra)],
-        TagLookup::Known(tag) => {
-            if try_serde {
-                if let Ok(message) = M::deserialize(&value) {
-                    return Decoded::Message(message);
-                }
-            }
-            let mut errors = schema.validate_variant(tag, object);
-            if errors.is_empty() {
-                // serde refused what the schema accepts (a custom
-                // `Deserialize`, say): report it without echoing the input.
-                errors.push(ValidationError::new(
-                    "value_error",
-                    [tag],
-                    "Value error, the input does not match the message type",
-                ));
-            }
-            errors
+        TagLookup::Unknown(found) => {
+            return Decoded::Invalid(vec![schema.unknown_tag_error(found, extra)]);
         }
+        TagLookup::Known(tag) => tag.to_owned(),
     };
-    Decoded::Invalid(errors)
+    if try_serde {
+        if let Ok(message) = M::deserialize(&value) {
+            return Decoded::Message(message);
+        }
+    }
+    let Value::Object(object) = &mut value else {
+        return Decoded::Invalid(Vec::new());
+    };
+    let errors = schema.validate_variant(&tag, object);
+    if !errors.is_empty() {
+        return Decoded::Invalid(errors);
+    }
+    // The schema accepted the frame after pydantic's lax coercions
+    // (`"5"` for an integer, ...): decode the coerced value.
+    match M::deserialize(&value) {
+        Ok(message) => Decoded::Message(message),
+        // serde refused what the schema accepts (a custom `Deserialize`,
+        // say): report it without echoing the input.
+        Err(_) => Decoded::Invalid(vec![ValidationError::new(
+            "value_error",
+            [tag.as_str()],
+            "Value error, the input does not match the message type",
+        )]),
+    }
 }
 
 /// Encodes a value as a compact JSON text frame, camelizing its keys if asked.

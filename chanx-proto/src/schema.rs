@@ -149,7 +149,15 @@ impl MessageSchema {
 
     /// Every problem of `object` against the variant named `tag`, with `loc`
     /// starting at the tag. Empty when the schema finds nothing wrong.
-    pub fn validate_variant(&self, tag: &str, object: &Map<String, Value>) -> Vec<ValidationError> {
+    ///
+    /// Values are coerced in place the way pydantic's lax mode does
+    /// (`"5"` or `5.0` for an integer, `"1.5"` for a number, `"yes"` for a
+    /// boolean), so a caller can decode the coerced object afterwards.
+    pub fn validate_variant(
+        &self,
+        tag: &str,
+        object: &mut Map<String, Value>,
+    ) -> Vec<ValidationError> {
         let mut out = Vec::new();
         let Some(schema) = self.variant(tag) else {
             return out;
@@ -250,6 +258,43 @@ fn json_type_matches(ty: &str, value: &Value) -> bool {
     }
 }
 
+/// pydantic's lax-mode conversions from JSON input; true if `value` was
+/// converted to JSON type `ty`.
+fn coerce(ty: &str, value: &mut Value) -> bool {
+    let converted = match (ty, &*value) {
+        ("integer", Value::String(s)) => s.trim().parse::<i64>().ok().map(Value::from),
+        ("integer", Value::Number(n)) => n
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| Value::from(f as i64)),
+        ("integer" | "number", Value::Bool(b)) => Some(Value::from(u8::from(*b))),
+        ("number", Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number)),
+        ("boolean", Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+            "0" | "off" | "f" | "false" | "n" | "no" => Some(Value::Bool(false)),
+            "1" | "on" | "t" | "true" | "y" | "yes" => Some(Value::Bool(true)),
+            _ => None,
+        },
+        ("boolean", Value::Number(n)) => match n.as_f64() {
+            Some(f) if f == 0.0 => Some(Value::Bool(false)),
+            Some(f) if f == 1.0 => Some(Value::Bool(true)),
+            _ => None,
+        },
+        _ => None,
+    };
+    match converted {
+        Some(v) => {
+            *value = v;
+            true
+        }
+        None => false,
+    }
+}
+
 fn format_number(n: &Value) -> String {
     match n.as_f64() {
         Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
@@ -266,7 +311,7 @@ impl Validator<'_> {
     fn value(
         &self,
         schema: &Value,
-        value: &Value,
+        value: &mut Value,
         name: Option<&str>,
         loc: &mut Vec<LocItem>,
         out: &mut Vec<ValidationError>,
@@ -297,7 +342,7 @@ impl Validator<'_> {
             return;
         }
         if let Some(expected) = schema.get("const") {
-            if expected != value {
+            if expected != &*value {
                 out.push(error(
                     "literal_error",
                     loc,
@@ -307,7 +352,7 @@ impl Validator<'_> {
             return;
         }
         if let Some(Value::Array(choices)) = schema.get("enum") {
-            if !choices.contains(value) {
+            if !choices.contains(&*value) {
                 out.push(error("literal_error", loc, literal_message(choices)));
             }
             return;
@@ -315,20 +360,23 @@ impl Validator<'_> {
         if !self.check_type(schema, value, name, loc, out) {
             return;
         }
+        if value.is_number() {
+            self.number(schema, value, loc, out);
+        }
         match value {
             Value::String(s) => self.string(schema, s, loc, out),
-            Value::Number(_) => self.number(schema, value, loc, out),
             Value::Array(items) => self.array(schema, items, loc, out),
             Value::Object(map) => self.object(schema, map, name, loc, out, None),
             _ => {}
         }
     }
 
-    /// Checks `type`; returns whether the value's kind is acceptable.
+    /// Checks `type`, coercing lax inputs; returns whether the value's kind
+    /// is acceptable.
     fn check_type(
         &self,
         schema: &Value,
-        value: &Value,
+        value: &mut Value,
         name: Option<&str>,
         loc: &[LocItem],
         out: &mut Vec<ValidationError>,
@@ -339,6 +387,9 @@ impl Validator<'_> {
             _ => return true,
         };
         if types.iter().any(|t| json_type_matches(t, value)) {
+            return true;
+        }
+        if types.iter().any(|t| coerce(t, value)) {
             return true;
         }
         let primary = types
@@ -352,8 +403,20 @@ impl Validator<'_> {
                 "int_from_float",
                 "Input should be a valid integer, got a number with a fractional part".to_owned(),
             ),
+            "integer" if value.is_string() => (
+                "int_parsing",
+                "Input should be a valid integer, unable to parse string as an integer".to_owned(),
+            ),
             "integer" => ("int_type", "Input should be a valid integer".to_owned()),
+            "number" if value.is_string() => (
+                "float_parsing",
+                "Input should be a valid number, unable to parse string as a number".to_owned(),
+            ),
             "number" => ("float_type", "Input should be a valid number".to_owned()),
+            "boolean" if value.is_string() || value.is_number() => (
+                "bool_parsing",
+                "Input should be a valid boolean, unable to interpret input".to_owned(),
+            ),
             "boolean" => ("bool_type", "Input should be a valid boolean".to_owned()),
             "array" => ("list_type", "Input should be a valid list".to_owned()),
             "null" => ("none_required", "Input should be None".to_owned()),
@@ -373,7 +436,7 @@ impl Validator<'_> {
     fn union(
         &self,
         branches: &[Value],
-        value: &Value,
+        value: &mut Value,
         name: Option<&str>,
         loc: &mut Vec<LocItem>,
         out: &mut Vec<ValidationError>,
@@ -384,8 +447,10 @@ impl Validator<'_> {
             .all(|b| b.get("const").is_some() || b.get("enum").is_some());
         for branch in branches {
             let mut errors = Vec::new();
-            self.value(branch, value, name, loc, &mut errors);
+            let mut candidate = value.clone();
+            self.value(branch, &mut candidate, name, loc, &mut errors);
             if errors.is_empty() {
+                *value = candidate;
                 return;
             }
             let is_null_branch = branch.get("type").and_then(Value::as_str) == Some("null");
@@ -477,12 +542,12 @@ impl Validator<'_> {
     fn array(
         &self,
         schema: &Value,
-        items: &[Value],
+        items: &mut [Value],
         loc: &mut Vec<LocItem>,
         out: &mut Vec<ValidationError>,
     ) {
         let prefix = schema.get("prefixItems").and_then(Value::as_array);
-        for (i, item) in items.iter().enumerate() {
+        for (i, item) in items.iter_mut().enumerate() {
             let item_schema = prefix
                 .and_then(|p| p.get(i))
                 .or_else(|| schema.get("items"));
@@ -525,7 +590,7 @@ impl Validator<'_> {
     fn object(
         &self,
         schema: &Value,
-        map: &Map<String, Value>,
+        map: &mut Map<String, Value>,
         _name: Option<&str>,
         loc: &mut Vec<LocItem>,
         out: &mut Vec<ValidationError>,
@@ -546,7 +611,7 @@ impl Validator<'_> {
                 continue;
             }
             loc.push(LocItem::Key(key.clone()));
-            match map.get(key) {
+            match map.get_mut(key) {
                 Some(v) => self.value(prop_schema, v, None, loc, out),
                 None if required.contains(&key.as_str()) => {
                     out.push(error("missing", loc, "Field required".into()));
@@ -563,7 +628,7 @@ impl Validator<'_> {
             }
         }
         if let Some(extra) = schema.get("additionalProperties") {
-            for (key, v) in map {
+            for (key, v) in map.iter_mut() {
                 if properties.contains_key(key) || Some(key.as_str()) == skip {
                     continue;
                 }
@@ -634,11 +699,16 @@ mod tests {
 
     fn check(frame: Value) -> Vec<Value> {
         let s = schema();
-        let obj = frame.as_object().unwrap();
-        let errors = match s.lookup_tag(obj) {
-            TagLookup::Known(tag) => s.validate_variant(tag, obj),
-            TagLookup::Missing => vec![s.missing_tag_error()],
-            TagLookup::Unknown(v) => vec![s.unknown_tag_error(v, &[])],
+        let mut frame = frame;
+        let obj = frame.as_object_mut().unwrap();
+        let tag = match s.lookup_tag(obj) {
+            TagLookup::Known(tag) => Ok(tag.to_owned()),
+            TagLookup::Missing => Err(vec![s.missing_tag_error()]),
+            TagLookup::Unknown(v) => Err(vec![s.unknown_tag_error(v, &[])]),
+        };
+        let errors = match tag {
+            Ok(tag) => s.validate_variant(&tag, obj),
+            Err(e) => e,
         };
         errors
             .iter()
@@ -729,7 +799,7 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                ("float_type", json!(["slow", "payload", "delay"])),
+                ("float_parsing", json!(["slow", "payload", "delay"])),
                 ("missing", json!(["slow", "payload", "tag"])),
                 ("string_type", json!(["slow", "payload", "tags", 1])),
                 ("less_than_equal", json!(["slow", "payload", "count"])),
@@ -741,6 +811,21 @@ mod tests {
             "Input should be less than or equal to 255"
         );
         assert_eq!(errors[4]["msg"], "Input should be 'info' or 'warning'");
+    }
+
+    #[test]
+    fn lax_coercions_like_pydantic() {
+        let s = schema();
+        let mut frame = json!({"action": "slow", "payload": {"delay": "1.5", "tag": "t", "count": "5", "tags": []}});
+        let obj = frame.as_object_mut().unwrap();
+        assert!(s.validate_variant("slow", obj).is_empty());
+        assert_eq!(frame["payload"]["delay"], json!(1.5));
+        assert_eq!(frame["payload"]["count"], json!(5));
+        let errors =
+            check(json!({"action": "slow", "payload": {"delay": 1, "tag": "t", "count": "x"}}));
+        assert_eq!(errors[0]["type"], "int_parsing");
+        let errors = check(json!({"action": "slow", "payload": {"delay": 1, "tag": 5}}));
+        assert_eq!(errors[0]["type"], "string_type");
     }
 
     #[test]

@@ -625,11 +625,11 @@ fn binary_frame_is_frame_type() {
 #[test]
 fn all_problems_reported_together_in_field_order() {
     assert_eq!(
-        errors_for(r#"{"action":"multi","payload":{"flag":"yes","extra":1,"name":5}}"#),
+        errors_for(r#"{"action":"multi","payload":{"flag":"maybe","extra":1,"name":5}}"#),
         json!([
             {"type": "string_type", "loc": ["multi", "payload", "name"], "msg": "Input should be a valid string"},
             {"type": "missing", "loc": ["multi", "payload", "count"], "msg": "Field required"},
-            {"type": "bool_type", "loc": ["multi", "payload", "flag"], "msg": "Input should be a valid boolean"},
+            {"type": "bool_parsing", "loc": ["multi", "payload", "flag"], "msg": "Input should be a valid boolean, unable to interpret input"},
         ])
     );
 }
