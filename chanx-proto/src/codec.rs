@@ -34,10 +34,8 @@ pub fn decode<M: DeserializeOwned>(
     decamelize_keys: bool,
     builtin_ping: bool,
 ) -> Decoded<M> {
-    if !decamelize_keys {
-        if let Ok(message) = serde_json::from_str::<M>(text) {
-            return Decoded::Message(message);
-        }
+    if !decamelize_keys && let Ok(message) = serde_json::from_str::<M>(text) {
+        return Decoded::Message(message);
     }
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
@@ -86,10 +84,8 @@ fn decode_value<M: DeserializeOwned>(
         }
         TagLookup::Known(tag) => tag.to_owned(),
     };
-    if try_serde {
-        if let Ok(message) = M::deserialize(&value) {
-            return Decoded::Message(message);
-        }
+    if try_serde && let Ok(message) = M::deserialize(&value) {
+        return Decoded::Message(message);
     }
     let Value::Object(object) = &mut value else {
         return Decoded::Invalid(Vec::new());

@@ -266,14 +266,14 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             InFrame::Binary(_) => None,
             InFrame::Text(text) => Some(text),
         };
-        if let Some(bucket) = &mut self.rate {
-            if !bucket.try_take(now) {
-                let limit = bucket.per_second();
-                return self.reject(vec![ValidationError::frame(
-                    "rate_limited",
-                    format!("Rate limit exceeded: at most {limit} messages per second"),
-                )]);
-            }
+        if let Some(bucket) = &mut self.rate
+            && !bucket.try_take(now)
+        {
+            let limit = bucket.per_second();
+            return self.reject(vec![ValidationError::frame(
+                "rate_limited",
+                format!("Rate limit exceeded: at most {limit} messages per second"),
+            )]);
         }
         let Some(text) = text else {
             return self.reject(vec![ValidationError::frame(

@@ -168,11 +168,11 @@ impl MessageSchema {
             .and_then(Value::as_object)
             .is_some_and(|p| p.len() == 1);
         if is_unit {
-            if let Some(content) = object.get(self.content_key) {
-                if !content.is_null() {
-                    loc.push(LocItem::Key(self.content_key.to_owned()));
-                    out.push(error("none_required", &loc, "Input should be None".into()));
-                }
+            if let Some(content) = object.get(self.content_key)
+                && !content.is_null()
+            {
+                loc.push(LocItem::Key(self.content_key.to_owned()));
+                out.push(error("none_required", &loc, "Input should be None".into()));
             }
             return out;
         }
@@ -280,8 +280,8 @@ fn coerce(ty: &str, value: &mut Value) -> bool {
             _ => None,
         },
         ("boolean", Value::Number(n)) => match n.as_f64() {
-            Some(f) if f == 0.0 => Some(Value::Bool(false)),
-            Some(f) if f == 1.0 => Some(Value::Bool(true)),
+            Some(0.0) => Some(Value::Bool(false)),
+            Some(1.0) => Some(Value::Bool(true)),
             _ => None,
         },
         _ => None,
@@ -479,31 +479,38 @@ impl Validator<'_> {
 
     fn string(&self, schema: &Value, s: &str, loc: &[LocItem], out: &mut Vec<ValidationError>) {
         let len = s.chars().count() as u64;
-        if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
-            if len < min {
-                let unit = if min == 1 { "character" } else { "characters" };
-                out.push(error(
-                    "string_too_short",
-                    loc,
-                    format!("String should have at least {min} {unit}"),
-                ));
-            }
+        if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+            && len < min
+        {
+            let unit = if min == 1 { "character" } else { "characters" };
+            out.push(error(
+                "string_too_short",
+                loc,
+                format!("String should have at least {min} {unit}"),
+            ));
         }
-        if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
-            if len > max {
-                let unit = if max == 1 { "character" } else { "characters" };
-                out.push(error(
-                    "string_too_long",
-                    loc,
-                    format!("String should have at most {max} {unit}"),
-                ));
-            }
+        if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+            && len > max
+        {
+            let unit = if max == 1 { "character" } else { "characters" };
+            out.push(error(
+                "string_too_long",
+                loc,
+                format!("String should have at most {max} {unit}"),
+            ));
         }
     }
 
     fn number(&self, schema: &Value, n: &Value, loc: &[LocItem], out: &mut Vec<ValidationError>) {
         let Some(x) = n.as_f64() else { return };
-        let bounds: [(&str, &str, &str, fn(f64, f64) -> bool); 4] = [
+        /// JSON Schema keyword, pydantic type, wording, check.
+        type Bound = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(f64, f64) -> bool,
+        );
+        let bounds: [Bound; 4] = [
             (
                 "minimum",
                 "greater_than_equal",
@@ -525,16 +532,15 @@ impl Validator<'_> {
             ("exclusiveMaximum", "less_than", "less than", |x, b| x < b),
         ];
         for (keyword, kind, words, ok) in bounds {
-            if let Some(bound) = schema.get(keyword) {
-                if let Some(b) = bound.as_f64() {
-                    if !ok(x, b) {
-                        out.push(error(
-                            kind,
-                            loc,
-                            format!("Input should be {words} {}", format_number(bound)),
-                        ));
-                    }
-                }
+            if let Some(bound) = schema.get(keyword)
+                && let Some(b) = bound.as_f64()
+                && !ok(x, b)
+            {
+                out.push(error(
+                    kind,
+                    loc,
+                    format!("Input should be {words} {}", format_number(bound)),
+                ));
             }
         }
     }
@@ -557,31 +563,31 @@ impl Validator<'_> {
                 loc.pop();
             }
         }
-        if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
-            if (items.len() as u64) < min {
-                out.push(error(
-                    "too_short",
-                    loc,
-                    format!(
-                        "List should have at least {min} item{} after validation, not {}",
-                        if min == 1 { "" } else { "s" },
-                        items.len()
-                    ),
-                ));
-            }
+        if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+            && (items.len() as u64) < min
+        {
+            out.push(error(
+                "too_short",
+                loc,
+                format!(
+                    "List should have at least {min} item{} after validation, not {}",
+                    if min == 1 { "" } else { "s" },
+                    items.len()
+                ),
+            ));
         }
-        if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
-            if (items.len() as u64) > max {
-                out.push(error(
-                    "too_long",
-                    loc,
-                    format!(
-                        "List should have at most {max} item{} after validation, not {}",
-                        if max == 1 { "" } else { "s" },
-                        items.len()
-                    ),
-                ));
-            }
+        if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
+            && (items.len() as u64) > max
+        {
+            out.push(error(
+                "too_long",
+                loc,
+                format!(
+                    "List should have at most {max} item{} after validation, not {}",
+                    if max == 1 { "" } else { "s" },
+                    items.len()
+                ),
+            ));
         }
     }
 

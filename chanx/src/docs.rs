@@ -118,14 +118,13 @@ pub fn message_examples(schema: &Value, key: &str) -> Vec<MessageExample> {
                 .and_then(Value::as_str)?
                 .to_owned();
             let mut example = example_of(variant, &defs, 0);
-            if let Value::Object(map) = &mut example {
-                if variant
+            if let Value::Object(map) = &mut example
+                && variant
                     .get("properties")
                     .and_then(Value::as_object)
                     .is_some_and(|p| p.len() == 1)
-                {
-                    map.insert("payload".into(), Value::Null);
-                }
+            {
+                map.insert("payload".into(), Value::Null);
             }
             Some(MessageExample {
                 name: pascal_case(&tag),

@@ -60,7 +60,7 @@ impl OriginPolicy {
             (None, _) | (_, None) => true,
             (Some(origin), Some(list)) => {
                 let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-                list.iter().any(|allowed| *allowed == origin)
+                list.contains(&origin)
             }
         }
     }

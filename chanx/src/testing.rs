@@ -210,10 +210,10 @@ impl TestClient {
         futures_util::pin_mut!(recv);
         let driver = &mut self.driver;
         let result = std::future::poll_fn(|cx| {
-            if let Some(d) = driver.as_mut() {
-                if d.as_mut().poll(cx).is_ready() {
-                    *driver = None;
-                }
+            if let Some(d) = driver.as_mut()
+                && d.as_mut().poll(cx).is_ready()
+            {
+                *driver = None;
             }
             if let Poll::Ready(m) = recv.as_mut().poll(cx) {
                 return Poll::Ready(m.map_err(|_| TestError::Closed(None)));
