@@ -211,11 +211,22 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
     let mut schemas = Map::new();
     for route in routes.routes() {
         let info = route.target.info();
-        let id = info.name.clone();
+        let mut id = info.name.clone();
+        let mut n = 1;
+        while channels.contains_key(&id) {
+            n += 1;
+            id = format!("{}{n}", info.name);
+        }
+        // Definitions are namespaced by endpoint: two consumers may both
+        // have a `MessagePayload` of different shapes.
+        let prefix = format!("{}_", info.name);
         let mut messages = Map::new();
         if let Some(Value::Object(defs)) = info.incoming_schema.get("$defs") {
             for (name, def) in defs {
-                schemas.insert(name.clone(), rewrite_refs(def.clone()));
+                schemas.insert(
+                    format!("{prefix}{name}"),
+                    rewrite_refs(def.clone(), &prefix),
+                );
             }
         }
         let variants = info
@@ -227,7 +238,7 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
         for (tag, variant) in info.incoming_tags.iter().zip(variants) {
             messages.insert(
                 tag.clone(),
-                json!({ "name": tag, "title": pascal_case(tag), "payload": rewrite_refs(variant) }),
+                json!({ "name": tag, "title": pascal_case(tag), "payload": rewrite_refs(variant, &prefix) }),
             );
         }
         messages.insert(
@@ -245,10 +256,7 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
                 )
             })
             .collect();
-        let address = format!("/{}", route.friendly_path).replace(":", "");
-        let address = route.params.iter().fold(address, |a, p| {
-            a.replacen(&format!("/{}/", p.name), &format!("/{{{}}}/", p.name), 1)
-        });
+        let address = asyncapi_address(&route.friendly_path, &route.params);
         channels.insert(
             id.clone(),
             json!({ "address": address, "description": info.description, "parameters": parameters, "messages": messages }),
@@ -279,21 +287,58 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
     })
 }
 
-/// Points JSON Schema `#/$defs/X` references at `#/components/schemas/X`.
-fn rewrite_refs(value: Value) -> Value {
+/// The AsyncAPI address of a route: its friendly path with each `:name`
+/// parameter written `{name}`.
+fn asyncapi_address(friendly_path: &str, params: &[crate::routing::ParamInfo]) -> String {
+    let mut out = String::with_capacity(friendly_path.len() + 1);
+    out.push('/');
+    let mut rest = friendly_path;
+    while let Some(at) = rest.find(':') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let name = params
+            .iter()
+            .map(|p| p.name.as_str())
+            .filter(|n| {
+                after.starts_with(n)
+                    && !after[n.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            })
+            .max_by_key(|n| n.len());
+        match name {
+            Some(name) => {
+                out.push('{');
+                out.push_str(name);
+                out.push('}');
+                rest = &after[name.len()..];
+            }
+            None => {
+                out.push(':');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Points JSON Schema `#/$defs/X` references at `#/components/schemas/<prefix>X`.
+fn rewrite_refs(value: Value, prefix: &str) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(k, v)| match (k.as_str(), v) {
                     ("$ref", Value::String(r)) => {
-                        let r = r.replacen("#/$defs/", "#/components/schemas/", 1);
+                        let r =
+                            r.replacen("#/$defs/", &format!("#/components/schemas/{prefix}"), 1);
                         (k, Value::String(r))
                     }
-                    (_, v) => (k, rewrite_refs(v)),
+                    (_, v) => (k, rewrite_refs(v, prefix)),
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.into_iter().map(rewrite_refs).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| rewrite_refs(v, prefix)).collect())
+        }
         other => other,
     }
 }

@@ -38,6 +38,30 @@ pub trait Permission: Send + Sync + 'static {
     fn message(&self) -> Option<&str> {
         None
     }
+
+    /// Request-level check with the denial text of the rule that failed
+    /// (combinators override it to report the failing operand's text).
+    fn check(&self, user: Option<&User>, handshake: &Handshake) -> Result<(), Option<&str>> {
+        if self.has_permission(user, handshake) {
+            Ok(())
+        } else {
+            Err(self.message())
+        }
+    }
+
+    /// Object-level check with the denial text of the rule that failed.
+    fn check_object(
+        &self,
+        user: Option<&User>,
+        handshake: &Handshake,
+        object: &(dyn Any + Send + Sync),
+    ) -> Result<(), Option<&str>> {
+        if self.has_object_permission(user, handshake, object) {
+            Ok(())
+        } else {
+            Err(self.message())
+        }
+    }
 }
 
 /// Allows authenticated users only.
@@ -94,8 +118,18 @@ impl<A: Permission, B: Permission> Permission for And<A, B> {
     ) -> bool {
         self.0.has_object_permission(user, hs, obj) && self.1.has_object_permission(user, hs, obj)
     }
-    fn message(&self) -> Option<&str> {
-        self.0.message().or_else(|| self.1.message())
+    fn check(&self, user: Option<&User>, hs: &Handshake) -> Result<(), Option<&str>> {
+        self.0.check(user, hs)?;
+        self.1.check(user, hs)
+    }
+    fn check_object(
+        &self,
+        user: Option<&User>,
+        hs: &Handshake,
+        obj: &(dyn Any + Send + Sync),
+    ) -> Result<(), Option<&str>> {
+        self.0.check_object(user, hs, obj)?;
+        self.1.check_object(user, hs, obj)
     }
 }
 

@@ -129,8 +129,8 @@ impl AuthPolicy {
             }
         }
         for permission in &self.permissions {
-            if !permission.has_permission(user.as_ref(), handshake) {
-                return self.permission_denied(user.as_ref(), permission.as_ref());
+            if let Err(message) = permission.check(user.as_ref(), handshake) {
+                return self.permission_denied(user.as_ref(), message);
             }
         }
         let mut object = None;
@@ -149,18 +149,20 @@ impl AuthPolicy {
         }
         if let Some(obj) = &object {
             for permission in &self.permissions {
-                if !permission.has_object_permission(user.as_ref(), handshake, obj.as_ref()) {
-                    return self.permission_denied(user.as_ref(), permission.as_ref());
+                if let Err(message) =
+                    permission.check_object(user.as_ref(), handshake, obj.as_ref())
+                {
+                    return self.permission_denied(user.as_ref(), message);
                 }
             }
         }
         AuthDecision::Allowed { user, object }
     }
 
-    fn permission_denied(&self, user: Option<&User>, permission: &dyn Permission) -> AuthDecision {
+    fn permission_denied(&self, user: Option<&User>, message: Option<&str>) -> AuthDecision {
         if user.is_none() && !self.authenticators.is_empty() {
             return Self::denied(self.unauthenticated_status(), NOT_PROVIDED);
         }
-        Self::denied(403, permission.message().unwrap_or(PERMISSION_DENIED))
+        Self::denied(403, message.unwrap_or(PERMISSION_DENIED))
     }
 }
