@@ -34,7 +34,12 @@ pub fn decode<M: DeserializeOwned>(
     decamelize_keys: bool,
     builtin_ping: bool,
 ) -> Decoded<M> {
-    if !decamelize_keys && let Ok(message) = serde_json::from_str::<M>(text) {
+    // serde would also read a struct from a JSON array (`["echo", {...}]`),
+    // which pydantic refuses: frames holding an array take the schema path.
+    if !decamelize_keys
+        && !text.contains('[')
+        && let Ok(message) = serde_json::from_str::<M>(text)
+    {
         return Decoded::Message(message);
     }
     let value: Value = match serde_json::from_str(text) {
@@ -51,14 +56,13 @@ pub fn decode<M: DeserializeOwned>(
     } else {
         value
     };
-    decode_value(value, schema, builtin_ping, decamelize_keys)
+    decode_value(value, schema, builtin_ping)
 }
 
 fn decode_value<M: DeserializeOwned>(
     mut value: Value,
     schema: &MessageSchema,
     builtin_ping: bool,
-    try_serde: bool,
 ) -> Decoded<M> {
     let Value::Object(object) = &mut value else {
         return Decoded::Invalid(vec![ValidationError::frame(
@@ -84,9 +88,6 @@ fn decode_value<M: DeserializeOwned>(
         }
         TagLookup::Known(tag) => tag.to_owned(),
     };
-    if try_serde && let Ok(message) = M::deserialize(&value) {
-        return Decoded::Message(message);
-    }
     let Value::Object(object) = &mut value else {
         return Decoded::Invalid(Vec::new());
     };

@@ -75,17 +75,31 @@ pub enum EnvelopeError {
     ContentNotObject,
 }
 
+/// A JSON value kept raw; present even when it is `null` (an
+/// `Option<Box<RawValue>>` would read `null` as absent).
+#[derive(Default)]
+struct Raw(Option<Box<RawValue>>);
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Box::<RawValue>::deserialize(d).map(|raw| Raw(Some(raw)))
+    }
+}
+
 #[derive(Deserialize)]
 struct WireIn<'a> {
     #[serde(rename = "type", borrow)]
     kind: std::borrow::Cow<'a, str>,
-    content: Option<Box<RawValue>>,
+    #[serde(default)]
+    content: Raw,
     #[serde(rename = "kind")]
     content_kind: Option<ContentKind>,
     exclude_current: Option<bool>,
     from_channel: Option<String>,
-    from_user_pk: Option<Box<RawValue>>,
-    event_data: Option<Box<RawValue>>,
+    #[serde(default)]
+    from_user_pk: Raw,
+    #[serde(default)]
+    event_data: Raw,
 }
 
 #[derive(Serialize)]
@@ -260,11 +274,11 @@ impl LayerMessage {
             "send_group_member" => {
                 const KIND: &str = "send_group_member";
                 let missing = |field| EnvelopeError::Missing { kind: KIND, field };
-                let content = wire.content.ok_or_else(|| missing("content"))?;
+                let content = wire.content.0.ok_or_else(|| missing("content"))?;
                 if !is_object(&content) {
                     return Err(EnvelopeError::ContentNotObject);
                 }
-                let from_user_pk = match wire.from_user_pk {
+                let from_user_pk = match wire.from_user_pk.0 {
                     Some(pk) => pk,
                     None => serde_json::value::to_raw_value(&Value::Null)?,
                 };
@@ -279,7 +293,7 @@ impl LayerMessage {
                 }))
             }
             "handle_channel_event" => {
-                let event_data = wire.event_data.ok_or(EnvelopeError::Missing {
+                let event_data = wire.event_data.0.ok_or(EnvelopeError::Missing {
                     kind: "handle_channel_event",
                     field: "event_data",
                 })?;
