@@ -95,12 +95,10 @@ fn serve(
 }
 
 async fn run(config: Config, app: quickstart::App) -> Result<(), ConfigError> {
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .map_err(|e| ConfigError::Invalid {
-            field: "--bind".into(),
-            reason: format!("cannot listen on {}: {e}", config.bind),
-        })?;
+    let listener = listen(config.bind).map_err(|e| ConfigError::Invalid {
+        field: "--bind".into(),
+        reason: format!("cannot listen on {}: {e}", config.bind),
+    })?;
     let addr = listener.local_addr().unwrap_or(config.bind);
     println!("quickstart serving on http://{addr} (adapter axum, in-memory channel layer)");
     println!("  POST http://{addr}/auth/login/            log in (alice, bob, carol)");
@@ -123,6 +121,19 @@ async fn run(config: Config, app: quickstart::App) -> Result<(), ConfigError> {
         .await
         .map_err(|e| ConfigError::Unsupported(format!("server error: {e}")))?;
     Ok(())
+}
+
+/// Binds with a deep accept queue: the OS default (128) makes bursts of
+/// simultaneous WebSocket connects wait for SYN retries.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 async fn wait_for_signal() {

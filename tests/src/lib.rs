@@ -40,9 +40,11 @@ pub const SECRET: &str = "e2e-secret-key";
 
 /// Starts the quickstart program with `adapter` and options tweaked by `tweak`.
 pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Config)) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    // An explicit backlog: many simultaneous connects must not overflow
+    // the accept queue (a dropped SYN is retried only after a second).
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(([127, 0, 0, 1], 0).into()).expect("bind");
+    let listener = socket.listen(1024).expect("listen");
     let addr = listener.local_addr().expect("local addr");
     let mut config = quickstart::Config::from_env(addr, |name| match name {
         "CHANX_SECRET_KEY" => Some(SECRET.to_owned()),
@@ -70,9 +72,52 @@ pub async fn start(adapter: Adapter) -> Running {
     start_with(adapter, |_| {}).await
 }
 
+/// One server per adapter with default options, shared by every test of
+/// the binary that asks for it (building the app costs a noticeable amount
+/// of CPU in debug builds, mostly compiling the route regexes).
+///
+/// It runs on its own runtime, so it outlives each test's runtime. Tests
+/// that use it must not depend on server-wide state: they use room names
+/// of their own and never shut it down; tests needing other options, a
+/// shutdown or a quiet room use [`start`] / [`start_with`].
+pub async fn shared(adapter: Adapter) -> &'static Running {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    static SERVERS: [tokio::sync::OnceCell<Running>; 3] = [
+        tokio::sync::OnceCell::const_new(),
+        tokio::sync::OnceCell::const_new(),
+        tokio::sync::OnceCell::const_new(),
+    ];
+    let cell = match adapter {
+        Adapter::Axum => &SERVERS[0],
+        Adapter::Warp => &SERVERS[1],
+        Adapter::AsyncStd => &SERVERS[2],
+    };
+    cell.get_or_init(|| async move {
+        let runtime = RUNTIME.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("shared-e2e-server")
+                .enable_all()
+                .build()
+                .expect("shared server runtime")
+        });
+        runtime
+            .spawn(start(adapter))
+            .await
+            .expect("shared server start")
+    })
+    .await
+}
+
 /// A valid session cookie value for `username`.
 pub fn session_for(username: &str) -> String {
-    quickstart::session::SessionSigner::new(SECRET).sign(username, quickstart::store::now_unix())
+    session_issued_at(username, quickstart::store::now_unix())
+}
+
+/// A session cookie value for `username` signed with the test secret and
+/// issued at `issued_unix` seconds (to build expired sessions).
+pub fn session_issued_at(username: &str, issued_unix: u64) -> String {
+    quickstart::session::SessionSigner::new(SECRET).sign(username, issued_unix)
 }
 
 /// A WebSocket client connection.
@@ -81,11 +126,36 @@ pub struct Client {
 }
 
 /// What a handshake attempt produced.
+// Short-lived and matched on at once: boxing the client buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Connect {
     /// 101: the socket is open.
     Open(Client),
     /// Refused with this HTTP status.
     Refused(u16),
+    /// The handshake failed without an HTTP status (connection refused or
+    /// reset, e.g. by an adapter that stopped listening).
+    Failed(String),
+}
+
+impl Connect {
+    /// The refusal status; panics (with `what`) if the socket opened.
+    pub fn refused_status(self, what: &str) -> Option<u16> {
+        match self {
+            Connect::Open(_) => panic!("{what}: the upgrade unexpectedly succeeded"),
+            Connect::Refused(status) => Some(status),
+            Connect::Failed(_) => None,
+        }
+    }
+
+    /// The open client; panics (with `what`) if the upgrade was refused.
+    pub fn open(self, what: &str) -> Client {
+        match self {
+            Connect::Open(client) => client,
+            Connect::Refused(status) => panic!("{what}: upgrade refused with {status}"),
+            Connect::Failed(error) => panic!("{what}: upgrade failed: {error}"),
+        }
+    }
 }
 
 impl Running {
@@ -108,7 +178,7 @@ impl Running {
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 Connect::Refused(response.status().as_u16())
             }
-            Err(other) => panic!("connect failed: {other}"),
+            Err(other) => Connect::Failed(other.to_string()),
         }
     }
 
@@ -125,7 +195,14 @@ impl Running {
                 client
             }
             Connect::Refused(status) => panic!("upgrade refused with {status}"),
+            Connect::Failed(error) => panic!("upgrade failed: {error}"),
         }
+    }
+
+    /// Connects to `path` with the session cookie value `session` (no checks).
+    pub async fn connect_with_session(&self, path: &str, session: &str) -> Connect {
+        let cookie = format!("sessionid={session}");
+        self.connect_with(path, &[("cookie", &cookie)]).await
     }
 }
 
@@ -143,15 +220,35 @@ impl Client {
         self.send_text(&value.to_string()).await;
     }
 
+    /// Sends several text frames with a single flush (pipelined).
+    pub async fn send_batch<I>(&mut self, texts: I)
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        for text in texts {
+            let text: String = text.into();
+            self.ws
+                .feed(Message::Text(text.into()))
+                .await
+                .expect("feed");
+        }
+        self.ws.flush().await.expect("flush");
+    }
+
     /// Sends any message.
     pub async fn send(&mut self, message: Message) {
         self.ws.send(message).await.expect("send");
     }
 
-    /// The next data or close message (pings/pongs skipped), or `None` on timeout.
+    /// The next data or close message (pings/pongs skipped, and answered by
+    /// tungstenite), or `None` on timeout or when the connection ended
+    /// without a close frame. `timeout` bounds the whole wait: pings do not
+    /// extend it.
     pub async fn next(&mut self, timeout: Duration) -> Option<Message> {
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match tokio::time::timeout(timeout, self.ws.next()).await {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
                 Ok(Some(Ok(message))) => return Some(message),
                 Ok(Some(Err(_)) | None) => return None,
@@ -183,6 +280,20 @@ impl Client {
                 Some(Message::Close(frame)) => return frame.map(|f: CloseFrame| u16::from(f.code)),
                 Some(_) => {}
                 None => return None,
+            }
+        }
+    }
+
+    /// `true` if the connection ends within [`FRAME_TIMEOUT`], by a close
+    /// frame or at the transport level (data frames are skipped); `false`
+    /// if it is still open.
+    pub async fn ends(&mut self) -> bool {
+        let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(_))) | Some(Err(_)) | None) => return true,
+                Ok(Some(Ok(_))) => {}
+                Err(_) => return false,
             }
         }
     }
@@ -239,13 +350,13 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Htt
         .unwrap_or(0);
     let mut headers = axum::http::HeaderMap::new();
     for line in lines {
-        if let Some((k, v)) = line.split_once(':') {
-            if let (Ok(k), Ok(v)) = (
+        if let Some((k, v)) = line.split_once(':')
+            && let (Ok(k), Ok(v)) = (
                 axum::http::HeaderName::from_bytes(k.trim().as_bytes()),
                 v.trim().parse(),
-            ) {
-                headers.append(k, v);
-            }
+            )
+        {
+            headers.append(k, v);
         }
     }
     let body = if headers

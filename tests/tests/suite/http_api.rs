@@ -1,0 +1,198 @@
+//! The HTTP API of adapters that serve one (QUICKSTART.md, "HTTP"): login,
+//! the playground and the AsyncAPI document.
+
+use chanx_e2e::{Adapter, http, shared};
+use serde_json::{Value, json};
+
+use super::{ECHO, assert_echoes, auth_ok};
+
+const SET_COOKIE_SUFFIX: &str = "; HttpOnly; Path=/; SameSite=Lax; Max-Age=1209600";
+
+pub(crate) async fn login_sets_a_working_session_cookie(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let reply = http(
+        server.addr,
+        "POST",
+        "/auth/login/",
+        r#"{"username": "alice", "password": "chanx-demo"}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json(), json!({"username": "alice"}));
+    let set_cookie = reply
+        .headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("Set-Cookie header")
+        .to_owned();
+    let value = set_cookie
+        .strip_prefix("sessionid=")
+        .and_then(|rest| rest.strip_suffix(SET_COOKIE_SUFFIX))
+        .unwrap_or_else(|| panic!("unexpected Set-Cookie: {set_cookie}"));
+    assert!(!value.is_empty() && !value.contains(';'), "{set_cookie}");
+
+    for path in [ECHO, "/ws/myapp/chat/login_tests/"] {
+        let mut client = server
+            .connect_with_session(path, value)
+            .await
+            .open("login cookie");
+        assert_eq!(client.recv_json().await, auth_ok(), "{path}");
+        if path == ECHO {
+            assert_echoes(&mut client, "logged in").await;
+        }
+    }
+}
+
+pub(crate) async fn login_wrong_credentials_are_401(adapter: Adapter) {
+    let server = shared(adapter).await;
+    for body in [
+        r#"{"username": "alice", "password": "wrong"}"#,
+        r#"{"username": "alice", "password": ""}"#,
+        r#"{"username": "mallory", "password": "chanx-demo"}"#,
+        r#"{"username": "Alice", "password": "chanx-demo"}"#,
+    ] {
+        let reply = http(server.addr, "POST", "/auth/login/", body).await;
+        assert_eq!(reply.status, 401, "{body}");
+        assert_eq!(
+            reply.json(),
+            json!({"detail": "Invalid username or password."}),
+            "{body}"
+        );
+        assert!(reply.headers.get("set-cookie").is_none(), "{body}");
+    }
+}
+
+pub(crate) async fn login_malformed_body_is_400(adapter: Adapter) {
+    let server = shared(adapter).await;
+    for body in [
+        "not json",
+        "",
+        r#"{"username": "alice"}"#,
+        r#"{"password": "chanx-demo"}"#,
+        r#"{"username": 5, "password": "chanx-demo"}"#,
+        r#"["alice", "chanx-demo"]"#,
+        "null",
+    ] {
+        let reply = http(server.addr, "POST", "/auth/login/", body).await;
+        assert_eq!(reply.status, 400, "{body:?}: {}", reply.body);
+        let detail = reply.json()["detail"].clone();
+        assert!(
+            detail.as_str().is_some_and(|d| !d.is_empty()),
+            "{body:?}: {}",
+            reply.body
+        );
+        assert!(reply.headers.get("set-cookie").is_none(), "{body:?}");
+    }
+}
+
+pub(crate) async fn playground_page_is_served(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let reply = http(server.addr, "GET", "/playground/websocket/", "").await;
+    assert_eq!(reply.status, 200);
+    let content_type = reply
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(reply.body.to_lowercase().contains("playground"));
+}
+
+fn endpoint_with_friendly_suffix<'a>(list: &'a [Value], suffix: &str) -> &'a Value {
+    list.iter()
+        .find(|e| {
+            e["friendly_url"]
+                .as_str()
+                .is_some_and(|u| u.ends_with(suffix))
+        })
+        .unwrap_or_else(|| panic!("no endpoint with friendly_url ending {suffix}: {list:?}"))
+}
+
+pub(crate) async fn playground_info_lists_both_endpoints(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let reply = http(server.addr, "GET", "/playground/websocket-info/", "").await;
+    assert_eq!(reply.status, 200);
+    let info = reply.json();
+    let list = info.as_array().expect("a JSON list");
+    assert_eq!(list.len(), 2, "{info}");
+    for entry in list {
+        for key in ["name", "url", "friendly_url", "description"] {
+            assert!(entry[key].is_string(), "{key} in {entry}");
+        }
+        assert!(entry["message_examples"].is_array(), "{entry}");
+        assert!(entry["path_params"].is_array(), "{entry}");
+        let url = entry["friendly_url"].as_str().unwrap_or_default();
+        assert!(url.starts_with("ws://"), "{entry}");
+    }
+
+    let echo = endpoint_with_friendly_suffix(list, "/ws/myapp/echo/");
+    assert_eq!(echo["path_params"], json!([]), "{echo}");
+
+    let chat = endpoint_with_friendly_suffix(list, "/ws/myapp/chat/:room_id/");
+    let params = chat["path_params"].as_array().expect("path_params");
+    assert_eq!(params.len(), 1, "{chat}");
+    assert_eq!(params[0]["name"], "room_id");
+    assert_eq!(params[0]["pattern"], r"\w{1,100}");
+    assert!(params[0]["description"].is_string(), "{chat}");
+
+    for entry in [echo, chat] {
+        let examples = entry["message_examples"].as_array().expect("examples");
+        let mut actions: Vec<&str> = examples
+            .iter()
+            .filter_map(|e| e["example"]["action"].as_str())
+            .collect();
+        actions.sort_unstable();
+        assert_eq!(actions, ["echo", "ping"], "{entry}");
+        for example in examples {
+            assert!(example["name"].is_string(), "{example}");
+            assert!(example["description"].is_string(), "{example}");
+        }
+    }
+}
+
+pub(crate) async fn playground_examples_are_valid_messages(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let info = http(server.addr, "GET", "/playground/websocket-info/", "")
+        .await
+        .json();
+    let mut client = server.connect_as(ECHO, "alice").await;
+    let mut sent = 0;
+    for entry in info.as_array().expect("a JSON list") {
+        for example in entry["message_examples"].as_array().expect("examples") {
+            let message = &example["example"];
+            client.send_json(message).await;
+            let reply = client.recv_json().await;
+            assert_ne!(reply["action"], "error", "example {message}: {reply}");
+            let expected_action = match message["action"].as_str() {
+                Some("ping") => "pong",
+                Some("echo") => "echo",
+                other => panic!("unexpected example action {other:?}"),
+            };
+            assert_eq!(reply["action"], expected_action, "{message}: {reply}");
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 4);
+}
+
+pub(crate) async fn asyncapi_document_has_a_channel_per_endpoint(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let reply = http(server.addr, "GET", "/asyncapi.json", "").await;
+    assert_eq!(reply.status, 200);
+    let doc = reply.json();
+    assert_eq!(doc["asyncapi"], "3.0.0", "{doc}");
+    let channels = doc["channels"].as_object().expect("channels");
+    assert_eq!(channels.len(), 2, "{doc}");
+    let addresses: Vec<&str> = channels
+        .values()
+        .filter_map(|c| c["address"].as_str())
+        .collect();
+    assert!(
+        addresses.iter().any(|a| a.ends_with("ws/myapp/echo/")),
+        "{addresses:?}"
+    );
+    assert!(
+        addresses.iter().any(|a| a.contains("ws/myapp/chat/")),
+        "{addresses:?}"
+    );
+}
