@@ -158,11 +158,11 @@ impl<C: Consumer> Core<C> {
             self.conn.handle_frames_written(written);
         }
         let mut result = Ok(());
-        let key = self.conn.protocol().options().action_key.clone();
         while let Some(output) = self.conn.poll_output() {
             match output {
                 Output::Frame(text) => {
-                    if let Some(action) = self.log.action_of(self.log.sent, &text, &key) {
+                    let key = &self.conn.protocol().options().action_key;
+                    if let Some(action) = self.log.action_of(self.log.sent, &text, key) {
                         tracing::info!(sent_action = %action, "Sent websocket json");
                     }
                     if !self.link.send(WsMessage::Text(text)) {
@@ -247,8 +247,7 @@ impl<C: Consumer> Core<C> {
         while let Some(delivery) = self.pending.pop_front() {
             match delivery {
                 Delivery::Message(message) => {
-                    let message_id = format!("{:08x}", fastrand::u32(..));
-                    let span = tracing::info_span!("message", %message_id);
+                    let span = tracing::info_span!("message", message_id = %MessageId::new());
                     let outcome = {
                         let mut ctx = Context { core: self };
                         AssertUnwindSafe(consumer.receive_message(&mut ctx, message))
@@ -279,6 +278,21 @@ impl<C: Consumer> Core<C> {
     }
 }
 
+/// A short random id per incoming message, formatted only when logged.
+struct MessageId(u32);
+
+impl MessageId {
+    fn new() -> Self {
+        MessageId(fastrand::u32(..))
+    }
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}
+
 /// Logs a handler's failure or panic; `Err(())` when it failed.
 fn report(
     what: &str,
@@ -299,6 +313,59 @@ fn report(
             tracing::error!(panic = %text, "{what}: the handler panicked");
             Err(())
         }
+    }
+}
+
+/// The core's next deadline as a reusable timer: re-armed only when the
+/// deadline changes, pending forever when there is none.
+#[derive(Default)]
+struct Timer {
+    deadline: Option<Instant>,
+    delay: Option<futures_timer::Delay>,
+}
+
+impl Timer {
+    fn arm(&mut self, deadline: Option<Instant>) {
+        if deadline == self.deadline && (deadline.is_none() || self.delay.is_some()) {
+            return;
+        }
+        self.deadline = deadline;
+        self.delay = deadline.map(|at| {
+            let wait = at.saturating_duration_since(Instant::now());
+            match self.delay.take() {
+                Some(mut delay) => {
+                    delay.reset(wait);
+                    delay
+                }
+                None => futures_timer::Delay::new(wait),
+            }
+        });
+    }
+}
+
+impl std::future::Future for Timer {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        match self.delay.as_mut() {
+            Some(delay) => match std::pin::Pin::new(delay).poll(cx) {
+                std::task::Poll::Ready(()) => {
+                    self.delay = None;
+                    std::task::Poll::Ready(())
+                }
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            },
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl futures_util::future::FusedFuture for Timer {
+    fn is_terminated(&self) -> bool {
+        false
     }
 }
 
@@ -346,14 +413,14 @@ pub(crate) async fn run<C: Consumer>(
 
 async fn session<C: Consumer>(
     endpoint: Arc<EndpointCore<C>>,
-    mut stream: futures_util::stream::SplitStream<BoxSocket>,
+    stream: futures_util::stream::SplitStream<BoxSocket>,
     link: Link,
     handshake: Handshake,
     request_id: String,
     layer: Arc<dyn ChannelLayer>,
     shutdown: ShutdownSignal,
 ) {
-    let (channel, inbox) = match layer.new_channel().await {
+    let (channel, mut inbox) = match layer.new_channel().await {
         Ok(registered) => registered,
         Err(error) => {
             tracing::error!(%error, "channel layer unavailable; refusing connection");
@@ -410,18 +477,16 @@ async fn session<C: Consumer>(
         }
         let _ = core.flush().await;
     }
+    // Long-lived futures: re-creating them per message would register a
+    // fresh waker with the channel and the timer on every iteration.
+    let mut stream = stream.fuse();
+    let shutdown_signal = shutdown.wait().fuse();
+    futures_util::pin_mut!(shutdown_signal);
+    let mut timer = Timer::default();
     while !core.is_done() {
-        let deadline = core.conn.poll_timeout();
-        let timer = async move {
-            match deadline {
-                Some(at) => {
-                    futures_timer::Delay::new(at.saturating_duration_since(Instant::now())).await
-                }
-                None => futures_util::future::pending().await,
-            }
-        };
+        timer.arm(core.conn.poll_timeout());
         futures_util::select! {
-            frame = stream.next().fuse() => match frame {
+            frame = stream.next() => match frame {
                 Some(Ok(message)) => core.on_socket_message(message),
                 Some(Err(error)) if error.too_big => core.conn.close(close_code::MESSAGE_TOO_BIG, "message too big"),
                 Some(Err(error)) => {
@@ -430,12 +495,12 @@ async fn session<C: Consumer>(
                 }
                 None => core.conn.handle_transport_closed(),
             },
-            message = inbox.recv().fuse() => match message {
+            message = inbox.next() => match message {
                 Some(message) => core.on_layer_message(&message),
                 None => core.conn.close(1011, "channel layer closed"),
             },
-            () = timer.fuse() => core.conn.handle_timeout(Instant::now()),
-            () = shutdown.wait().fuse() => core.conn.shutdown(),
+            () = timer => core.conn.handle_timeout(Instant::now()),
+            () = shutdown_signal => core.conn.shutdown(),
         }
         let _ = core.flush().await;
         core.dispatch(&mut consumer).await;

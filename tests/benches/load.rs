@@ -7,7 +7,8 @@
 //!
 //! Run with `cargo bench -p chanx-e2e --bench load`. Environment knobs:
 //! `LOAD_CONNECTIONS` (default 50), `LOAD_MESSAGES` (per connection,
-//! default 2000), `LOAD_ROUNDS` (default 3).
+//! default 2000), `LOAD_ROUNDS` (default 3), `LOAD_ONLY_CHANX` (skip the
+//! baselines, for profiling).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::net::SocketAddr;
@@ -31,8 +32,22 @@ enum Echo {
     Echo(Payload),
 }
 
-/// The baseline: a raw tokio-tungstenite server decoding and encoding the echo with serde.
-async fn baseline_server() -> SocketAddr {
+fn reply_to(text: &str) -> String {
+    match serde_json::from_str::<Echo>(text) {
+        Ok(Echo::Echo(p)) => serde_json::to_string(&Echo::Echo(Payload {
+            content: format!("Echo: {}", p.content),
+        }))
+        .unwrap(),
+        Err(_) => r#"{"action":"error"}"#.to_owned(),
+    }
+}
+
+/// A raw tokio-tungstenite server decoding and encoding the echo with
+/// serde. `tuned`: replies are fed and flushed only when no further frame
+/// is ready (what chanx's writer does); otherwise each reply is `send`
+/// (feed + flush), the way most hand-written servers do it.
+async fn baseline_server(tuned: bool) -> SocketAddr {
+    use futures_util::FutureExt;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -41,20 +56,28 @@ async fn baseline_server() -> SocketAddr {
                 let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
                     return;
                 };
-                while let Some(Ok(message)) = ws.next().await {
-                    let Message::Text(text) = message else {
-                        continue;
-                    };
-                    let reply = match serde_json::from_str::<Echo>(&text) {
-                        Ok(Echo::Echo(p)) => serde_json::to_string(&Echo::Echo(Payload {
-                            content: format!("Echo: {}", p.content),
-                        }))
-                        .unwrap(),
-                        Err(_) => r#"{"action":"error"}"#.to_owned(),
-                    };
-                    if ws.send(Message::Text(reply.into())).await.is_err() {
-                        return;
+                let mut next = ws.next().await;
+                while let Some(Ok(message)) = next {
+                    if let Message::Text(text) = message {
+                        let reply = Message::Text(reply_to(&text).into());
+                        let sent = if tuned {
+                            ws.feed(reply).await
+                        } else {
+                            ws.send(reply).await
+                        };
+                        if sent.is_err() {
+                            return;
+                        }
                     }
+                    next = match ws.next().now_or_never() {
+                        Some(ready) => ready,
+                        None => {
+                            if tuned && ws.flush().await.is_err() {
+                                return;
+                            }
+                            ws.next().await
+                        }
+                    };
                 }
             });
         }
@@ -121,33 +144,42 @@ async fn main() {
     let connections = knob("LOAD_CONNECTIONS", 50);
     let messages = knob("LOAD_MESSAGES", 2000);
     let rounds = knob("LOAD_ROUNDS", 3);
-    let baseline = baseline_server().await;
+    let naive = format!("ws://{}/", baseline_server(false).await);
+    let tuned = format!("ws://{}/", baseline_server(true).await);
     let chanx = start_with(Adapter::Axum, |config| {
         config.options.heartbeat = None;
     })
     .await;
-    let baseline_url = format!("ws://{baseline}/");
     let chanx_url = chanx.ws_url("/ws/myapp/echo/");
     let cookie = Some(format!("sessionid={}", session_for("alice")));
-    println!("load: {connections} connections x {messages} echo messages, {rounds} rounds");
-    let (mut base_rates, mut chanx_rates) = (Vec::new(), Vec::new());
+    println!("load: {connections} connections x {messages} echo messages, {rounds} rounds (msg/s)");
+    if std::env::var("LOAD_ONLY_CHANX").is_ok() {
+        // For profiling the chanx side alone.
+        for round in 1..=rounds {
+            let c = run(&chanx_url, cookie.clone(), connections, messages).await;
+            println!("round {round}: chanx-axum {c:>9.0}");
+        }
+        return;
+    }
+    let mut rates: [Vec<f64>; 3] = Default::default();
     for round in 1..=rounds {
-        let b = run(&baseline_url, None, connections, messages).await;
+        let n = run(&naive, None, connections, messages).await;
+        let t = run(&tuned, None, connections, messages).await;
         let c = run(&chanx_url, cookie.clone(), connections, messages).await;
         println!(
-            "round {round}: baseline {b:>10.0} msg/s   chanx-axum {c:>10.0} msg/s   ratio {:.2}",
-            c / b
+            "round {round}: raw tungstenite send-per-reply {n:>9.0}  raw tungstenite batched {t:>9.0}  chanx-axum {c:>9.0}"
         );
-        base_rates.push(b);
-        chanx_rates.push(c);
+        for (list, rate) in rates.iter_mut().zip([n, t, c]) {
+            list.push(rate);
+        }
     }
-    let median = |v: &mut Vec<f64>| {
+    let [n, t, c] = rates.map(|mut v| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
-    };
-    let (b, c) = (median(&mut base_rates), median(&mut chanx_rates));
+    });
     println!(
-        "median: baseline {b:.0} msg/s, chanx-axum {c:.0} msg/s, chanx/baseline throughput ratio {:.2}",
-        c / b
+        "median: chanx-axum / raw batched = {:.2}, chanx-axum / raw send-per-reply = {:.2}",
+        c / t,
+        c / n
     );
 }

@@ -36,8 +36,11 @@ pub enum LayerError {
 
 /// The receiving end of one connection's channel: layer messages addressed
 /// to it, directly or through its groups. Dropping it unregisters the channel.
+///
+/// It is a [`Stream`](futures_util::Stream) of messages that ends once the
+/// layer dropped the channel.
 pub struct Inbox {
-    receiver: async_channel::Receiver<Arc<LayerMessage>>,
+    receiver: std::pin::Pin<Box<async_channel::Receiver<Arc<LayerMessage>>>>,
     _registration: Box<dyn Send + Sync>,
 }
 
@@ -49,7 +52,7 @@ impl Inbox {
         registration: impl Send + Sync + 'static,
     ) -> Self {
         Inbox {
-            receiver,
+            receiver: Box::pin(receiver),
             _registration: Box::new(registration),
         }
     }
@@ -57,6 +60,23 @@ impl Inbox {
     /// The next message; `None` once the layer dropped the channel.
     pub async fn recv(&self) -> Option<Arc<LayerMessage>> {
         self.receiver.recv().await.ok()
+    }
+}
+
+impl futures_util::Stream for Inbox {
+    type Item = Arc<LayerMessage>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.receiver.as_mut().poll_next(cx)
+    }
+}
+
+impl futures_util::stream::FusedStream for Inbox {
+    fn is_terminated(&self) -> bool {
+        self.receiver.is_terminated()
     }
 }
 
