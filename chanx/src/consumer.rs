@@ -7,7 +7,7 @@ use chanx_proto::{MessageSet, ProtoError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::driver::Core;
+use crate::driver::{Command, Core, Remote, SessionInfo};
 use crate::handshake::{Handshake, User};
 use crate::layer::{ChannelLayer, LayerError};
 
@@ -154,28 +154,57 @@ pub enum SendError {
 
 /// What a handler can see and do on its connection.
 pub struct Context<'a, C: Consumer> {
-    pub(crate) core: &'a mut Core<C>,
+    pub(crate) target: Target<'a, C>,
+}
+
+/// Where a context's actions go: straight into the connection (handlers
+/// run one at a time), or through the driver's command queue (concurrent
+/// handlers, see [`EndpointBuilder::concurrent_messages`](crate::EndpointBuilder::concurrent_messages)).
+pub(crate) enum Target<'a, C: Consumer> {
+    Direct(&'a mut Core<C>),
+    Remote(&'a Remote),
+}
+
+impl<'a, C: Consumer> Context<'a, C> {
+    pub(crate) fn direct(core: &'a mut Core<C>) -> Self {
+        Context {
+            target: Target::Direct(core),
+        }
+    }
+
+    pub(crate) fn remote(remote: &'a Remote) -> Self {
+        Context {
+            target: Target::Remote(remote),
+        }
+    }
 }
 
 impl<C: Consumer> Context<'_, C> {
+    fn info(&self) -> &SessionInfo {
+        match &self.target {
+            Target::Direct(core) => &core.info,
+            Target::Remote(remote) => &remote.info,
+        }
+    }
+
     /// The authenticated user, `None` for an anonymous connection.
     pub fn user(&self) -> Option<&User> {
-        self.core.user.as_ref()
+        self.info().user.as_ref()
     }
 
     /// The upgrade request (headers, cookies, query, path parameters, peer).
     pub fn handshake(&self) -> &Handshake {
-        &self.core.handshake
+        &self.info().handshake
     }
 
     /// A path parameter captured by the route.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.core.handshake.params.get(name)
+        self.info().handshake.params.get(name)
     }
 
     /// The object the endpoint's [`ObjectLoader`](crate::auth::ObjectLoader) loaded, if of type `T`.
     pub fn object<T: Any>(&self) -> Option<&T> {
-        self.core
+        self.info()
             .object
             .as_deref()
             .and_then(|o| (o as &dyn Any).downcast_ref::<T>())
@@ -183,17 +212,23 @@ impl<C: Consumer> Context<'_, C> {
 
     /// This connection's channel name.
     pub fn channel_name(&self) -> &str {
-        self.core.conn.channel_name()
+        match &self.target {
+            Target::Direct(core) => core.conn.channel_name(),
+            Target::Remote(remote) => &remote.channel,
+        }
     }
 
     /// The groups this connection is in.
     pub fn groups(&self) -> &[String] {
-        self.core.conn.groups()
+        match &self.target {
+            Target::Direct(core) => core.conn.groups(),
+            Target::Remote(remote) => &remote.groups,
+        }
     }
 
     /// The request id of this connection (`X-Request-ID` or generated).
     pub fn request_id(&self) -> &str {
-        &self.core.request_id
+        &self.info().request_id
     }
 
     /// Sends a message to this connection's client.
@@ -201,14 +236,18 @@ impl<C: Consumer> Context<'_, C> {
         &mut self,
         message: &T,
     ) -> Result<(), SendError> {
-        self.core.conn.send_message(message)?;
-        self.core.flush().await
+        match &mut self.target {
+            Target::Direct(core) => {
+                core.conn.send_message(message)?;
+                core.flush().await
+            }
+            Target::Remote(remote) => remote.call(Command::Send(raw(message)?)).await,
+        }
     }
 
     /// Sends a group message to this connection's groups, except this connection.
     pub async fn send_group_message(&mut self, message: &C::GroupMessage) -> Result<(), SendError> {
-        self.core.conn.send_group_message(message, None, true)?;
-        self.core.flush().await
+        self.group(message, None, true).await
     }
 
     /// Sends a group message to named groups; `exclude_current` skips this connection.
@@ -218,10 +257,30 @@ impl<C: Consumer> Context<'_, C> {
         groups: &[String],
         exclude_current: bool,
     ) -> Result<(), SendError> {
-        self.core
-            .conn
-            .send_group_message(message, Some(groups), exclude_current)?;
-        self.core.flush().await
+        self.group(message, Some(groups), exclude_current).await
+    }
+
+    async fn group(
+        &mut self,
+        message: &C::GroupMessage,
+        groups: Option<&[String]>,
+        exclude_current: bool,
+    ) -> Result<(), SendError> {
+        match &mut self.target {
+            Target::Direct(core) => {
+                core.conn
+                    .send_group_message(message, groups, exclude_current)?;
+                core.flush().await
+            }
+            Target::Remote(remote) => {
+                let command = Command::Group {
+                    content: raw(message)?,
+                    groups: groups.map(<[String]>::to_vec),
+                    exclude_current,
+                };
+                remote.call(command).await
+            }
+        }
     }
 
     /// Sends a raw JSON object to groups (this connection's own when `groups` is `None`).
@@ -231,15 +290,35 @@ impl<C: Consumer> Context<'_, C> {
         groups: Option<&[String]>,
         exclude_current: bool,
     ) -> Result<(), SendError> {
-        self.core
-            .conn
-            .send_group_json(content, groups, exclude_current)?;
-        self.core.flush().await
+        match &mut self.target {
+            Target::Direct(core) => {
+                core.conn
+                    .send_group_json(content, groups, exclude_current)?;
+                core.flush().await
+            }
+            Target::Remote(remote) => {
+                let command = Command::GroupJson {
+                    content: content.clone(),
+                    groups: groups.map(<[String]>::to_vec),
+                    exclude_current,
+                };
+                remote.call(command).await
+            }
+        }
     }
 
     /// Closes the connection with `code` after the frames already sent.
     pub async fn close(&mut self, code: u16) -> Result<(), SendError> {
-        self.core.conn.close(code, "closed by server");
-        self.core.flush().await
+        match &mut self.target {
+            Target::Direct(core) => {
+                core.conn.close(code, "closed by server");
+                core.flush().await
+            }
+            Target::Remote(remote) => remote.call(Command::Close(code)).await,
+        }
     }
+}
+
+fn raw<T: Serialize + ?Sized>(value: &T) -> Result<Box<serde_json::value::RawValue>, SendError> {
+    serde_json::value::to_raw_value(value).map_err(|e| SendError::Protocol(ProtoError::Encode(e)))
 }

@@ -15,12 +15,18 @@ use crate::layer::ChannelLayer;
 use crate::shutdown::ShutdownSignal;
 use crate::ws::BoxSocket;
 
+/// Handlers allowed at once, and how to clone the consumer for each.
+pub(crate) type Concurrency<C> = (usize, fn(&C) -> C);
+
 /// What a consumer endpoint needs at run time.
 pub(crate) struct EndpointCore<C: Consumer> {
     pub(crate) factory: Box<dyn Fn() -> C + Send + Sync>,
     pub(crate) protocol: Arc<Protocol<C::Incoming, C::Event>>,
     pub(crate) auth: AuthPolicy,
     pub(crate) log: Arc<LogSettings>,
+    /// Handlers allowed at once and how to clone the consumer for them;
+    /// `None`: one at a time, in order.
+    pub(crate) concurrency: Option<Concurrency<C>>,
 }
 
 /// Type-erased endpoint behaviour.
@@ -123,6 +129,7 @@ impl Endpoint {
             auth: AuthPolicy::new(),
             options: Options::default(),
             log: LogSettings::default(),
+            concurrency: None,
         }
     }
 
@@ -143,6 +150,19 @@ impl Endpoint {
     }
 }
 
+impl<C: Consumer + Clone> EndpointBuilder<C> {
+    /// Opts in to handling up to `limit` messages (and channel events) of
+    /// one connection at the same time. Each handler runs on a clone of
+    /// the connection's consumer, so keep state that handlers share behind
+    /// an `Arc`; replies may leave in a different order than the messages
+    /// arrived (as in Python chanx). Without this call, or with a limit of
+    /// 1, messages are handled one at a time, in order.
+    pub fn concurrent_messages(mut self, limit: usize) -> Self {
+        self.concurrency = (limit > 1).then_some((limit, C::clone as fn(&C) -> C));
+        self
+    }
+}
+
 /// Builder of an [`Endpoint`].
 pub struct EndpointBuilder<C: Consumer> {
     factory: Box<dyn Fn() -> C + Send + Sync>,
@@ -151,6 +171,7 @@ pub struct EndpointBuilder<C: Consumer> {
     auth: AuthPolicy,
     options: Options,
     log: LogSettings,
+    concurrency: Option<Concurrency<C>>,
 }
 
 impl<C: Consumer> EndpointBuilder<C> {
@@ -230,6 +251,7 @@ impl<C: Consumer> EndpointBuilder<C> {
             protocol: Arc::new(protocol),
             auth: self.auth,
             log: Arc::new(self.log),
+            concurrency: self.concurrency,
         });
         Ok(Endpoint {
             serve: Arc::new(core),

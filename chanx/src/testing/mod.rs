@@ -1,8 +1,10 @@
 //! An in-process test client: the counterpart of chanx's
 //! `WebsocketCommunicator`, with no sockets and no runtime of its own.
 //!
-//! The client owns its connection's driver future and polls it while you
-//! await the client, so tests run on any executor (or `block_on`).
+//! The clients of one server share a pool of connection futures: awaiting
+//! any client drives every connection (a group message sent by one client
+//! reaches another without awaiting the sender), so tests run on any
+//! executor (or `block_on`) with no runtime of their own.
 //!
 //! ```
 //! # use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
@@ -33,8 +35,11 @@
 //! });
 //! ```
 
+mod pool;
+
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -43,6 +48,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::Value;
 
+pub(crate) use self::pool::Pool;
 use crate::server::{Refusal, Server};
 use crate::ws::{SocketError, WsMessage};
 
@@ -68,8 +74,6 @@ pub enum TestError {
     #[error("invalid header: {0}")]
     Header(String),
 }
-
-type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The server's end of the in-memory socket.
 struct ServerSide {
@@ -146,8 +150,11 @@ impl TestClientBuilder<'_> {
             incoming: Box::pin(incoming),
             outgoing,
         });
+        let pool = self.server.test_pool();
+        let id = pool.add(Box::pin(upgrade.run(socket)));
         Ok(TestClient {
-            driver: Some(Box::pin(upgrade.run(socket))),
+            pool,
+            id,
             to_server,
             from_server,
             close: None,
@@ -157,10 +164,19 @@ impl TestClientBuilder<'_> {
 
 /// An in-process WebSocket client of a [`Server`].
 pub struct TestClient {
-    driver: Option<Driver>,
+    pool: Arc<Pool>,
+    id: u64,
     to_server: async_channel::Sender<WsMessage>,
     from_server: async_channel::Receiver<WsMessage>,
     close: Option<Option<(u16, String)>>,
+}
+
+impl Drop for TestClient {
+    /// Dropping a client ends its connection (groups are left, the
+    /// channel is unregistered), like a vanished peer.
+    fn drop(&mut self) {
+        self.pool.remove(self.id);
+    }
 }
 
 impl TestClient {
@@ -208,13 +224,9 @@ impl TestClient {
         let receiver = self.from_server.clone();
         let recv = receiver.recv();
         futures_util::pin_mut!(recv);
-        let driver = &mut self.driver;
+        let (pool, id) = (&self.pool, self.id);
         let result = std::future::poll_fn(|cx| {
-            if let Some(d) = driver.as_mut()
-                && d.as_mut().poll(cx).is_ready()
-            {
-                *driver = None;
-            }
+            pool.drive(id, cx);
             if let Poll::Ready(m) = recv.as_mut().poll(cx) {
                 return Poll::Ready(m.map_err(|_| TestError::Closed(None)));
             }
@@ -224,6 +236,7 @@ impl TestClient {
             Poll::Pending
         })
         .await;
+        self.pool.forget(self.id);
         if let Ok(WsMessage::Close(frame)) = &result {
             self.close = Some(frame.clone());
         }
@@ -339,10 +352,10 @@ impl TestClient {
     pub async fn disconnect(mut self) {
         let _ = self.send(WsMessage::Close(Some((1000, String::new()))));
         self.to_server.close();
-        if let Some(driver) = self.driver.take() {
-            let _ =
-                futures_util::future::select(driver, futures_timer::Delay::new(DEFAULT_TIMEOUT))
-                    .await;
-        }
+        let finished = pool::until_finished(&self.pool, self.id);
+        futures_util::pin_mut!(finished);
+        let _ = futures_util::future::select(finished, futures_timer::Delay::new(DEFAULT_TIMEOUT))
+            .await;
+        self.pool.forget(self.id);
     }
 }

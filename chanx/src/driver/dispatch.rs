@@ -1,0 +1,231 @@
+//! Running handlers: one at a time, in order (the default), or up to a
+//! limit at once on clones of the consumer (opt-in).
+
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chanx_proto::ProtoError;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use tracing::Instrument;
+
+use super::core::{Core, Delivery, SessionInfo};
+use crate::consumer::{Consumer, Context, SendError};
+
+/// An action a concurrent handler asks the connection to perform.
+pub(crate) enum Command {
+    /// Send this (serialized) message to the client.
+    Send(Box<RawValue>),
+    /// Send a typed group message.
+    Group {
+        content: Box<RawValue>,
+        groups: Option<Vec<String>>,
+        exclude_current: bool,
+    },
+    /// Send a raw JSON group message.
+    GroupJson {
+        content: Map<String, Value>,
+        groups: Option<Vec<String>>,
+        exclude_current: bool,
+    },
+    /// Close the connection.
+    Close(u16),
+}
+
+/// Where the result of a [`Command`] goes.
+pub(super) type Reply = async_channel::Sender<Result<(), SendError>>;
+
+/// A concurrent handler's view of its connection.
+pub(crate) struct Remote {
+    pub(crate) info: Arc<SessionInfo>,
+    pub(crate) channel: String,
+    pub(crate) groups: Vec<String>,
+    commands: async_channel::Sender<(Command, Reply)>,
+}
+
+impl Remote {
+    /// Asks the connection to perform `command` and waits for the result.
+    pub(crate) async fn call(&self, command: Command) -> Result<(), SendError> {
+        let (reply, result) = async_channel::bounded(1);
+        let closed = || SendError::Protocol(ProtoError::Closed);
+        self.commands
+            .send((command, reply))
+            .await
+            .map_err(|_| closed())?;
+        result.recv().await.unwrap_or_else(|_| Err(closed()))
+    }
+}
+
+impl<C: Consumer> Core<C> {
+    /// Performs a concurrent handler's command.
+    pub(super) async fn execute(&mut self, command: Command) -> Result<(), SendError> {
+        match command {
+            Command::Send(message) => self.conn.send_message(&*message)?,
+            Command::Group {
+                content,
+                groups,
+                exclude_current,
+            } => self
+                .conn
+                .send_group_message(&*content, groups.as_deref(), exclude_current)?,
+            Command::GroupJson {
+                content,
+                groups,
+                exclude_current,
+            } => self
+                .conn
+                .send_group_json(&content, groups.as_deref(), exclude_current)?,
+            Command::Close(code) => self.conn.close(code, "closed by server"),
+        }
+        self.flush().await
+    }
+
+    /// Runs the handlers of everything delivered, one at a time, in order.
+    pub(super) async fn dispatch(&mut self, consumer: &mut C) {
+        while let Some(delivery) = self.pending.pop_front() {
+            match delivery {
+                Delivery::Message(message) => {
+                    let span = tracing::info_span!("message", message_id = %MessageId::new());
+                    let outcome = {
+                        let mut ctx = Context::direct(self);
+                        AssertUnwindSafe(consumer.receive_message(&mut ctx, message))
+                            .catch_unwind()
+                            .instrument(span.clone())
+                            .await
+                    };
+                    let ok = span.in_scope(|| report("Failed to process message", outcome));
+                    if let Err(error) = self.conn.message_handled(ok) {
+                        tracing::debug!(%error, "completion after close");
+                    }
+                }
+                Delivery::Event(event) => {
+                    let outcome = {
+                        let mut ctx = Context::direct(self);
+                        AssertUnwindSafe(consumer.receive_event(&mut ctx, event))
+                            .catch_unwind()
+                            .await
+                    };
+                    let _ = report("Failed to process channel event", outcome);
+                    if let Err(error) = self.conn.event_handled() {
+                        tracing::debug!(%error, "completion after close");
+                    }
+                }
+            }
+            let _ = self.flush().await;
+        }
+    }
+}
+
+/// What a finished concurrent handler reports.
+pub(super) enum Finished {
+    Message(Result<(), ()>),
+    Event,
+}
+
+/// Handlers in flight for an endpoint with
+/// [`concurrent_messages`](crate::EndpointBuilder::concurrent_messages).
+pub(super) struct Concurrent<C> {
+    limit: usize,
+    clone: fn(&C) -> C,
+    pub(super) in_flight: FuturesUnordered<BoxFuture<'static, Finished>>,
+    pub(super) commands: Pin<Box<async_channel::Receiver<(Command, Reply)>>>,
+    sender: async_channel::Sender<(Command, Reply)>,
+}
+
+impl<C: Consumer> Concurrent<C> {
+    pub(super) fn new(limit: usize, clone: fn(&C) -> C) -> Self {
+        let (sender, commands) = async_channel::unbounded();
+        Concurrent {
+            limit: limit.max(1),
+            clone,
+            in_flight: FuturesUnordered::new(),
+            commands: Box::pin(commands),
+            sender,
+        }
+    }
+
+    /// Starts handlers for waiting deliveries, up to the limit.
+    pub(super) fn start(&mut self, core: &mut Core<C>, consumer: &C) {
+        while self.in_flight.len() < self.limit {
+            let Some(delivery) = core.pending.pop_front() else {
+                return;
+            };
+            let remote = Remote {
+                info: Arc::clone(&core.info),
+                channel: core.conn.channel_name().to_owned(),
+                groups: core.conn.groups().to_vec(),
+                commands: self.sender.clone(),
+            };
+            let consumer = (self.clone)(consumer);
+            self.in_flight
+                .push(Box::pin(run_remote(consumer, remote, delivery)));
+        }
+    }
+}
+
+async fn run_remote<C: Consumer>(
+    mut consumer: C,
+    remote: Remote,
+    delivery: Delivery<C>,
+) -> Finished {
+    let mut ctx = Context::remote(&remote);
+    match delivery {
+        Delivery::Message(message) => {
+            let span = tracing::info_span!("message", message_id = %MessageId::new());
+            let outcome = AssertUnwindSafe(consumer.receive_message(&mut ctx, message))
+                .catch_unwind()
+                .instrument(span.clone())
+                .await;
+            Finished::Message(span.in_scope(|| report("Failed to process message", outcome)))
+        }
+        Delivery::Event(event) => {
+            let outcome = AssertUnwindSafe(consumer.receive_event(&mut ctx, event))
+                .catch_unwind()
+                .await;
+            let _ = report("Failed to process channel event", outcome);
+            Finished::Event
+        }
+    }
+}
+
+/// A short random id per incoming message, formatted only when logged.
+pub(super) struct MessageId(u32);
+
+impl MessageId {
+    pub(super) fn new() -> Self {
+        MessageId(fastrand::u32(..))
+    }
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}
+
+/// Logs a handler's failure or panic; `Err(())` when it failed.
+pub(super) fn report(
+    what: &str,
+    outcome: Result<crate::HandlerResult, Box<dyn std::any::Any + Send>>,
+) -> Result<(), ()> {
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "{what}");
+            Err(())
+        }
+        Err(panic) => {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".to_owned());
+            tracing::error!(panic = %text, "{what}: the handler panicked");
+            Err(())
+        }
+    }
+}

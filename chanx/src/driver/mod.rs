@@ -1,0 +1,238 @@
+//! The driver: runs one connection over a [`BoxSocket`], feeding the
+//! Sans-IO core and performing its outputs.
+//!
+//! One future per connection, made of two halves joined together: the
+//! session (reads frames and layer messages, runs handlers) and the writer
+//! (drains the outbound queue into the socket). The writer reports what it
+//! wrote so the core can bound the backlog (close 4008) without ever
+//! blocking the session on a slow client.
+//!
+//! Handlers run one at a time, in the order messages arrived, unless the
+//! endpoint opted in to concurrency ([`dispatch`]).
+
+mod core;
+mod dispatch;
+mod timer;
+mod writer;
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chanx_proto::{AuthOutcome, Connection, LayerMessage, State, close_code};
+use futures_util::future::{Either, FutureExt, select};
+use futures_util::{StreamExt, future};
+use tracing::Instrument;
+
+pub use self::core::LogSettings;
+pub(crate) use self::core::{Core, SessionInfo};
+pub(crate) use self::dispatch::{Command, Remote};
+use self::dispatch::{Concurrent, Finished, Reply, report};
+use self::timer::Timer;
+use crate::auth::AuthDecision;
+use crate::consumer::{Consumer, Context};
+use crate::endpoint::EndpointCore;
+use crate::handshake::Handshake;
+use crate::layer::ChannelLayer;
+use crate::shutdown::ShutdownSignal;
+use crate::ws::{BoxSocket, SocketError, WsMessage};
+
+/// How long a closing connection may take to flush its close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What woke the session up.
+enum Wake {
+    Frame(Option<Result<WsMessage, SocketError>>),
+    Layer(Option<Arc<LayerMessage>>),
+    Timer,
+    Shutdown,
+    Command(Option<(Command, Reply)>),
+    Finished(Option<Finished>),
+}
+
+/// Runs one connection to its end. Group membership is always cleaned up.
+pub(crate) async fn run<C: Consumer>(
+    endpoint: Arc<EndpointCore<C>>,
+    socket: BoxSocket,
+    handshake: Handshake,
+    layer: Arc<dyn ChannelLayer>,
+    shutdown: ShutdownSignal,
+) {
+    let request_id = handshake
+        .request_id()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{:032x}", fastrand::u128(..)));
+    let span = tracing::info_span!(
+        "websocket",
+        request_id = %request_id,
+        path = %handshake.path,
+        ip = %handshake.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
+    );
+    let (sink, stream) = socket.split();
+    let (link, writer) = writer::link(sink);
+    let writer = writer.instrument(span.clone());
+    let session = session(
+        endpoint, stream, link, handshake, request_id, layer, shutdown,
+    )
+    .instrument(span);
+    futures_util::pin_mut!(writer, session);
+    match select(session, writer).await {
+        Either::Left(((), writer)) => {
+            let _ = select(writer, futures_timer::Delay::new(CLOSE_TIMEOUT)).await;
+        }
+        Either::Right(((), session)) => session.await,
+    }
+}
+
+async fn session<C: Consumer>(
+    endpoint: Arc<EndpointCore<C>>,
+    stream: futures_util::stream::SplitStream<BoxSocket>,
+    link: writer::Link,
+    handshake: Handshake,
+    request_id: String,
+    layer: Arc<dyn ChannelLayer>,
+    shutdown: ShutdownSignal,
+) {
+    let (channel, mut inbox) = match layer.new_channel().await {
+        Ok(registered) => registered,
+        Err(error) => {
+            tracing::error!(%error, "channel layer unavailable; refusing connection");
+            link.close(1011, "channel layer unavailable");
+            return;
+        }
+    };
+    let decision = endpoint.auth.decide(&handshake).await;
+    let (user, object, outcome) = match decision {
+        AuthDecision::Allowed { user, object } => {
+            let user_pk = user.as_ref().map(|u| u.pk.clone());
+            (user, object, Ok(user_pk))
+        }
+        AuthDecision::Denied { status, detail } => {
+            tracing::info!(status, %detail, "Authentication refused");
+            (None, None, Err(AuthOutcome::Rejected { status, detail }))
+        }
+    };
+    let mut core = Core::<C> {
+        conn: Connection::new(Arc::clone(&endpoint.protocol), channel, Instant::now()),
+        info: Arc::new(SessionInfo {
+            handshake,
+            user,
+            object,
+            request_id,
+        }),
+        layer,
+        link,
+        log: Arc::clone(&endpoint.log),
+        pending: VecDeque::new(),
+    };
+    let mut consumer = (endpoint.factory)();
+    let outcome = match outcome {
+        Ok(user_pk) => {
+            let groups = consumer.build_groups(&Context::direct(&mut core)).await;
+            AuthOutcome::Accepted { user_pk, groups }
+        }
+        Err(rejected) => rejected,
+    };
+    if let Err(error) = core.conn.handle_auth(outcome, Instant::now()) {
+        tracing::error!(%error, "authentication outcome not applied");
+    }
+    let joined = core.flush().await;
+    if core.conn.state() == State::Open {
+        if let Err(error) = joined {
+            tracing::error!(%error, "could not join the connection's groups");
+            core.conn.close(1011, "channel layer unavailable");
+        } else {
+            let outcome = {
+                let mut ctx = Context::direct(&mut core);
+                AssertUnwindSafe(consumer.post_authentication(&mut ctx))
+                    .catch_unwind()
+                    .await
+            };
+            if report("post_authentication failed", outcome).is_err() {
+                core.conn.close(1011, "internal error");
+            }
+        }
+        let _ = core.flush().await;
+    }
+    let mut concurrent = endpoint
+        .concurrency
+        .map(|(limit, clone)| Concurrent::<C>::new(limit, clone));
+    // Long-lived futures: re-creating them per message would register a
+    // fresh waker with the channel and the timer on every iteration.
+    let mut stream = stream.fuse();
+    let shutdown_signal = shutdown.wait().fuse();
+    futures_util::pin_mut!(shutdown_signal);
+    let mut timer = Timer::default();
+    while !core.is_done() {
+        timer.arm(core.conn.poll_timeout());
+        // Concurrent endpoints stop reading while deliveries wait for a
+        // free handler slot: the client feels backpressure, memory stays bounded.
+        let can_read = core.pending.is_empty();
+        let wake = {
+            let mut read = if can_read {
+                Either::Left(stream.next())
+            } else {
+                Either::Right(future::pending())
+            };
+            let (mut command, mut finished) = match &mut concurrent {
+                Some(c) => (
+                    Either::Left(c.commands.next()),
+                    Either::Left(c.in_flight.next()),
+                ),
+                None => (
+                    Either::Right(future::pending()),
+                    Either::Right(future::pending()),
+                ),
+            };
+            futures_util::select! {
+                frame = read => Wake::Frame(frame),
+                message = inbox.next() => Wake::Layer(message),
+                () = timer => Wake::Timer,
+                () = shutdown_signal => Wake::Shutdown,
+                c = command => Wake::Command(c),
+                f = finished => Wake::Finished(f),
+            }
+        };
+        match wake {
+            Wake::Frame(Some(Ok(message))) => core.on_socket_message(message),
+            Wake::Frame(Some(Err(error))) if error.too_big => {
+                core.conn
+                    .close(close_code::MESSAGE_TOO_BIG, "message too big");
+            }
+            Wake::Frame(Some(Err(error))) => {
+                tracing::debug!(%error, "socket read failed");
+                core.conn.handle_transport_closed();
+            }
+            Wake::Frame(None) => core.conn.handle_transport_closed(),
+            Wake::Layer(Some(message)) => core.on_layer_message(&message),
+            Wake::Layer(None) => core.conn.close(1011, "channel layer closed"),
+            Wake::Timer => core.conn.handle_timeout(Instant::now()),
+            Wake::Shutdown => core.conn.shutdown(),
+            Wake::Command(Some((command, reply))) => {
+                let result = core.execute(command).await;
+                let _ = reply.try_send(result);
+            }
+            Wake::Finished(Some(Finished::Message(ok))) => {
+                if let Err(error) = core.conn.message_handled(ok) {
+                    tracing::debug!(%error, "completion after close");
+                }
+            }
+            Wake::Finished(Some(Finished::Event)) => {
+                if let Err(error) = core.conn.event_handled() {
+                    tracing::debug!(%error, "completion after close");
+                }
+            }
+            Wake::Command(None) | Wake::Finished(None) => {}
+        }
+        let _ = core.flush().await;
+        match &mut concurrent {
+            Some(c) => c.start(&mut core, &consumer),
+            None => core.dispatch(&mut consumer).await,
+        }
+    }
+    let _ = core.flush().await;
+    tracing::info!("Disconnecting websocket");
+    consumer.on_disconnect(&Context::direct(&mut core)).await;
+    drop(inbox);
+}

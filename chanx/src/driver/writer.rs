@@ -1,0 +1,97 @@
+//! The writer half of a connection: drains the outbound queue into the
+//! socket, batching flushes, and reports progress back to the session.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chanx_proto::close_code;
+use futures_util::SinkExt;
+
+use crate::ws::{BoxSocket, WsMessage};
+
+/// The pending close of a connection, read by the writer.
+#[derive(Default)]
+pub(super) struct CloseSlot {
+    frame: Option<(u16, String)>,
+    discard_pending: bool,
+}
+
+/// The session's handle on the writer.
+pub(super) struct Link {
+    queue: async_channel::Sender<WsMessage>,
+    written: Arc<AtomicUsize>,
+    reported: usize,
+    close: Arc<Mutex<CloseSlot>>,
+}
+
+/// A linked pair: the session's [`Link`] and the writer's future.
+pub(super) fn link(
+    sink: futures_util::stream::SplitSink<BoxSocket, WsMessage>,
+) -> (Link, impl std::future::Future<Output = ()>) {
+    let (queue_tx, queue_rx) = async_channel::unbounded();
+    let written = Arc::new(AtomicUsize::new(0));
+    let close = Arc::new(Mutex::new(CloseSlot::default()));
+    let link = Link {
+        queue: queue_tx,
+        written: Arc::clone(&written),
+        reported: 0,
+        close: Arc::clone(&close),
+    };
+    (link, write_loop(sink, queue_rx, written, close))
+}
+
+impl Link {
+    pub(super) fn send(&self, message: WsMessage) -> bool {
+        self.queue.try_send(message).is_ok()
+    }
+
+    pub(super) fn close(&self, code: u16, reason: &str) {
+        let mut slot = self.close.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.frame.is_none() {
+            slot.frame = Some((code, reason.to_owned()));
+            slot.discard_pending = code == close_code::SLOW_CONSUMER;
+        }
+        drop(slot);
+        self.queue.close();
+    }
+
+    /// Frames written since the last call.
+    pub(super) fn take_written(&mut self) -> usize {
+        let total = self.written.load(Ordering::Acquire);
+        let delta = total.wrapping_sub(self.reported);
+        self.reported = total;
+        delta
+    }
+}
+
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<BoxSocket, WsMessage>,
+    queue: async_channel::Receiver<WsMessage>,
+    written: Arc<AtomicUsize>,
+    close: Arc<Mutex<CloseSlot>>,
+) {
+    while let Ok(message) = queue.recv().await {
+        let is_data = matches!(message, WsMessage::Text(_) | WsMessage::Binary(_));
+        let discard = close.lock().map(|s| s.discard_pending).unwrap_or(false);
+        if discard && is_data {
+            continue;
+        }
+        if let Err(error) = sink.feed(message).await {
+            tracing::debug!(%error, "socket write failed");
+            queue.close();
+            return;
+        }
+        if queue.is_empty() && sink.flush().await.is_err() {
+            queue.close();
+            return;
+        }
+        if is_data {
+            written.fetch_add(1, Ordering::Release);
+        }
+    }
+    let frame = close.lock().ok().and_then(|mut s| s.frame.take());
+    if let Some((code, reason)) = frame {
+        let _ = sink.send(WsMessage::Close(Some((code, reason)))).await;
+    }
+    let _ = sink.close().await;
+}
