@@ -425,7 +425,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         exclude_current: bool,
     ) -> Result<(), ProtoError> {
         let content = serde_json::value::to_raw_value(message)?;
-        self.send_group(content, ContentKind::Message, groups, exclude_current)
+        self.send_group_raw(content, ContentKind::Message, groups, exclude_current)
     }
 
     /// Sends a raw JSON object to groups, like [`send_group_message`](Self::send_group_message).
@@ -436,10 +436,13 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         exclude_current: bool,
     ) -> Result<(), ProtoError> {
         let content = serde_json::value::to_raw_value(content)?;
-        self.send_group(content, ContentKind::Json, groups, exclude_current)
+        self.send_group_raw(content, ContentKind::Json, groups, exclude_current)
     }
 
-    fn send_group(
+    /// Sends already-serialized content (a JSON object) to groups, as
+    /// [`send_group_message`](Self::send_group_message) (kind `message`) or
+    /// [`send_group_json`](Self::send_group_json) (kind `json`) would.
+    pub fn send_group_raw(
         &mut self,
         content: Box<RawValue>,
         kind: ContentKind,

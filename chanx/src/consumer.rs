@@ -3,8 +3,9 @@
 use std::any::Any;
 use std::future::Future;
 
-use chanx_proto::{MessageSet, ProtoError};
+use chanx_proto::{ContentKind, MessageSet, ProtoError};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::driver::{Command, Core, Remote, SessionInfo};
@@ -266,21 +267,8 @@ impl<C: Consumer> Context<'_, C> {
         groups: Option<&[String]>,
         exclude_current: bool,
     ) -> Result<(), SendError> {
-        match &mut self.target {
-            Target::Direct(core) => {
-                core.conn
-                    .send_group_message(message, groups, exclude_current)?;
-                core.flush().await
-            }
-            Target::Remote(remote) => {
-                let command = Command::Group {
-                    content: raw(message)?,
-                    groups: groups.map(<[String]>::to_vec),
-                    exclude_current,
-                };
-                remote.call(command).await
-            }
-        }
+        self.group_raw(raw(message)?, ContentKind::Message, groups, exclude_current)
+            .await
     }
 
     /// Sends a raw JSON object to groups (this connection's own when `groups` is `None`).
@@ -290,15 +278,27 @@ impl<C: Consumer> Context<'_, C> {
         groups: Option<&[String]>,
         exclude_current: bool,
     ) -> Result<(), SendError> {
+        self.group_raw(raw(content)?, ContentKind::Json, groups, exclude_current)
+            .await
+    }
+
+    async fn group_raw(
+        &mut self,
+        content: Box<RawValue>,
+        kind: ContentKind,
+        groups: Option<&[String]>,
+        exclude_current: bool,
+    ) -> Result<(), SendError> {
         match &mut self.target {
             Target::Direct(core) => {
                 core.conn
-                    .send_group_json(content, groups, exclude_current)?;
+                    .send_group_raw(content, kind, groups, exclude_current)?;
                 core.flush().await
             }
             Target::Remote(remote) => {
-                let command = Command::GroupJson {
-                    content: content.clone(),
+                let command = Command::Group {
+                    content,
+                    kind,
                     groups: groups.map(<[String]>::to_vec),
                     exclude_current,
                 };
@@ -319,6 +319,6 @@ impl<C: Consumer> Context<'_, C> {
     }
 }
 
-fn raw<T: Serialize + ?Sized>(value: &T) -> Result<Box<serde_json::value::RawValue>, SendError> {
+fn raw<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, SendError> {
     serde_json::value::to_raw_value(value).map_err(|e| SendError::Protocol(ProtoError::Encode(e)))
 }

@@ -29,25 +29,39 @@ pub struct App {
     pub router: axum::Router,
 }
 
+/// The seed's `authentication_classes = [SessionAuthentication]` and
+/// `permission_classes = [IsAuthenticated]`, shared by both endpoints.
+fn secured<C: chanx::Consumer>(
+    builder: chanx::EndpointBuilder<C>,
+    store: &store::SignedSessionStore,
+    config: &Config,
+) -> chanx::EndpointBuilder<C> {
+    builder
+        .authenticator(chanx::auth::SessionAuthentication::new(store.clone()))
+        .permission(IsAuthenticated)
+        .options(config.options.clone())
+}
+
 /// Builds the WebSocket routes, the HTTP API and the playground.
 pub fn build_app(config: &Config) -> Result<App, ConfigError> {
     let store = store::SignedSessionStore::new(
         config.secret_key.as_bytes(),
         login::DemoUsers::new(config.demo_password.clone()),
     );
-    let session_auth = || chanx::auth::SessionAuthentication::new(store.clone());
-    let echo = chanx::Endpoint::builder(consumers::EchoConsumer::default)
-        .description("Simple echo consumer with authentication.")
-        .authenticator(session_auth())
-        .permission(IsAuthenticated)
-        .options(config.options.clone())
-        .build()?;
-    let chat = chanx::Endpoint::builder(consumers::ChatConsumer::default)
-        .description("Chat consumer with room-based groups and event handling.")
-        .authenticator(session_auth())
-        .permission(IsAuthenticated)
-        .options(config.options.clone())
-        .build()?;
+    let echo = secured(
+        chanx::Endpoint::builder(consumers::EchoConsumer::default),
+        &store,
+        config,
+    )
+    .description("Simple echo consumer with authentication.")
+    .build()?;
+    let chat = secured(
+        chanx::Endpoint::builder(consumers::ChatConsumer::default),
+        &store,
+        config,
+    )
+    .description("Chat consumer with room-based groups and event handling.")
+    .build()?;
     let routes = RouteTable::new([include(
         "ws/",
         [include(

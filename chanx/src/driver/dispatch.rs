@@ -5,12 +5,11 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chanx_proto::ProtoError;
+use chanx_proto::{ContentKind, ProtoError};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use super::core::{Core, Delivery, SessionInfo};
@@ -20,15 +19,10 @@ use crate::consumer::{Consumer, Context, SendError};
 pub(crate) enum Command {
     /// Send this (serialized) message to the client.
     Send(Box<RawValue>),
-    /// Send a typed group message.
+    /// Send a group message (typed or raw JSON, as `kind` says).
     Group {
         content: Box<RawValue>,
-        groups: Option<Vec<String>>,
-        exclude_current: bool,
-    },
-    /// Send a raw JSON group message.
-    GroupJson {
-        content: Map<String, Value>,
+        kind: ContentKind,
         groups: Option<Vec<String>>,
         exclude_current: bool,
     },
@@ -67,18 +61,12 @@ impl<C: Consumer> Core<C> {
             Command::Send(message) => self.conn.send_message(&*message)?,
             Command::Group {
                 content,
+                kind,
                 groups,
                 exclude_current,
             } => self
                 .conn
-                .send_group_message(&*content, groups.as_deref(), exclude_current)?,
-            Command::GroupJson {
-                content,
-                groups,
-                exclude_current,
-            } => self
-                .conn
-                .send_group_json(&content, groups.as_deref(), exclude_current)?,
+                .send_group_raw(content, kind, groups.as_deref(), exclude_current)?,
             Command::Close(code) => self.conn.close(code, "closed by server"),
         }
         self.flush().await
