@@ -6,7 +6,8 @@
 //! and checks the origin), and axum's WebSocket becomes a
 //! [`chanx::BoxSocket`]. Buffer sizes are set for many small connections:
 //! a 4 KiB read buffer (tungstenite's default is 128 KiB per connection) and
-//! a bounded write buffer.
+//! an 8 KiB write buffer; what waits to be written is bounded by the core
+//! (frames and bytes, close 4008).
 //!
 //! ```no_run
 //! # async fn run(server: chanx::Server) {
@@ -26,6 +27,7 @@ use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chanx::{Server, SocketError, WsMessage};
@@ -41,8 +43,10 @@ const TRANSPORT_SLACK: usize = 64 * 1024;
 
 /// Adds chanx routes to an axum [`Router`].
 pub trait RouterExt {
-    /// Serves the server's WebSocket endpoints; every other unmatched path
-    /// answers 404. Install it last (it is the router's fallback).
+    /// Serves the server's WebSocket endpoints. Every WebSocket upgrade
+    /// request goes to chanx, even on a path an HTTP route serves (a path
+    /// no endpoint serves answers 404); other unmatched requests answer
+    /// 404. Install it last: it wraps the routes added before it.
     fn chanx(self, server: Server) -> Self;
 
     /// Serves `GET /playground/websocket/`, `GET /playground/websocket-info/`
@@ -52,7 +56,20 @@ pub trait RouterExt {
 
 impl RouterExt for Router {
     fn chanx(self, server: Server) -> Self {
+        let intercept = server.clone();
         self.fallback(move |request: Request| upgrade(server.clone(), request))
+            .layer(axum::middleware::from_fn(
+                move |request: Request, next: Next| {
+                    let server = intercept.clone();
+                    async move {
+                        if is_websocket_upgrade(&request) {
+                            upgrade(server, request).await
+                        } else {
+                            next.run(request).await
+                        }
+                    }
+                },
+            ))
     }
 
     fn chanx_playground(self, server: Server) -> Self {
@@ -88,6 +105,15 @@ impl RouterExt for Router {
     }
 }
 
+/// Whether the request asks for a WebSocket (`Upgrade: websocket`).
+fn is_websocket_upgrade(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
 fn host_of(request: &Request) -> String {
     request
         .headers()
@@ -116,7 +142,10 @@ pub async fn upgrade(server: Server, request: Request) -> Response {
     let prepared = server.prepare(&path, query.as_deref(), parts.headers.clone(), peer);
     let upgrade = match prepared {
         Ok(upgrade) => upgrade,
-        Err(refusal) => return status_response(refusal.status(), &refusal.to_string()),
+        Err(refusal) => {
+            tracing::info!(%path, status = refusal.status(), reason = %refusal, "WebSocket upgrade refused");
+            return status_response(refusal.status(), &refusal.to_string());
+        }
     };
     let ws = match ws {
         Ok(ws) => ws,
@@ -130,7 +159,6 @@ pub async fn upgrade(server: Server, request: Request) -> Response {
         .saturating_add(TRANSPORT_SLACK);
     ws.read_buffer_size(READ_BUFFER_SIZE)
         .write_buffer_size(WRITE_BUFFER_SIZE)
-        .max_write_buffer_size(limit.saturating_mul(2))
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))

@@ -31,6 +31,9 @@ pub mod close_code {
     pub const AUTH_BASE: u16 = 4000;
 }
 
+/// How many recent multi-group messages a receiver remembers to drop repeats.
+const SEEN_MULTI_LIMIT: usize = 64;
+
 /// A frame received from the client, as the transport saw it.
 #[derive(Clone, Copy, Debug)]
 pub enum InFrame<'a> {
@@ -127,7 +130,15 @@ pub struct Connection<M, E> {
     user_key: Option<String>,
     groups: Vec<String>,
     outputs: VecDeque<Output<M, E>>,
-    outbound: usize,
+    /// Sequence number of the next message sent to several groups.
+    next_seq: u64,
+    /// Recent multi-group messages received, `(sender channel, seq)`, to
+    /// deliver each once.
+    seen_multi: VecDeque<(String, u64)>,
+    /// Sizes of the frames emitted and not yet reported written, oldest first.
+    in_flight: VecDeque<usize>,
+    /// Their total size in bytes.
+    outbound_bytes: usize,
     pending_messages: usize,
     pending_events: usize,
     rate: Option<TokenBucket>,
@@ -150,7 +161,10 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             user_key: None,
             groups: Vec::new(),
             outputs: VecDeque::new(),
-            outbound: 0,
+            next_seq: 0,
+            seen_multi: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            outbound_bytes: 0,
             pending_messages: 0,
             pending_events: 0,
             rate,
@@ -213,6 +227,12 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                     .map(|h| HeartbeatState::new(h, now));
             }
             AuthOutcome::Rejected { status, detail } => {
+                // Close codes stop at 4999: a status outside 100..=999 is a 500.
+                let status = if (100..1000).contains(&status) {
+                    status
+                } else {
+                    500
+                };
                 let detail = if status == 500 {
                     "Internal server error"
                 } else {
@@ -221,7 +241,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                 if send_frame {
                     self.emit_auth_frame(status, detail)?;
                 }
-                let code = close_code::AUTH_BASE.saturating_add(status);
+                let code = close_code::AUTH_BASE + status;
                 self.begin_close(code, status_text(status));
             }
         }
@@ -378,6 +398,16 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                 if is_current && group.exclude_current() {
                     return Ok(());
                 }
+                if let Some(seq) = group.seq() {
+                    let key = (group.from_channel().to_owned(), seq);
+                    if self.seen_multi.contains(&key) {
+                        return Ok(());
+                    }
+                    if self.seen_multi.len() == SEEN_MULTI_LIMIT {
+                        self.seen_multi.pop_front();
+                    }
+                    self.seen_multi.push_back(key);
+                }
                 let is_mine = group.is_mine(self.user_key.as_deref());
                 let frame = group.stamp(is_mine, is_current, self.protocol.options.camelize)?;
                 self.push_frame(frame);
@@ -456,7 +486,8 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                 ProtoError::Closed
             });
         }
-        let envelope = GroupEnvelope::new(
+        let targets = groups.unwrap_or(&self.groups);
+        let mut envelope = GroupEnvelope::new(
             content,
             kind,
             exclude_current,
@@ -464,8 +495,11 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             self.user_pk.as_ref(),
         )
         .map_err(|_| ProtoError::ContentNotObject)?;
+        if targets.len() > 1 {
+            envelope = envelope.with_seq(self.next_seq);
+            self.next_seq += 1;
+        }
         let message = Arc::new(LayerMessage::Group(envelope));
-        let targets = groups.unwrap_or(&self.groups);
         for group in targets {
             self.outputs.push_back(Output::GroupSend {
                 group: group.clone(),
@@ -495,12 +529,22 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
 
     /// `count` frames the driver had taken from [`Output::Frame`] reached the socket.
     pub fn handle_frames_written(&mut self, count: usize) {
-        self.outbound = self.outbound.saturating_sub(count);
+        for _ in 0..count {
+            match self.in_flight.pop_front() {
+                Some(size) => self.outbound_bytes -= size,
+                None => break,
+            }
+        }
     }
 
     /// Frames emitted and not yet reported written.
     pub fn outbound_backlog(&self) -> usize {
-        self.outbound
+        self.in_flight.len()
+    }
+
+    /// Bytes of the frames emitted and not yet reported written.
+    pub fn outbound_backlog_bytes(&self) -> usize {
+        self.outbound_bytes
     }
 
     /// Advances time: sends heartbeat pings and closes a silent peer.
@@ -545,11 +589,16 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         if !self.is_live() {
             return;
         }
-        if self.outbound >= self.protocol.options.max_outbound_frames {
+        let options = &self.protocol.options;
+        let bytes = self.outbound_bytes.saturating_add(frame.len());
+        if self.in_flight.len() >= options.max_outbound_frames
+            || (bytes > options.max_outbound_bytes && !self.in_flight.is_empty())
+        {
             self.begin_close(close_code::SLOW_CONSUMER, "slow consumer");
             return;
         }
-        self.outbound += 1;
+        self.in_flight.push_back(frame.len());
+        self.outbound_bytes = bytes;
         self.outputs.push_back(Output::Frame(frame));
     }
 

@@ -29,6 +29,9 @@ pub struct GroupEnvelope {
     from_user_pk: Box<RawValue>,
     /// Compact JSON of `from_user_pk` when it is truthy (Python's `bool()`).
     sender_key: Option<String>,
+    /// The sender's sequence number, set when one message targets several
+    /// groups, so a member of more than one receives it once.
+    seq: Option<u64>,
 }
 
 /// A typed channel event: `{"handler": ..., "payload": ...}`.
@@ -100,6 +103,7 @@ struct WireIn<'a> {
     from_user_pk: Raw,
     #[serde(default)]
     event_data: Raw,
+    seq: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -112,6 +116,8 @@ enum WireOut<'a> {
         exclude_current: bool,
         from_channel: &'a str,
         from_user_pk: &'a RawValue,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
     },
     #[serde(rename = "handle_channel_event")]
     Event { event_data: &'a RawValue },
@@ -161,7 +167,20 @@ impl GroupEnvelope {
             from_channel: from_channel.into(),
             from_user_pk,
             sender_key,
+            seq: None,
         })
+    }
+
+    /// Marks the message with the sender's sequence number (for a message
+    /// sent to several groups: receivers drop the repeats).
+    pub fn with_seq(mut self, seq: u64) -> Self {
+        self.seq = Some(seq);
+        self
+    }
+
+    /// The sender's sequence number, if the message went to several groups.
+    pub fn seq(&self) -> Option<u64> {
+        self.seq
     }
 
     /// The content as sent (a JSON object).
@@ -290,6 +309,7 @@ impl LayerMessage {
                     from_channel: wire.from_channel.ok_or_else(|| missing("from_channel"))?,
                     from_user_pk,
                     sender_key,
+                    seq: wire.seq,
                 }))
             }
             "handle_channel_event" => {
@@ -312,6 +332,7 @@ impl LayerMessage {
                 exclude_current: g.exclude_current,
                 from_channel: &g.from_channel,
                 from_user_pk: &g.from_user_pk,
+                seq: g.seq,
             },
             LayerMessage::Event(e) => WireOut::Event {
                 event_data: &e.event_data,

@@ -57,6 +57,10 @@ pub struct Options {
     pub max_frame_size: usize,
     /// Frames that may wait for the socket; more close the connection with 4008.
     pub max_outbound_frames: usize,
+    /// Bytes that may wait for the socket; more close the connection with
+    /// 4008 (a single frame larger than this is still sent when nothing
+    /// else waits).
+    pub max_outbound_bytes: usize,
     /// Optional limit on incoming messages.
     pub rate_limit: Option<RateLimit>,
     /// Optional liveness checks (on by default).
@@ -72,6 +76,7 @@ impl Default for Options {
             camelize: false,
             max_frame_size: 1 << 20,
             max_outbound_frames: 1024,
+            max_outbound_bytes: 16 << 20,
             rate_limit: None,
             heartbeat: Some(Heartbeat::default()),
         }
@@ -95,6 +100,9 @@ impl Options {
         }
         if self.max_outbound_frames == 0 {
             return invalid("max_outbound_frames", "must be at least 1");
+        }
+        if self.max_outbound_bytes == 0 {
+            return invalid("max_outbound_bytes", "must be at least 1 byte");
         }
         if let Some(r) = self.rate_limit {
             if r.per_second == 0 {

@@ -132,7 +132,7 @@ impl MessageSchema {
             "union_tag_invalid",
             format!(
                 "Input tag '{}' found using '{}' does not match any of the expected tags: {}",
-                py_str(found),
+                shorten(&py_str(found), MAX_TAG_SHOWN),
                 self.key,
                 expected.join(", ")
             ),
@@ -212,6 +212,18 @@ fn error(kind: &str, loc: &[LocItem], msg: String) -> ValidationError {
         kind: kind.to_owned(),
         loc: loc.to_vec(),
         msg,
+    }
+}
+
+/// Longest rendering of a client's tag in an error message: the error frame
+/// must not grow with the client's input.
+const MAX_TAG_SHOWN: usize = 64;
+
+/// `text` cut to `max` characters, with `...` when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
     }
 }
 

@@ -883,8 +883,121 @@ fn group_message_goes_to_each_own_group_sharing_one_envelope() {
     assert!(Arc::ptr_eq(&sends[0].1, &sends[1].1));
     assert_eq!(
         sends[0].1.to_json(),
-        r#"{"type":"send_group_member","content":{"action":"chat_message","payload":{"content":"hi"}},"kind":"message","exclude_current":true,"from_channel":"chan.a","from_user_pk":7}"#
+        r#"{"type":"send_group_member","content":{"action":"chat_message","payload":{"content":"hi"}},"kind":"message","exclude_current":true,"from_channel":"chan.a","from_user_pk":7,"seq":0}"#
     );
+}
+
+#[test]
+fn a_member_of_several_target_groups_receives_a_message_once() {
+    let now = Instant::now();
+    let mut sender: Conn = open_with(completing(), "chan.s", Some(json!(1)), &["a", "b"], now);
+    let mut member: Conn = open_with(completing(), "chan.m", Some(json!(2)), &["a", "b"], now);
+    drain(&mut member);
+    sender
+        .send_group_message(&chat("once"), None, true)
+        .unwrap();
+    let sends = group_sends(&drain(&mut sender));
+    assert_eq!(sends.len(), 2);
+    for (_, message) in &sends {
+        member.handle_layer_message(message).unwrap();
+    }
+    // Also across processes: the envelope survives the wire with its sequence number.
+    let wire = LayerMessage::from_json(sends[0].1.to_json().as_bytes()).unwrap();
+    member.handle_layer_message(&wire).unwrap();
+    let frames: Vec<String> = drain(&mut member)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Frame(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        frames.len(),
+        2,
+        "one message and one group_complete: {frames:?}"
+    );
+    // A single-group message carries no sequence number and is never deduplicated.
+    sender
+        .send_group_message(&chat("one group"), Some(&["a".to_owned()]), true)
+        .unwrap();
+    let sends = group_sends(&drain(&mut sender));
+    assert!(!sends[0].1.to_json().contains("seq"));
+}
+
+#[test]
+fn outbound_bytes_are_bounded_too() {
+    let now = Instant::now();
+    let options = Options {
+        max_outbound_bytes: 100,
+        heartbeat: None,
+        ..Options::default()
+    };
+    let mut conn: Conn = open_with(options, "chan.b", None, &[], now);
+    conn.handle_frames_written(usize::MAX);
+    drain(&mut conn);
+    let big = "x".repeat(60);
+    conn.send_message(&json!({"action": "a", "payload": big}))
+        .unwrap();
+    assert!(conn.outbound_backlog_bytes() > 60);
+    conn.send_message(&json!({"action": "a", "payload": big}))
+        .unwrap();
+    let out = drain(&mut conn);
+    assert!(
+        matches!(out.last(), Some(Output::Close { code: 4008, .. })),
+        "{:?}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn one_large_frame_is_sent_when_nothing_else_waits() {
+    let now = Instant::now();
+    let options = Options {
+        max_outbound_bytes: 10,
+        heartbeat: None,
+        ..Options::default()
+    };
+    let mut conn: Conn = open_with(options, "chan.c", None, &[], now);
+    conn.handle_frames_written(usize::MAX);
+    drain(&mut conn);
+    conn.send_message(&json!({"action": "a", "payload": "more than ten bytes"}))
+        .unwrap();
+    assert!(matches!(drain(&mut conn).as_slice(), [Output::Frame(_)]));
+    conn.handle_frames_written(1);
+    assert_eq!(conn.outbound_backlog_bytes(), 0);
+}
+
+#[test]
+fn an_out_of_range_rejection_status_becomes_500() {
+    let now = Instant::now();
+    let mut conn: Conn = Connection::new(
+        Arc::new(Protocol::new(Options::default()).unwrap()),
+        "chan.r",
+        now,
+    );
+    conn.handle_auth(
+        AuthOutcome::Rejected {
+            status: 1234,
+            detail: "x".into(),
+        },
+        now,
+    )
+    .unwrap();
+    let out = drain(&mut conn);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Close { code: 4500, .. }))
+    );
+}
+
+#[test]
+fn a_huge_unknown_tag_is_shortened_in_the_error() {
+    let tag = "t".repeat(10_000);
+    let frame = format!(r#"{{"action":"{tag}","payload":null}}"#);
+    let errors = errors_for(&frame);
+    let msg = errors[0]["msg"].as_str().unwrap();
+    assert!(msg.len() < 300, "{}", msg.len());
+    assert!(msg.contains("..."));
 }
 
 #[test]

@@ -51,6 +51,15 @@ pub enum ConfigError {
     /// A feature that is not built yet.
     #[error("{0}")]
     Unsupported(String),
+    /// An I/O failure while starting or serving.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Bad endpoint options.
     #[error("invalid endpoint configuration: {0}")]
     Endpoint(#[from] chanx::proto::ConfigError),

@@ -81,7 +81,24 @@ fn serve(
             "--redis {url} (or CHANX_REDIS_URL): the Redis channel layer is not implemented yet; unset it to use the in-memory layer"
         )));
     }
-    let mut config = Config::from_env(bind, env)?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| ConfigError::Io {
+        what: "cannot start the async runtime".into(),
+        source: e,
+    })?;
+    runtime.block_on(run(adapter, bind))
+}
+
+/// How long shutdown waits for WebSockets to close before exiting anyway.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn run(adapter: Adapter, bind: std::net::SocketAddr) -> Result<(), ConfigError> {
+    let listener = listen(bind).map_err(|e| ConfigError::Invalid {
+        field: "--bind".into(),
+        reason: format!("cannot listen on {bind}: {e}"),
+    })?;
+    let addr = listener.local_addr().unwrap_or(bind);
+    // The default origin list names the address actually bound (`--bind :0`).
+    let mut config = Config::from_env(addr, env)?;
     config.adapter = adapter;
     if config.secret_is_default {
         tracing::warn!(
@@ -89,17 +106,6 @@ fn serve(
         );
     }
     let app = build_app(&config)?;
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| ConfigError::Unsupported(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(run(config, app))
-}
-
-async fn run(config: Config, app: quickstart::App) -> Result<(), ConfigError> {
-    let listener = listen(config.bind).map_err(|e| ConfigError::Invalid {
-        field: "--bind".into(),
-        reason: format!("cannot listen on {}: {e}", config.bind),
-    })?;
-    let addr = listener.local_addr().unwrap_or(config.bind);
     println!("quickstart serving on http://{addr} (adapter axum, in-memory channel layer)");
     println!("  POST http://{addr}/auth/login/            log in (alice, bob, carol)");
     println!("  POST http://{addr}/api/notify/<room_id>/  send a notification to a room");
@@ -111,16 +117,23 @@ async fn run(config: Config, app: quickstart::App) -> Result<(), ConfigError> {
     let service = app
         .router
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let stop = shutdown.clone();
     let serving = axum::serve(listener, service).with_graceful_shutdown(async move {
         wait_for_signal().await;
         tracing::info!("shutting down: closing WebSockets with 1001");
-        stop.graceful().await;
+        if tokio::time::timeout(SHUTDOWN_GRACE, shutdown.graceful())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = shutdown.active_connections(),
+                "connections still open after the grace period; exiting anyway"
+            );
+        }
     });
-    serving
-        .await
-        .map_err(|e| ConfigError::Unsupported(format!("server error: {e}")))?;
-    Ok(())
+    serving.await.map_err(|e| ConfigError::Io {
+        what: "the server failed".into(),
+        source: e,
+    })
 }
 
 /// Binds with a deep accept queue: the OS default (128) makes bursts of

@@ -20,6 +20,9 @@ use serde_json::{Map, Number, Value};
 /// Longest accepted `message`, in Unicode characters, after trimming.
 pub const MAX_MESSAGE_CHARS: usize = 500;
 
+/// The serializer's fields in declaration order (then DRF's non-field key).
+const FIELD_ORDER: [&str; 3] = ["message", "level", "non_field_errors"];
+
 const REQUIRED: &str = "This field is required.";
 const BLANK: &str = "This field may not be blank.";
 const NULL: &str = "This field may not be null.";
@@ -92,7 +95,21 @@ impl NotifyError {
     pub fn to_json(&self) -> Value {
         match self {
             NotifyError::Parse(detail) => serde_json::json!({ "detail": detail }),
-            NotifyError::Invalid(errors) => serde_json::json!(errors),
+            NotifyError::Invalid(errors) => {
+                // DRF lists fields in the serializer's declaration order.
+                let mut body = serde_json::Map::new();
+                for field in FIELD_ORDER {
+                    if let Some(messages) = errors.get(field) {
+                        body.insert(field.to_owned(), serde_json::json!(messages));
+                    }
+                }
+                for (field, messages) in errors {
+                    if !FIELD_ORDER.contains(&field.as_str()) {
+                        body.insert(field.clone(), serde_json::json!(messages));
+                    }
+                }
+                Value::Object(body)
+            }
         }
     }
 }

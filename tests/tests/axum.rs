@@ -67,6 +67,8 @@ suite::adapter_tests!(Adapter::Axum;
     authentication_frame_can_be_disabled,
     // Ordering, load, shutdown, isolation.
     pipelined_echoes_stay_in_order,
+    a_reading_client_is_never_a_slow_consumer,
+    a_room_burst_reaches_a_reading_member,
     concurrent_connections_all_succeed,
     shutdown_closes_with_1001_and_refuses_new_upgrades,
     misbehaving_client_does_not_affect_others,

@@ -41,6 +41,26 @@ use crate::ws::{BoxSocket, SocketError, WsMessage};
 /// How long a closing connection may take to flush its close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The session yields to the writer at least this often, even when input
+/// keeps arriving.
+const YIELD_EVERY: u32 = 32;
+
+/// Returns `Pending` once (after waking itself), so the other half of the
+/// connection's future gets polled.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
 /// What woke the session up.
 enum Wake {
     Frame(Option<Result<WsMessage, SocketError>>),
@@ -61,6 +81,7 @@ pub(crate) async fn run<C: Consumer>(
 ) {
     let request_id = handshake
         .request_id()
+        .filter(|id| id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| format!("{:032x}", fastrand::u128(..)));
     let span = tracing::info_span!(
@@ -102,7 +123,21 @@ async fn session<C: Consumer>(
             return;
         }
     };
-    let decision = endpoint.auth.decide(&handshake).await;
+    let decision = match AssertUnwindSafe(endpoint.auth.decide(&handshake))
+        .catch_unwind()
+        .await
+    {
+        Ok(decision) => decision,
+        Err(_) => {
+            tracing::error!(
+                "Authentication failed with unexpected error: the authenticator panicked"
+            );
+            AuthDecision::Denied {
+                status: 500,
+                detail: String::new(),
+            }
+        }
+    };
     let (user, object, outcome) = match decision {
         AuthDecision::Allowed { user, object } => {
             let user_pk = user.as_ref().map(|u| u.pk.clone());
@@ -129,8 +164,23 @@ async fn session<C: Consumer>(
     let mut consumer = (endpoint.factory)();
     let outcome = match outcome {
         Ok(user_pk) => {
-            let groups = consumer.build_groups(&Context::direct(&mut core)).await;
-            AuthOutcome::Accepted { user_pk, groups }
+            let groups = AssertUnwindSafe(consumer.build_groups(&Context::direct(&mut core)))
+                .catch_unwind()
+                .await;
+            match groups {
+                Ok(groups) => {
+                    let user = core.info.user.as_ref().map(|u| u.username.as_str());
+                    tracing::info!(user, ?groups, "Websocket connected");
+                    AuthOutcome::Accepted { user_pk, groups }
+                }
+                Err(_) => {
+                    tracing::error!("build_groups panicked; refusing the connection");
+                    AuthOutcome::Rejected {
+                        status: 500,
+                        detail: String::new(),
+                    }
+                }
+            }
         }
         Err(rejected) => rejected,
     };
@@ -164,16 +214,28 @@ async fn session<C: Consumer>(
     let shutdown_signal = shutdown.wait().fuse();
     futures_util::pin_mut!(shutdown_signal);
     let mut timer = Timer::default();
+    let mut iteration: u32 = 1;
     while !core.is_done() {
         timer.arm(core.conn.poll_timeout());
         // Concurrent endpoints stop reading while deliveries wait for a
         // free handler slot: the client feels backpressure, memory stays bounded.
         let can_read = core.pending.is_empty();
+        if core.conn.outbound_backlog() * 2 >= endpoint.protocol.options().max_outbound_frames
+            || iteration % YIELD_EVERY == 0
+        {
+            // The writer shares this task: give it a turn before the core
+            // counts a backlog that is only waiting for its poll.
+            yield_now().await;
+        }
+        iteration = iteration.wrapping_add(1);
         let wake = {
-            let mut read = if can_read {
-                Either::Left(stream.next())
+            let (mut read, mut layer) = if can_read {
+                (Either::Left(stream.next()), Either::Left(inbox.next()))
             } else {
-                Either::Right(future::pending())
+                (
+                    Either::Right(future::pending()),
+                    Either::Right(future::pending()),
+                )
             };
             let (mut command, mut finished) = match &mut concurrent {
                 Some(c) => (
@@ -187,7 +249,7 @@ async fn session<C: Consumer>(
             };
             futures_util::select! {
                 frame = read => Wake::Frame(frame),
-                message = inbox.next() => Wake::Layer(message),
+                message = layer => Wake::Layer(message),
                 () = timer => Wake::Timer,
                 () = shutdown_signal => Wake::Shutdown,
                 c = command => Wake::Command(c),
@@ -233,6 +295,11 @@ async fn session<C: Consumer>(
     }
     let _ = core.flush().await;
     tracing::info!("Disconnecting websocket");
-    consumer.on_disconnect(&Context::direct(&mut core)).await;
+    let disconnected = AssertUnwindSafe(consumer.on_disconnect(&Context::direct(&mut core)))
+        .catch_unwind()
+        .await;
+    if disconnected.is_err() {
+        tracing::error!("on_disconnect panicked");
+    }
     drop(inbox);
 }

@@ -1,6 +1,6 @@
 //! The embedded, in-process channel layer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock, Weak};
 
 use chanx_proto::LayerMessage;
@@ -14,6 +14,19 @@ type Sender = async_channel::Sender<Arc<LayerMessage>>;
 struct Registry {
     channels: HashMap<String, Sender>,
     groups: HashMap<String, HashMap<String, Sender>>,
+    /// The groups of each channel, so unregistering touches only those.
+    memberships: HashMap<String, HashSet<String>>,
+}
+
+impl Registry {
+    fn discard(&mut self, group: &str, channel: &str) {
+        if let Some(members) = self.groups.get_mut(group) {
+            members.remove(channel);
+            if members.is_empty() {
+                self.groups.remove(group);
+            }
+        }
+    }
 }
 
 struct Shared {
@@ -66,10 +79,13 @@ impl Drop for Registration {
         if let Some(shared) = self.shared.upgrade() {
             let mut registry = shared.registry.write().unwrap_or_else(|e| e.into_inner());
             registry.channels.remove(&self.channel);
-            registry.groups.retain(|_, members| {
-                members.remove(&self.channel);
-                !members.is_empty()
-            });
+            for group in registry
+                .memberships
+                .remove(&self.channel)
+                .unwrap_or_default()
+            {
+                registry.discard(&group, &self.channel);
+            }
         }
     }
 }
@@ -148,6 +164,11 @@ impl ChannelLayer for InMemoryLayer {
                     .entry(group.to_owned())
                     .or_default()
                     .insert(channel.to_owned(), sender);
+                registry
+                    .memberships
+                    .entry(channel.to_owned())
+                    .or_default()
+                    .insert(group.to_owned());
             }
             Ok(())
         })
@@ -160,11 +181,9 @@ impl ChannelLayer for InMemoryLayer {
     ) -> BoxFuture<'a, Result<(), LayerError>> {
         Box::pin(async move {
             let mut registry = self.write();
-            if let Some(members) = registry.groups.get_mut(group) {
-                members.remove(channel);
-                if members.is_empty() {
-                    registry.groups.remove(group);
-                }
+            registry.discard(group, channel);
+            if let Some(groups) = registry.memberships.get_mut(channel) {
+                groups.remove(group);
             }
             Ok(())
         })

@@ -23,6 +23,40 @@ pub(crate) async fn pipelined_echoes_stay_in_order(adapter: Adapter) {
     }
 }
 
+/// More pipelined messages than the outbound bound (1024 frames) from a
+/// client that reads as fast as it can: backpressure, never a 4008 close.
+pub(crate) async fn a_reading_client_is_never_a_slow_consumer(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let mut client = server.connect_as(ECHO, "bob").await;
+    let total = 3000;
+    client
+        .send_batch((0..total).map(|i| echo_msg(&format!("p{i}")).to_string()))
+        .await;
+    for i in 0..total {
+        assert_eq!(client.recv_json().await, echo_reply(&format!("p{i}")));
+    }
+}
+
+/// A burst in a room larger than the outbound bound reaches a member that
+/// keeps reading, whole and in order.
+pub(crate) async fn a_room_burst_reaches_a_reading_member(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let room = chat("burst_room");
+    let mut sender = server.connect_as(&room, "alice").await;
+    let mut member = server.connect_as(&room, "bob").await;
+    let total = 2000;
+    let reader = tokio::spawn(async move {
+        for i in 0..total {
+            let frame = member.recv_json().await;
+            assert_eq!(frame["payload"]["content"], format!("alice: b{i}"));
+        }
+    });
+    sender
+        .send_batch((0..total).map(|i| echo_msg(&format!("b{i}")).to_string()))
+        .await;
+    reader.await.expect("the member read every message");
+}
+
 pub(crate) async fn concurrent_connections_all_succeed(adapter: Adapter) {
     let server = Arc::new(start(adapter).await);
     let users = ["alice", "bob", "carol"];

@@ -22,6 +22,10 @@ pub(crate) async fn unknown_paths_are_refused_with_404(adapter: Adapter) {
         chat(&long_room),
         "/ws/myapp//echo/".to_owned(),
         "/WS/MYAPP/ECHO/".to_owned(),
+        // Paths of HTTP routes: an upgrade there is still "no endpoint".
+        "/auth/login/".to_owned(),
+        "/api/notify/lobby/".to_owned(),
+        "/playground/websocket/".to_owned(),
     ];
     let cookie = format!("sessionid={}", session_for("alice"));
     for path in &paths {
