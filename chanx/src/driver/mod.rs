@@ -221,7 +221,7 @@ async fn session<C: Consumer>(
         // free handler slot: the client feels backpressure, memory stays bounded.
         let can_read = core.pending.is_empty();
         if core.conn.outbound_backlog() * 2 >= endpoint.protocol.options().max_outbound_frames
-            || iteration % YIELD_EVERY == 0
+            || iteration.is_multiple_of(YIELD_EVERY)
         {
             // The writer shares this task: give it a turn before the core
             // counts a backlog that is only waiting for its poll.
