@@ -176,7 +176,10 @@ impl MessageSchema {
             }
             return out;
         }
-        let validator = Validator { defs: &self.defs };
+        let validator = Validator {
+            defs: &self.defs,
+            steps: std::cell::Cell::new(MAX_STEPS),
+        };
         validator.object(schema, object, None, &mut loc, &mut out, Some(&self.key));
         out
     }
@@ -315,9 +318,19 @@ fn format_number(n: &Value) -> String {
 }
 
 /// Walks a value against a schema, collecting pydantic-style errors.
+///
+/// The walk is bounded whatever the client sends: it stops descending
+/// below [`MAX_DEPTH`] and after [`MAX_STEPS`] schema nodes (a frame that
+/// exhausts it gets the errors found so far, or a generic `value_error`).
 struct Validator<'a> {
     defs: &'a Map<String, Value>,
+    steps: std::cell::Cell<u32>,
 }
+
+/// Deepest `loc` the validator explains.
+const MAX_DEPTH: usize = 32;
+/// Schema nodes one frame's validation may visit.
+const MAX_STEPS: u32 = 20_000;
 
 impl Validator<'_> {
     fn value(
@@ -328,6 +341,11 @@ impl Validator<'_> {
         loc: &mut Vec<LocItem>,
         out: &mut Vec<ValidationError>,
     ) {
+        let steps = self.steps.get();
+        if steps == 0 || loc.len() > MAX_DEPTH {
+            return;
+        }
+        self.steps.set(steps - 1);
         if let Value::Bool(accept) = schema {
             if !accept {
                 out.push(error(
@@ -844,6 +862,33 @@ mod tests {
         assert_eq!(errors[0]["type"], "int_parsing");
         let errors = check(json!({"action": "slow", "payload": {"delay": 1, "tag": 5}}));
         assert_eq!(errors[0]["type"], "string_type");
+    }
+
+    #[test]
+    fn validation_of_deep_recursive_input_is_bounded() {
+        #[derive(Deserialize, JsonSchema)]
+        #[allow(dead_code)]
+        struct Node {
+            name: String,
+            children: Vec<Node>,
+            next: Option<Box<Node>>,
+        }
+        #[derive(Deserialize, JsonSchema)]
+        #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+        #[allow(dead_code)]
+        enum Tree {
+            Tree(Node),
+        }
+        let s = MessageSchema::of::<Tree>("action").unwrap();
+        // 120 levels of `next`, each with a wrong `name` and a wide list of bad children.
+        let mut node = json!({"name": 1, "children": vec![json!({"name": 2}); 50]});
+        for _ in 0..120 {
+            node = json!({"name": 1, "children": vec![json!({"name": 2}); 50], "next": node});
+        }
+        let mut frame = json!({"action": "tree", "payload": node});
+        let errors = s.validate_variant("tree", frame.as_object_mut().unwrap());
+        assert!(!errors.is_empty());
+        assert!(errors.iter().all(|e| e.loc.len() <= MAX_DEPTH + 1));
     }
 
     #[test]
