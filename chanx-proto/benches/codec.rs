@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chanx_proto::{AuthOutcome, Connection, InFrame, NoEvent, Options, Output, Protocol};
+use chanx_proto::{AuthOutcome, Connection, Handled, InFrame, NoEvent, Options, Output, Protocol};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -110,7 +110,7 @@ fn echo(c: &mut Criterion) {
                 unreachable!("a valid echo frame")
             };
             conn.send_message(&reply(message)).unwrap();
-            conn.message_handled(Ok(())).unwrap();
+            conn.message_handled(Handled::Completed).unwrap();
             while let Some(output) = conn.poll_output() {
                 black_box(output);
             }

@@ -26,7 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chanx_proto::{
-    AuthOutcome, Connection, InFrame, NoEvent, Options, Output, ProtoError, Protocol,
+    AuthOutcome, Connection, Handled, InFrame, NoEvent, Options, Output, ProtoError, Protocol,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -267,7 +267,7 @@ fn drain_outputs(
                     Ok(()) | Err(ProtoError::Closed) => {}
                     Err(e) => return Err(e.into()),
                 }
-                match conn.message_handled(Ok(())) {
+                match conn.message_handled(Handled::Completed) {
                     Ok(()) | Err(ProtoError::Closed) => {}
                     Err(e) => return Err(e.into()),
                 }

@@ -49,6 +49,16 @@ pub enum InFrame<'a> {
     Close(Option<u16>),
 }
 
+/// How the application's handler of a message ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// It finished normally.
+    Completed,
+    /// It failed (returned an error or panicked); the client gets
+    /// `{"action": "error", "payload": {"detail": "Failed to process message"}}`.
+    Failed,
+}
+
 /// The result of authenticating the upgrade request.
 #[derive(Clone, Debug)]
 pub enum AuthOutcome {
@@ -344,10 +354,9 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     }
 
     /// Reports that the handler of the oldest delivered [`Output::Message`]
-    /// finished. `Err(())` sends `{"detail": "Failed to process message"}`.
-    /// Either way `complete` follows when completion frames are on.
-    #[allow(clippy::result_unit_err)]
-    pub fn message_handled(&mut self, result: Result<(), ()>) -> Result<(), ProtoError> {
+    /// finished. [`Handled::Failed`] sends `{"detail": "Failed to process
+    /// message"}`. Either way `complete` follows when completion frames are on.
+    pub fn message_handled(&mut self, handled: Handled) -> Result<(), ProtoError> {
         if self.pending_messages == 0 {
             return Err(ProtoError::NothingPending("message"));
         }
@@ -355,7 +364,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         if !self.is_live() {
             return Err(ProtoError::Closed);
         }
-        if result.is_err() {
+        if handled == Handled::Failed {
             self.emit(&CoreFrame {
                 action: "error",
                 payload: Detail {

@@ -33,7 +33,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Instant;
-//! use chanx_proto::{AuthOutcome, Connection, InFrame, NoEvent, Options, Output, Protocol};
+//! use chanx_proto::{AuthOutcome, Connection, Handled, InFrame, NoEvent, Options, Output, Protocol};
 //! use schemars::JsonSchema;
 //! use serde::{Deserialize, Serialize};
 //!
@@ -62,7 +62,7 @@
 //! conn.handle_frame(InFrame::Text(r#"{"action":"echo","payload":{"content":"hi"}}"#), now).unwrap();
 //! let Some(Output::Message(Incoming::Echo(p))) = conn.poll_output() else { panic!() };
 //! conn.send_message(&Incoming::Echo(MessagePayload { content: format!("Echo: {}", p.content) })).unwrap();
-//! conn.message_handled(Ok(())).unwrap();
+//! conn.message_handled(Handled::Completed).unwrap();
 //! let Some(Output::Frame(reply)) = conn.poll_output() else { panic!() };
 //! assert_eq!(reply, r#"{"action":"echo","payload":{"content":"Echo: hi"}}"#);
 //!
@@ -91,7 +91,7 @@ mod message;
 mod options;
 pub mod schema;
 
-pub use connection::{AuthOutcome, Connection, InFrame, Output, State, close_code};
+pub use connection::{AuthOutcome, Connection, Handled, InFrame, Output, State, close_code};
 pub use envelope::{ContentKind, EnvelopeError, EventEnvelope, GroupEnvelope, LayerMessage};
 pub use error::{ConfigError, LocItem, ProtoError, ValidationError};
 pub use message::{MessageSet, NoEvent, status_text};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chanx_proto::{
-    AuthOutcome, ConfigError, Connection, Heartbeat, InFrame, LayerMessage, MessageSet, NoEvent,
-    Options, Output, ProtoError, Protocol, RateLimit, State,
+    AuthOutcome, ConfigError, Connection, Handled, Heartbeat, InFrame, LayerMessage, MessageSet,
+    NoEvent, Options, Output, ProtoError, Protocol, RateLimit, State,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -654,7 +654,7 @@ fn unknown_extra_keys_are_ignored() {
                 })
             )]
         );
-        conn.message_handled(Ok(())).unwrap();
+        conn.message_handled(Handled::Completed).unwrap();
         assert_eq!(describe(&drain(&mut conn)), [COMPLETE]);
     }
     // Also for the built-in ping.
@@ -745,7 +745,7 @@ fn declared_ping_is_delivered_as_a_message() {
             "{frame}: {:?}",
             describe(&out)
         );
-        conn.message_handled(Ok(())).unwrap();
+        conn.message_handled(Handled::Completed).unwrap();
         assert_eq!(describe(&drain(&mut conn)), [COMPLETE]);
     }
 }
@@ -769,7 +769,7 @@ fn complete_follows_a_message_only_after_message_handled() {
         describe(&drain(&mut conn)),
         [r#"{"action":"chat_message","payload":{"content":"Echo: hi"}}"#]
     );
-    conn.message_handled(Ok(())).unwrap();
+    conn.message_handled(Handled::Completed).unwrap();
     assert_eq!(describe(&drain(&mut conn)), [COMPLETE]);
 }
 
@@ -785,11 +785,11 @@ fn pipelined_messages_each_get_their_complete() {
     assert_eq!(out.len(), 3);
     assert!(out.iter().all(|o| matches!(o, Output::Message(_))));
     for _ in 0..3 {
-        conn.message_handled(Ok(())).unwrap();
+        conn.message_handled(Handled::Completed).unwrap();
     }
     assert_eq!(describe(&drain(&mut conn)), [COMPLETE, COMPLETE, COMPLETE]);
     assert!(matches!(
-        conn.message_handled(Ok(())),
+        conn.message_handled(Handled::Completed),
         Err(ProtoError::NothingPending(_))
     ));
     assert!(drain(&mut conn).is_empty());
@@ -804,7 +804,7 @@ fn handler_failure_sends_detail_then_complete_and_stays_open() {
         r#"{"action":"echo","payload":{"content":"boom"}}"#,
         now,
     );
-    conn.message_handled(Err(())).unwrap();
+    conn.message_handled(Handled::Failed).unwrap();
     assert_eq!(describe(&drain(&mut conn)), [FAILED, COMPLETE]);
     assert_eq!(conn.state(), State::Open);
     assert_eq!(
@@ -825,7 +825,7 @@ fn completion_off_sends_no_complete_frames() {
         now,
     );
     conn.send_message(&chat("x")).unwrap();
-    conn.message_handled(Ok(())).unwrap();
+    conn.message_handled(Handled::Completed).unwrap();
     assert_eq!(
         describe(&drain(&mut conn)),
         [r#"{"action":"chat_message","payload":{"content":"x"}}"#]
@@ -835,7 +835,7 @@ fn completion_off_sends_no_complete_frames() {
         r#"{"action":"echo","payload":{"content":"x"}}"#,
         now,
     );
-    conn.message_handled(Err(())).unwrap();
+    conn.message_handled(Handled::Failed).unwrap();
     assert_eq!(describe(&drain(&mut conn)), [FAILED]);
 
     let mut other: Conn = open_with(Options::default(), "chan.2", Some(json!(8)), &["room"], now);
@@ -1086,7 +1086,7 @@ fn exclude_current_skips_the_sender_without_group_complete() {
         now,
     );
     sender.send_group_message(&chat("hi"), None, true).unwrap();
-    sender.message_handled(Ok(())).unwrap();
+    sender.message_handled(Handled::Completed).unwrap();
     let out = drain(&mut sender);
     assert_eq!(describe(&out), ["<group_send room>", COMPLETE]);
     let (_, message) = group_sends(&out).remove(0);
@@ -1364,7 +1364,7 @@ fn camelize_incoming_keys_are_decamelized() {
             )],
             "{frame}"
         );
-        conn.message_handled(Ok(())).unwrap();
+        conn.message_handled(Handled::Completed).unwrap();
         assert_eq!(describe(&drain(&mut conn)), [COMPLETE]);
     }
     assert_eq!(
@@ -1400,7 +1400,7 @@ fn oversized_frame_closes_1009_and_leaves_groups() {
     let mut conn: Conn = open_with(options.clone(), "chan.1", Some(json!(7)), &["a", "b"], now);
     // Exactly at the limit is fine.
     assert_eq!(text(&mut conn, frame, now).len(), 1);
-    conn.message_handled(Ok(())).unwrap();
+    conn.message_handled(Handled::Completed).unwrap();
     drain(&mut conn);
     let big = format!("{frame} ");
     assert_eq!(
@@ -1703,7 +1703,7 @@ fn after_close_every_input_is_closed() {
         assert!(closed(
             conn.handle_auth(accepted(Some(json!(7)), &["x"]), now)
         ));
-        assert!(closed(conn.message_handled(Err(()))));
+        assert!(closed(conn.message_handled(Handled::Failed)));
         assert!(closed(conn.event_handled()));
         conn.handle_timeout(now + Duration::from_secs(3600));
         conn.handle_frames_written(10);
@@ -1726,7 +1726,7 @@ fn no_frame_follows_a_close() {
     );
     conn.close(1000, "bye");
     let _ = conn.send_message(&chat("after"));
-    let _ = conn.message_handled(Ok(()));
+    let _ = conn.message_handled(Handled::Completed);
     let out = drain(&mut conn);
     assert_eq!(describe(&out), ["<close 1000>", "<leave room>"]);
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use chanx_proto::case::{camelize, convert_keys, decamelize};
 use chanx_proto::{
-    AuthOutcome, Connection, ContentKind, EventEnvelope, GroupEnvelope, Heartbeat, InFrame,
-    LayerMessage, Options, Output, ProtoError, Protocol, RateLimit, State, codec,
+    AuthOutcome, Connection, ContentKind, EventEnvelope, GroupEnvelope, Handled, Heartbeat,
+    InFrame, LayerMessage, Options, Output, ProtoError, Protocol, RateLimit, State, codec,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -178,7 +178,7 @@ proptest! {
                     prop_assert!(v["action"] == "error" || v["action"] == "pong", "{}", text);
                 }
                 // Random bytes practically never form a valid message, but may.
-                Output::Message(_) => conn.message_handled(Ok(())).unwrap(),
+                Output::Message(_) => conn.message_handled(Handled::Completed).unwrap(),
                 other => prop_assert!(false, "unexpected output {:?}", other),
             }
         }
@@ -349,7 +349,7 @@ proptest! {
                 if let Ok(expected) = &serde_view {
                     prop_assert_eq!(m, expected);
                 }
-                conn.message_handled(Ok(())).unwrap();
+                conn.message_handled(Handled::Completed).unwrap();
             }
             Output::Frame(out) => {
                 // serde also reads `[tag, payload]` arrays, which the core
@@ -720,7 +720,7 @@ proptest! {
                 Op::Shutdown => conn.shutdown(),
                 Op::TransportClosed => conn.handle_transport_closed(),
                 Op::MessageHandled(ok) => {
-                    let r = conn.message_handled(if ok { Ok(()) } else { Err(()) });
+                    let r = conn.message_handled(if ok { Handled::Completed } else { Handled::Failed });
                     if seen.pending_messages == 0 {
                         prop_assert!(matches!(r, Err(ProtoError::NothingPending(_))), "{:?}", r);
                     } else {
@@ -897,7 +897,7 @@ fn answers(frames: &[&str]) -> Vec<String> {
                 Output::Frame(text) => answers.push(text),
                 Output::Message(m) => {
                     answers.push(format!("message {m:?}"));
-                    conn.message_handled(Ok(())).unwrap();
+                    conn.message_handled(Handled::Completed).unwrap();
                 }
                 other => answers.push(format!("{other:?}")),
             }

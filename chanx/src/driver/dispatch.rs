@@ -5,7 +5,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chanx_proto::{ContentKind, ProtoError};
+use chanx_proto::{ContentKind, Handled, ProtoError};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
@@ -75,42 +75,52 @@ impl<C: Consumer> Core<C> {
     /// Runs the handlers of everything delivered, one at a time, in order.
     pub(super) async fn dispatch(&mut self, consumer: &mut C) {
         while let Some(delivery) = self.pending.pop_front() {
-            match delivery {
-                Delivery::Message(message) => {
-                    let span = tracing::info_span!("message", message_id = %MessageId::new());
-                    let outcome = {
-                        let mut ctx = Context::direct(self);
-                        AssertUnwindSafe(consumer.receive_message(&mut ctx, message))
-                            .catch_unwind()
-                            .instrument(span.clone())
-                            .await
-                    };
-                    let ok = span.in_scope(|| report("Failed to process message", outcome));
-                    if let Err(error) = self.conn.message_handled(ok) {
-                        tracing::debug!(%error, "completion after close");
-                    }
-                }
-                Delivery::Event(event) => {
-                    let outcome = {
-                        let mut ctx = Context::direct(self);
-                        AssertUnwindSafe(consumer.receive_event(&mut ctx, event))
-                            .catch_unwind()
-                            .await
-                    };
-                    let _ = report("Failed to process channel event", outcome);
-                    if let Err(error) = self.conn.event_handled() {
-                        tracing::debug!(%error, "completion after close");
-                    }
-                }
-            }
+            let finished = handle(consumer, &mut Context::direct(self), delivery).await;
+            self.finish(finished);
             let _ = self.flush().await;
+        }
+    }
+
+    /// Tells the core a handler finished (completion and error frames).
+    pub(super) fn finish(&mut self, finished: Finished) {
+        let result = match finished {
+            Finished::Message(handled) => self.conn.message_handled(handled),
+            Finished::Event => self.conn.event_handled(),
+        };
+        if let Err(error) = result {
+            tracing::debug!(%error, "completion after close");
+        }
+    }
+}
+
+/// Runs the handler of one delivery, catching its errors and panics.
+async fn handle<C: Consumer>(
+    consumer: &mut C,
+    ctx: &mut Context<'_, C>,
+    delivery: Delivery<C>,
+) -> Finished {
+    match delivery {
+        Delivery::Message(message) => {
+            let span = tracing::info_span!("message", message_id = %MessageId::new());
+            let outcome = AssertUnwindSafe(consumer.receive_message(ctx, message))
+                .catch_unwind()
+                .instrument(span.clone())
+                .await;
+            Finished::Message(span.in_scope(|| report("Failed to process message", outcome)))
+        }
+        Delivery::Event(event) => {
+            let outcome = AssertUnwindSafe(consumer.receive_event(ctx, event))
+                .catch_unwind()
+                .await;
+            report("Failed to process channel event", outcome);
+            Finished::Event
         }
     }
 }
 
 /// What a finished concurrent handler reports.
 pub(super) enum Finished {
-    Message(Result<(), ()>),
+    Message(Handled),
     Event,
 }
 
@@ -160,24 +170,7 @@ async fn run_remote<C: Consumer>(
     remote: Remote,
     delivery: Delivery<C>,
 ) -> Finished {
-    let mut ctx = Context::remote(&remote);
-    match delivery {
-        Delivery::Message(message) => {
-            let span = tracing::info_span!("message", message_id = %MessageId::new());
-            let outcome = AssertUnwindSafe(consumer.receive_message(&mut ctx, message))
-                .catch_unwind()
-                .instrument(span.clone())
-                .await;
-            Finished::Message(span.in_scope(|| report("Failed to process message", outcome)))
-        }
-        Delivery::Event(event) => {
-            let outcome = AssertUnwindSafe(consumer.receive_event(&mut ctx, event))
-                .catch_unwind()
-                .await;
-            let _ = report("Failed to process channel event", outcome);
-            Finished::Event
-        }
-    }
+    handle(&mut consumer, &mut Context::remote(&remote), delivery).await
 }
 
 /// A short random id per incoming message, formatted only when logged.
@@ -195,16 +188,16 @@ impl std::fmt::Display for MessageId {
     }
 }
 
-/// Logs a handler's failure or panic; `Err(())` when it failed.
+/// Logs a handler's failure or panic.
 pub(super) fn report(
     what: &str,
     outcome: Result<crate::HandlerResult, Box<dyn std::any::Any + Send>>,
-) -> Result<(), ()> {
+) -> Handled {
     match outcome {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => Handled::Completed,
         Ok(Err(error)) => {
             tracing::error!(%error, "{what}");
-            Err(())
+            Handled::Failed
         }
         Err(panic) => {
             let text = panic
@@ -213,7 +206,7 @@ pub(super) fn report(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic".to_owned());
             tracing::error!(panic = %text, "{what}: the handler panicked");
-            Err(())
+            Handled::Failed
         }
     }
 }

@@ -20,7 +20,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chanx_proto::{AuthOutcome, Connection, LayerMessage, State, close_code};
+use chanx_proto::{AuthOutcome, Connection, Handled, LayerMessage, State, close_code};
 use futures_util::future::{Either, FutureExt, select};
 use futures_util::{StreamExt, future};
 use tracing::Instrument;
@@ -199,7 +199,7 @@ async fn session<C: Consumer>(
                     .catch_unwind()
                     .await
             };
-            if report("post_authentication failed", outcome).is_err() {
+            if report("post_authentication failed", outcome) == Handled::Failed {
                 core.conn.close(1011, "internal error");
             }
         }
@@ -275,16 +275,7 @@ async fn session<C: Consumer>(
                 let result = core.execute(command).await;
                 let _ = reply.try_send(result);
             }
-            Wake::Finished(Some(Finished::Message(ok))) => {
-                if let Err(error) = core.conn.message_handled(ok) {
-                    tracing::debug!(%error, "completion after close");
-                }
-            }
-            Wake::Finished(Some(Finished::Event)) => {
-                if let Err(error) = core.conn.event_handled() {
-                    tracing::debug!(%error, "completion after close");
-                }
-            }
+            Wake::Finished(Some(finished)) => core.finish(finished),
             Wake::Command(None) | Wake::Finished(None) => {}
         }
         let _ = core.flush().await;
