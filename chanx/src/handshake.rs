@@ -106,3 +106,47 @@ impl Handshake {
         self.header("x-request-id")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cookie(header: &str) -> Handshake {
+        let mut hs = Handshake::new("/");
+        hs.headers
+            .insert(http::header::COOKIE, header.parse().unwrap());
+        hs
+    }
+
+    #[test]
+    fn cookie_header_parsing() {
+        let hs = with_cookie("a=1; sessionid=xyz; b=2");
+        assert_eq!(hs.cookie("sessionid"), Some("xyz"));
+        assert_eq!(hs.cookie("a"), Some("1"));
+        assert_eq!(hs.cookie("b"), Some("2"));
+        assert_eq!(hs.cookie("c"), None);
+        assert_eq!(with_cookie("sessionid").cookie("sessionid"), None);
+        assert_eq!(
+            with_cookie("  sessionid  =  v  ;x=y").cookie("sessionid"),
+            Some("v")
+        );
+        assert_eq!(
+            with_cookie(r#"sessionid="quoted""#).cookie("sessionid"),
+            Some("quoted")
+        );
+        assert_eq!(
+            with_cookie("sessionid=first; sessionid=second").cookie("sessionid"),
+            Some("first")
+        );
+        assert_eq!(Handshake::new("/").cookie("sessionid"), None);
+    }
+
+    #[test]
+    fn query_parameters_are_read_raw() {
+        let mut hs = Handshake::new("/");
+        hs.query = Some("token=a%20b&flag&x=1".into());
+        assert_eq!(hs.query_param("token"), Some("a%20b"));
+        assert_eq!(hs.query_param("flag"), Some(""));
+        assert_eq!(hs.query_param("missing"), None);
+    }
+}

@@ -22,33 +22,32 @@ pub enum WsMessage {
     Close(Option<(u16, String)>),
 }
 
-/// A transport failure (the socket broke, the peer sent garbage, a frame
-/// exceeded the transport's own size limit).
+/// A transport failure.
 #[derive(Debug, thiserror::Error)]
-#[error("websocket transport error: {message}")]
-pub struct SocketError {
-    /// What the transport reported.
-    pub message: String,
-    /// Whether the failure is a frame over the transport's size limit
-    /// (answered with close code 1009).
-    pub too_big: bool,
+pub enum SocketError {
+    /// A frame exceeded the transport's own size limit (answered with
+    /// close code 1009).
+    #[error("frame over the transport's size limit: {0}")]
+    TooBig(String),
+    /// The socket broke or the peer violated the protocol.
+    #[error("websocket transport error: {0}")]
+    Transport(String),
 }
 
 impl SocketError {
     /// A generic transport failure.
     pub fn new(message: impl std::fmt::Display) -> Self {
-        SocketError {
-            message: message.to_string(),
-            too_big: false,
-        }
+        SocketError::Transport(message.to_string())
     }
 
     /// A frame over the transport's size limit.
     pub fn too_big(message: impl std::fmt::Display) -> Self {
-        SocketError {
-            message: message.to_string(),
-            too_big: true,
-        }
+        SocketError::TooBig(message.to_string())
+    }
+
+    /// Whether this is a frame over the size limit.
+    pub fn is_too_big(&self) -> bool {
+        matches!(self, SocketError::TooBig(_))
     }
 }
 

@@ -135,24 +135,6 @@ impl SessionSigner {
     }
 }
 
-/// The value of cookie `name` in a `Cookie` request header.
-///
-/// Pairs are `;`-separated and trimmed, the first match wins, and a value
-/// in double quotes is returned without them.
-pub fn cookie_value<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str> {
-    cookie_header
-        .split(';')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(key, _)| key.trim() == name)
-        .map(|(_, value)| {
-            let value = value.trim();
-            value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value)
-        })
-}
-
 /// A `Set-Cookie` header value storing `value` as the session cookie.
 pub fn set_cookie_header(value: &str, max_age_secs: u64) -> String {
     format!("{COOKIE_NAME}={value}; HttpOnly; Path=/; SameSite=Lax; Max-Age={max_age_secs}")
@@ -335,37 +317,6 @@ mod tests {
     fn debug_does_not_leak_the_key() {
         let text = format!("{:?}", SessionSigner::new("hunter2"));
         assert!(!text.contains("hunter2"));
-    }
-
-    #[test]
-    fn cookie_header_parsing() {
-        let header = "a=1; sessionid=xyz; b=2";
-        assert_eq!(cookie_value(header, "sessionid"), Some("xyz"));
-        assert_eq!(cookie_value(header, "a"), Some("1"));
-        assert_eq!(cookie_value(header, "b"), Some("2"));
-        assert_eq!(cookie_value(header, "c"), None);
-        assert_eq!(cookie_value("", "sessionid"), None);
-        assert_eq!(cookie_value("sessionid", "sessionid"), None);
-        assert_eq!(
-            cookie_value("  sessionid  =  v  ;x=y", "sessionid"),
-            Some("v")
-        );
-        assert_eq!(
-            cookie_value("sessionid=first; sessionid=second", "sessionid"),
-            Some("first")
-        );
-        assert_eq!(
-            cookie_value("sessionid=\"quoted\"", "sessionid"),
-            Some("quoted")
-        );
-        assert_eq!(cookie_value("sessionid=\"", "sessionid"), Some("\""));
-        assert_eq!(cookie_value("sessionid=", "sessionid"), Some(""));
-        assert_eq!(cookie_value("sessionid=a=b", "sessionid"), Some("a=b"));
-        assert_eq!(
-            cookie_value("xsessionid=1; sessionid=2", "sessionid"),
-            Some("2")
-        );
-        assert_eq!(cookie_value("junk; sessionid=ok", "sessionid"), Some("ok"));
     }
 
     #[test]

@@ -14,9 +14,9 @@ pub enum AuthError {
     #[error("authentication failed: {0}")]
     Failed(String),
     /// The authenticator itself broke (a store is down, ...). The client
-    /// gets a 500 with a generic text; this goes only to the log.
+    /// gets a 500 with a generic text; the cause goes only to the log.
     #[error("authenticator error: {0}")]
-    Internal(String),
+    Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Recognises the user behind an upgrade request.

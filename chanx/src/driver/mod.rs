@@ -258,7 +258,7 @@ async fn session<C: Consumer>(
         };
         match wake {
             Wake::Frame(Some(Ok(message))) => core.on_socket_message(message),
-            Wake::Frame(Some(Err(error))) if error.too_big => {
+            Wake::Frame(Some(Err(error))) if error.is_too_big() => {
                 core.conn
                     .close(close_code::MESSAGE_TOO_BIG, "message too big");
             }

@@ -28,7 +28,7 @@ pub use memory::InMemoryLayer;
 pub enum LayerError {
     /// The backend could not be reached or refused the command.
     #[error("channel layer backend error: {0}")]
-    Backend(String),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     /// The layer has been shut down.
     #[error("channel layer is closed")]
     Closed,
