@@ -101,6 +101,12 @@ impl MessageSchema {
         &self.root
     }
 
+    /// Every variant: its tag and its schema (with `$ref`s pointing into
+    /// [`defs`](Self::defs)), in declaration order.
+    pub fn variants(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.variants.iter().map(|(t, s)| (t.as_str(), s))
+    }
+
     /// The schema of one variant, with `$ref`s still pointing into [`defs`](Self::defs).
     pub fn variant(&self, tag: &str) -> Option<&Value> {
         self.variants.iter().find(|(t, _)| t == tag).map(|(_, s)| s)

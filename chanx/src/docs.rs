@@ -5,6 +5,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use chanx_proto::MessageSchema;
+
 use crate::endpoint::Endpoint;
 use crate::routing::RouteTable;
 
@@ -59,7 +61,7 @@ pub fn websocket_info(routes: &RouteTable<Endpoint>, base_url: &str) -> Vec<Endp
         .routes()
         .map(|route| {
             let info = route.target.info();
-            let mut examples = message_examples(&info.incoming_schema, &info.options.action_key);
+            let mut examples = message_examples(&info.incoming);
             if info.options.camelize {
                 for e in &mut examples {
                     e.example = chanx_proto::case::convert_keys(
@@ -99,25 +101,11 @@ fn pascal_case(tag: &str) -> String {
         .collect()
 }
 
-/// A valid example of each variant of a tagged message schema.
-pub fn message_examples(schema: &Value, key: &str) -> Vec<MessageExample> {
-    let defs = schema
-        .get("$defs")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let variants: Vec<&Value> = match schema.get("oneOf").and_then(Value::as_array) {
-        Some(list) => list.iter().collect(),
-        None => vec![schema],
-    };
-    variants
-        .into_iter()
-        .filter_map(|variant| {
-            let tag = variant
-                .pointer(&format!("/properties/{key}/const"))
-                .and_then(Value::as_str)?
-                .to_owned();
-            let mut example = example_of(variant, &defs, 0);
+/// A valid example of each message of a set, in declaration order.
+pub fn message_examples(set: &MessageSchema) -> Vec<MessageExample> {
+    set.variants()
+        .map(|(tag, variant)| {
+            let mut example = example_of(variant, set.defs(), 0);
             if let Value::Object(map) = &mut example
                 && variant
                     .get("properties")
@@ -126,15 +114,15 @@ pub fn message_examples(schema: &Value, key: &str) -> Vec<MessageExample> {
             {
                 map.insert("payload".into(), Value::Null);
             }
-            Some(MessageExample {
-                name: pascal_case(&tag),
+            MessageExample {
+                name: pascal_case(tag),
                 description: variant
                     .get("description")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned(),
                 example,
-            })
+            }
         })
         .collect()
 }
@@ -221,24 +209,16 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
         // have a `MessagePayload` of different shapes.
         let prefix = format!("{}_", info.name);
         let mut messages = Map::new();
-        if let Some(Value::Object(defs)) = info.incoming_schema.get("$defs") {
-            for (name, def) in defs {
-                schemas.insert(
-                    format!("{prefix}{name}"),
-                    rewrite_refs(def.clone(), &prefix),
-                );
-            }
+        for (name, def) in info.incoming.defs() {
+            schemas.insert(
+                format!("{prefix}{name}"),
+                rewrite_refs(def.clone(), &prefix),
+            );
         }
-        let variants = info
-            .incoming_schema
-            .get("oneOf")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for (tag, variant) in info.incoming_tags.iter().zip(variants) {
+        for (tag, variant) in info.incoming.variants() {
             messages.insert(
-                tag.clone(),
-                json!({ "name": tag, "title": pascal_case(tag), "payload": rewrite_refs(variant, &prefix) }),
+                tag.to_owned(),
+                json!({ "name": tag, "title": pascal_case(tag), "payload": rewrite_refs(variant.clone(), &prefix) }),
             );
         }
         messages.insert(
@@ -262,8 +242,8 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
             json!({ "address": address, "description": info.description, "parameters": parameters, "messages": messages }),
         );
         let receive: Vec<Value> = info
-            .incoming_tags
-            .iter()
+            .incoming
+            .tags()
             .map(|t| json!({ "$ref": format!("#/channels/{id}/messages/{t}") }))
             .collect();
         operations.insert(
@@ -359,8 +339,8 @@ mod tests {
             },
             Ping,
         }
-        let schema = schemars::schema_for!(In).to_value();
-        let examples = message_examples(&schema, "action");
+        let set = MessageSchema::of::<In>("action").unwrap();
+        let examples = message_examples(&set);
         assert_eq!(examples.len(), 2);
         assert_eq!(examples[0].name, "Echo");
         assert_eq!(examples[0].description, "Echo text back.");

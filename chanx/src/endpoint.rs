@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use chanx_proto::{ConfigError, Options, Protocol};
+use chanx_proto::{ConfigError, MessageSchema, Options, Protocol};
 use futures_util::future::BoxFuture;
-use serde_json::Value;
 
 use crate::auth::{AuthPolicy, Authenticator, ObjectLoader, Permission};
 use crate::consumer::Consumer;
@@ -65,12 +64,10 @@ pub struct EndpointInfo {
     pub name: String,
     /// A description (empty unless set).
     pub description: String,
-    /// JSON Schema of the incoming message set.
-    pub incoming_schema: Value,
-    /// The incoming tags in declaration order.
-    pub incoming_tags: Vec<String>,
-    /// JSON Schema of the channel-event set.
-    pub event_schema: Value,
+    /// The incoming message set: tags, variant schemas, definitions.
+    pub incoming: MessageSchema,
+    /// The channel-event set.
+    pub events: MessageSchema,
     /// The endpoint's options.
     pub options: Options,
 }
@@ -241,9 +238,8 @@ impl<C: Consumer> EndpointBuilder<C> {
         let info = EndpointInfo {
             name: self.name,
             description: self.description,
-            incoming_schema: protocol.incoming().root().clone(),
-            incoming_tags: protocol.incoming().tags().map(str::to_owned).collect(),
-            event_schema: protocol.events().root().clone(),
+            incoming: protocol.incoming().clone(),
+            events: protocol.events().clone(),
             options: protocol.options().clone(),
         };
         let core = Arc::new(EndpointCore {
