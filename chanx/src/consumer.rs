@@ -107,8 +107,11 @@ pub trait Consumer: Send + Sized + 'static {
         async { Ok(()) }
     }
 
-    /// Runs once when the connection ends, however it ends (groups are
-    /// already left).
+    /// Runs once when the connection ends — client close, server close,
+    /// shutdown, broken socket — with its groups already left. It does not
+    /// run when the connection's future itself is dropped (a runtime
+    /// shutting down, a dropped `TestClient`); the channel layer still
+    /// forgets the connection then, when its inbox is dropped.
     fn on_disconnect(&mut self, ctx: &Context<'_, Self>) -> impl Future<Output = ()> + Send {
         let _ = ctx;
         async {}

@@ -86,13 +86,16 @@ impl Shutdown {
         self.inner.active.load(Ordering::Acquire)
     }
 
-    /// Starts shutdown: every connection finishes the frame in progress and
-    /// closes with 1001. New upgrades are refused.
+    /// Starts shutdown: every connection finishes the handler in progress
+    /// (sequential endpoints; concurrent endpoints cancel the handlers in
+    /// flight) and closes with 1001. New upgrades are refused with 503.
     pub fn trigger(&self) {
         self.inner.trigger.close();
     }
 
-    /// Starts shutdown and waits until every connection has ended.
+    /// Starts shutdown and waits until every connection has ended. A
+    /// handler that never returns keeps its connection open: bound the
+    /// wait with your runtime's timeout (the quickstart waits 10 s).
     pub async fn graceful(&self) {
         self.trigger();
         loop {

@@ -172,8 +172,9 @@ pub struct TestClient {
 }
 
 impl Drop for TestClient {
-    /// Dropping a client ends its connection (groups are left, the
-    /// channel is unregistered), like a vanished peer.
+    /// Dropping a client drops its connection's future, like a vanished
+    /// peer: the channel is unregistered from the layer (the in-memory
+    /// layer forgets its group memberships); `on_disconnect` does not run.
     fn drop(&mut self) {
         self.pool.remove(self.id);
     }
