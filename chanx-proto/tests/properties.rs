@@ -352,11 +352,12 @@ proptest! {
                 conn.message_handled(Handled::Completed).unwrap();
             }
             Output::Frame(out) => {
-                // serde also reads `[tag, payload]` arrays, which the core
-                // refuses on its slow path: compare objects only (see
+                // serde also reads structs from arrays (`[tag, payload]`,
+                // `"payload": ["x"]`), which the core refuses as pydantic
+                // does: compare frames without arrays only (see
                 // `array_frames_are_refused`).
                 prop_assert!(
-                    serde_view.is_err() || !frame.is_object(),
+                    serde_view.is_err() || !frame.is_object() || text.contains('['),
                     "serde accepts {} but the core answered {}", text, out
                 );
                 let v: Value = serde_json::from_str(out).unwrap();

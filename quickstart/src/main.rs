@@ -117,19 +117,20 @@ async fn run(adapter: Adapter, bind: std::net::SocketAddr) -> Result<(), ConfigE
     let service = app
         .router
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let serving = axum::serve(listener, service).with_graceful_shutdown(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down: closing WebSockets with 1001");
-        if tokio::time::timeout(SHUTDOWN_GRACE, shutdown.graceful())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                open = shutdown.active_connections(),
-                "connections still open after the grace period; exiting anyway"
-            );
-        }
-    });
+    let serving =
+        axum::serve(chanx_axum::nodelay(listener), service).with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: closing WebSockets with 1001");
+            if tokio::time::timeout(SHUTDOWN_GRACE, shutdown.graceful())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    open = shutdown.active_connections(),
+                    "connections still open after the grace period; exiting anyway"
+                );
+            }
+        });
     serving.await.map_err(|e| ConfigError::Io {
         what: "the server failed".into(),
         source: e,

@@ -53,6 +53,7 @@ async fn baseline_server(tuned: bool) -> SocketAddr {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
                 let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
                     return;
                 };
@@ -94,7 +95,9 @@ async fn client(url: String, cookie: Option<String>, messages: usize) -> usize {
             .headers_mut()
             .insert("cookie", cookie.parse().unwrap());
     }
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
+        .await
+        .unwrap();
     let frame = r#"{"action":"echo","payload":{"content":"Hello, Chanx!"}}"#;
     let mut received = 0;
     let mut sent = 0;

@@ -60,7 +60,7 @@ pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Co
             let service = app
                 .router
                 .into_make_service_with_connect_info::<SocketAddr>();
-            let _ = axum::serve(listener, service).await;
+            let _ = axum::serve(chanx_axum::nodelay(listener), service).await;
         }),
         other => panic!("adapter {other:?} is not implemented"),
     };

@@ -12,6 +12,7 @@
 
 mod core;
 mod dispatch;
+mod halves;
 mod timer;
 mod writer;
 
@@ -29,6 +30,7 @@ pub use self::core::LogSettings;
 pub(crate) use self::core::{Core, SessionInfo};
 pub(crate) use self::dispatch::{Command, Remote};
 use self::dispatch::{Concurrent, Finished, Reply, report};
+use self::halves::{Halves, Turn};
 use self::timer::Timer;
 use crate::auth::AuthDecision;
 use crate::consumer::{Consumer, Context};
@@ -45,9 +47,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// keeps arriving.
 const YIELD_EVERY: u32 = 32;
 
-/// Returns `Pending` once (after waking itself), so the other half of the
-/// connection's future gets polled.
-async fn yield_now() {
+/// The session yields to the runtime at least this often, so one busy
+/// connection cannot monopolize a worker thread.
+const FAIR_EVERY: u32 = 128;
+
+/// Returns `Pending` once after waking itself: the runtime polls other
+/// tasks before this one again.
+async fn yield_to_runtime() {
     let mut yielded = false;
     std::future::poll_fn(|cx| {
         if yielded {
@@ -92,29 +98,43 @@ pub(crate) async fn run<C: Consumer>(
     );
     let (sink, stream) = socket.split();
     let (link, writer) = writer::link(sink);
+    let turn = Turn::default();
     let writer = writer.instrument(span.clone());
-    let session = session(
-        endpoint, stream, link, handshake, request_id, layer, shutdown,
-    )
-    .instrument(span);
+    let io = SessionIo {
+        stream,
+        link,
+        turn: turn.clone(),
+    };
+    let session = session(endpoint, io, handshake, request_id, layer, shutdown).instrument(span);
     futures_util::pin_mut!(writer, session);
-    match select(session, writer).await {
-        Either::Left(((), writer)) => {
-            let _ = select(writer, futures_timer::Delay::new(CLOSE_TIMEOUT)).await;
-        }
-        Either::Right(((), session)) => session.await,
+    let halves = Halves {
+        session,
+        writer: writer.as_mut(),
+        writer_done: false,
+        turn,
+    };
+    if !halves.await {
+        // Let the writer flush what is queued and the close frame.
+        let _ = select(writer, futures_timer::Delay::new(CLOSE_TIMEOUT)).await;
     }
+}
+
+/// The session's side of the socket.
+struct SessionIo {
+    stream: futures_util::stream::SplitStream<BoxSocket>,
+    link: writer::Link,
+    turn: Turn,
 }
 
 async fn session<C: Consumer>(
     endpoint: Arc<EndpointCore<C>>,
-    stream: futures_util::stream::SplitStream<BoxSocket>,
-    link: writer::Link,
+    io: SessionIo,
     handshake: Handshake,
     request_id: String,
     layer: Arc<dyn ChannelLayer>,
     shutdown: ShutdownSignal,
 ) {
+    let SessionIo { stream, link, turn } = io;
     let (channel, mut inbox) = match layer.new_channel().await {
         Ok(registered) => registered,
         Err(error) => {
@@ -225,7 +245,12 @@ async fn session<C: Consumer>(
         {
             // The writer shares this task: give it a turn before the core
             // counts a backlog that is only waiting for its poll.
-            yield_now().await;
+            turn.give().await;
+        }
+        if iteration.is_multiple_of(FAIR_EVERY) {
+            // Input that never runs dry must not starve the other
+            // connections (nor their inboxes) of this runtime thread.
+            yield_to_runtime().await;
         }
         iteration = iteration.wrapping_add(1);
         let wake = {
