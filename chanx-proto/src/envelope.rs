@@ -29,6 +29,9 @@ pub struct GroupEnvelope {
     from_user_pk: Box<RawValue>,
     /// Compact JSON of `from_user_pk` when it is truthy (Python's `bool()`).
     sender_key: Option<String>,
+    /// The content already has `is_mine`/`is_current` keys (a forwarded
+    /// frame): stamping must replace them, not append duplicates.
+    carries_flags: bool,
     /// The sender's sequence number, set when one message targets several
     /// groups, so a member of more than one receives it once.
     seq: Option<u64>,
@@ -127,6 +130,11 @@ fn is_object(raw: &RawValue) -> bool {
     raw.get().trim_start().starts_with('{')
 }
 
+fn carries_flags(content: &RawValue) -> bool {
+    let text = content.get();
+    text.contains("\"is_mine\"") || text.contains("\"is_current\"")
+}
+
 fn truthy_key(pk: &RawValue) -> Option<String> {
     let value: Value = serde_json::from_str(pk.get()).ok()?;
     let truthy = match &value {
@@ -161,6 +169,7 @@ impl GroupEnvelope {
         let from_user_pk = serde_json::value::to_raw_value(from_user_pk.unwrap_or(&Value::Null))?;
         let sender_key = truthy_key(&from_user_pk);
         Ok(GroupEnvelope {
+            carries_flags: carries_flags(&content),
             content,
             kind,
             exclude_current,
@@ -222,9 +231,7 @@ impl GroupEnvelope {
         is_current: bool,
         camelize: bool,
     ) -> serde_json::Result<String> {
-        let already_stamped = self.content.get().contains("\"is_mine\"")
-            || self.content.get().contains("\"is_current\"");
-        if camelize || already_stamped {
+        if camelize || self.carries_flags {
             let mut value: Value = serde_json::from_str(self.content.get())?;
             if let Value::Object(map) = &mut value {
                 map.insert("is_mine".into(), Value::Bool(is_mine));
@@ -303,6 +310,7 @@ impl LayerMessage {
                 };
                 let sender_key = truthy_key(&from_user_pk);
                 Ok(LayerMessage::Group(GroupEnvelope {
+                    carries_flags: carries_flags(&content),
                     content,
                     kind: wire.content_kind.unwrap_or(ContentKind::Json),
                     exclude_current: wire.exclude_current.unwrap_or(false),
