@@ -55,7 +55,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protocol = Arc::new(Protocol::<Incoming, NoEvent>::new(options)?);
     let now = Instant::now();
     let mut conn = Connection::new(protocol, "cost", now);
-    conn.handle_auth(AuthOutcome::Accepted { user_pk: None, groups: Vec::new() }, now)?;
+    conn.handle_auth(
+        AuthOutcome::Accepted {
+            user_pk: None,
+            groups: Vec::new(),
+        },
+        now,
+    )?;
     while conn.poll_output().is_some() {}
     conn.handle_frames_written(1);
     match mode.as_str() {
