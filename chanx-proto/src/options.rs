@@ -45,7 +45,9 @@ impl Default for Heartbeat {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
-    /// The tag field name of incoming messages.
+    /// The tag field name of incoming messages. Frames the core builds
+    /// itself (authentication, error, pong, complete) always use `action`,
+    /// as chanx's do.
     pub action_key: String,
     /// Send the `authentication` frame after the upgrade.
     pub send_authentication_message: bool,

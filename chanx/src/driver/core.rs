@@ -40,7 +40,15 @@ impl LogSettings {
         if !enabled || !tracing::enabled!(tracing::Level::INFO) {
             return None;
         }
-        let action = chanx_proto::codec::peek_action(text, key).unwrap_or_default();
+        // Frames the core itself builds (authentication, error, pong,
+        // complete) always use `action`, as chanx's do.
+        let action = chanx_proto::codec::peek_action(text, key)
+            .or_else(|| {
+                (key != "action")
+                    .then(|| chanx_proto::codec::peek_action(text, "action"))
+                    .flatten()
+            })
+            .unwrap_or_default();
         (!self.ignored_actions.contains(&action)).then_some(action)
     }
 }
