@@ -158,6 +158,9 @@ impl Server {
         headers: HeaderMap,
         peer: Option<SocketAddr>,
     ) -> Result<Upgrade, Refusal> {
+        // Count the connection before checking the switch: `graceful()`
+        // must not see zero connections while this one is starting.
+        let guard = self.shutdown.track();
         if self.shutdown.is_triggered() {
             return Err(Refusal::ShuttingDown);
         }
@@ -179,7 +182,7 @@ impl Server {
             },
             layer: Arc::clone(&self.layer),
             signal: self.shutdown.signal(),
-            guard: self.shutdown.track(),
+            guard,
         })
     }
 }

@@ -24,6 +24,8 @@ enum In {
     Fail,
     Panic,
     Close,
+    Burst { count: usize },
+    Hold,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -43,6 +45,9 @@ enum Group {
 struct Gauge {
     running: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
+    /// Taken by `Hold` (forever) and by `on_disconnect`.
+    lock: Arc<futures_util::lock::Mutex<()>>,
+    disconnected: Arc<AtomicUsize>,
 }
 
 #[derive(Clone, Default)]
@@ -79,12 +84,26 @@ impl Consumer for Parallel {
                 In::Fail => return Err("refused".into()),
                 In::Panic => panic!("concurrent handler panicked on purpose"),
                 In::Close => ctx.close(4000).await?,
+                In::Burst { count } => {
+                    for i in 0..count {
+                        ctx.send_message(&json!({"action": "item", "payload": i})).await?;
+                    }
+                }
+                In::Hold => {
+                    let _guard = self.gauge.lock.lock().await;
+                    futures_util::future::pending::<()>().await;
+                }
             }
             Ok(())
         }
         .await;
         self.gauge.running.fetch_sub(1, Ordering::SeqCst);
         result
+    }
+
+    async fn on_disconnect(&mut self, _: &Context<'_, Self>) {
+        let _guard = self.gauge.lock.lock().await;
+        self.gauge.disconnected.fetch_add(1, Ordering::SeqCst);
     }
 
     async fn receive_event(&mut self, ctx: &mut Context<'_, Self>, event: Ev) -> HandlerResult {
@@ -250,4 +269,46 @@ fn a_concurrent_handler_can_close_the_connection() {
         assert_eq!(client.expect_close().await.unwrap(), Some(4000));
         assert_eq!(layer.group_size("hall"), 0);
     });
+}
+
+/// A handler sending far more frames than the outbound bound (1024) to a
+/// client that reads: the writer gets its turns, the client is never
+/// treated as a slow consumer, in either mode.
+#[test]
+fn a_handler_can_send_more_frames_than_the_outbound_bound() {
+    for limit in [1, 3] {
+        let (server, _) = server(limit, &Gauge::default());
+        block_on(async {
+            let mut client = connect(&server).await;
+            client
+                .send_json(&json!({"action": "burst", "payload": {"count": 3000}}))
+                .await
+                .unwrap();
+            for i in 0..3000 {
+                let frame = client.receive_json().await.unwrap();
+                assert_eq!(
+                    frame,
+                    json!({"action": "item", "payload": i}),
+                    "limit {limit}"
+                );
+            }
+            assert_eq!(client.receive_json().await.unwrap()["action"], "complete");
+        });
+    }
+}
+
+/// A handler stuck while holding a lock `on_disconnect` needs: the
+/// connection still ends, because handlers in flight are cancelled first.
+#[test]
+fn handlers_in_flight_are_cancelled_before_on_disconnect() {
+    let gauge = Gauge::default();
+    let (server, _) = server(3, &gauge);
+    block_on(async {
+        let mut client = connect(&server).await;
+        client.send_json(&json!({"action": "hold"})).await.unwrap();
+        assert!(client.receive_nothing(Duration::from_millis(100)).await);
+        client.disconnect().await;
+    });
+    assert_eq!(gauge.disconnected.load(Ordering::SeqCst), 1);
+    assert_eq!(server.shutdown().active_connections(), 0);
 }

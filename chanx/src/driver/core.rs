@@ -74,6 +74,7 @@ pub(crate) struct Core<C: Consumer> {
     pub(crate) info: Arc<SessionInfo>,
     pub(super) layer: Arc<dyn ChannelLayer>,
     pub(super) link: Link,
+    pub(super) turn: super::halves::Turn,
     pub(super) log: Arc<LogSettings>,
     pub(super) pending: VecDeque<Delivery<C>>,
 }
@@ -129,6 +130,13 @@ impl<C: Consumer> Core<C> {
                 Output::Message(message) => self.pending.push_back(Delivery::Message(message)),
                 Output::Event(event) => self.pending.push_back(Delivery::Event(event)),
             }
+        }
+        if self.conn.outbound_backlog() * 2 >= self.conn.protocol().options().max_outbound_frames {
+            // A handler sending frame after frame never lets the writer run
+            // on its own: hand it a turn before the backlog counts as slow.
+            self.turn.give().await;
+            let written = self.link.take_written();
+            self.conn.handle_frames_written(written);
         }
         result
     }

@@ -23,13 +23,15 @@ impl Turn {
     /// Lets the writer run once before the session continues.
     pub(super) async fn give(&self) {
         let mut given = false;
-        std::future::poll_fn(|_| {
+        std::future::poll_fn(|cx| {
             if given {
                 Poll::Ready(())
             } else {
                 given = true;
-                // No wake-up: `Halves` polls the session again at once.
                 self.0.store(true, Ordering::Release);
+                // `Halves` polls the session again at once; the wake-up
+                // only matters if something else polls this future.
+                cx.waker().wake_by_ref();
                 Poll::Pending
             }
         })

@@ -178,6 +178,7 @@ async fn session<C: Consumer>(
         }),
         layer,
         link,
+        turn: turn.clone(),
         log: Arc::clone(&endpoint.log),
         pending: VecDeque::new(),
     };
@@ -294,7 +295,15 @@ async fn session<C: Consumer>(
             Wake::Frame(None) => core.conn.handle_transport_closed(),
             Wake::Layer(Some(message)) => core.on_layer_message(&message),
             Wake::Layer(None) => core.conn.close(1011, "channel layer closed"),
-            Wake::Timer => core.conn.handle_timeout(Instant::now()),
+            Wake::Timer => {
+                let now = Instant::now();
+                if !can_read {
+                    // Reads are paused by us (handlers busy), not by a dead
+                    // peer: count the peer as alive.
+                    let _ = core.conn.handle_frame(chanx_proto::InFrame::Pong, now);
+                }
+                core.conn.handle_timeout(now);
+            }
             Wake::Shutdown => core.conn.shutdown(),
             Wake::Command(Some((command, reply))) => {
                 let result = core.execute(command).await;
@@ -309,6 +318,9 @@ async fn session<C: Consumer>(
             None => core.dispatch(&mut consumer).await,
         }
     }
+    // Handlers still in flight are cancelled before `on_disconnect`: they
+    // may hold locks it needs, and nothing polls them any more.
+    drop(concurrent);
     let _ = core.flush().await;
     tracing::info!("Disconnecting websocket");
     let disconnected = AssertUnwindSafe(consumer.on_disconnect(&Context::direct(&mut core)))

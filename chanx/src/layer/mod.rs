@@ -41,6 +41,8 @@ pub enum LayerError {
 /// layer dropped the channel.
 pub struct Inbox {
     receiver: std::pin::Pin<Box<async_channel::Receiver<Arc<LayerMessage>>>>,
+    /// The stream has yielded its final `None`.
+    ended: bool,
     _registration: Box<dyn Send + Sync>,
 }
 
@@ -53,6 +55,7 @@ impl Inbox {
     ) -> Self {
         Inbox {
             receiver: Box::pin(receiver),
+            ended: false,
             _registration: Box::new(registration),
         }
     }
@@ -70,13 +73,22 @@ impl futures_util::Stream for Inbox {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        self.receiver.as_mut().poll_next(cx)
+        if self.ended {
+            return std::task::Poll::Ready(None);
+        }
+        let next = self.receiver.as_mut().poll_next(cx);
+        if let std::task::Poll::Ready(None) = next {
+            self.ended = true;
+        }
+        next
     }
 }
 
 impl futures_util::stream::FusedStream for Inbox {
+    /// Terminated only after `None` was yielded, so the driver sees the
+    /// end of the channel (async-channel's own flag flips before that).
     fn is_terminated(&self) -> bool {
-        self.receiver.is_terminated()
+        self.ended
     }
 }
 

@@ -2,8 +2,9 @@
 //! server, driven together: awaiting any client lets all of them make
 //! progress, as they would on a real server with a task per connection.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,9 +13,15 @@ use std::task::{Context, Poll, Wake, Waker};
 type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The running connections of one server's test clients.
+///
+/// No lock is held while a connection is polled, so a handler may itself
+/// connect, await or drop test clients of the same server.
 #[derive(Default)]
 pub(crate) struct Pool {
+    /// Connections not being polled right now.
     drivers: Mutex<Vec<(u64, Driver)>>,
+    /// Ids of the connections still running (polled or not).
+    live: Mutex<HashSet<u64>>,
     waiters: Arc<Waiters>,
     next_id: AtomicU64,
 }
@@ -45,13 +52,14 @@ impl Pool {
     /// Adds a connection; returns its id.
     pub(crate) fn add(&self, driver: Driver) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.live).insert(id);
         lock(&self.drivers).push((id, driver));
         id
     }
 
     /// Whether connection `id` is still running.
     pub(crate) fn is_running(&self, id: u64) -> bool {
-        lock(&self.drivers).iter().any(|(i, _)| *i == id)
+        lock(&self.live).contains(&id)
     }
 
     /// Polls every connection on behalf of waiter `id` (woken when any
@@ -60,12 +68,37 @@ impl Pool {
         lock(&self.waiters.0).insert(id, cx.waker().clone());
         let waker = Waker::from(Arc::clone(&self.waiters));
         let mut shared = Context::from_waker(&waker);
-        lock(&self.drivers)
-            .retain_mut(|(_, driver)| driver.as_mut().poll(&mut shared).is_pending());
+        let mut polled = std::mem::take(&mut *lock(&self.drivers));
+        let mut ended = Vec::new();
+        polled.retain_mut(|(id, driver)| {
+            // A connection that panicked is dropped, not polled again.
+            let poll =
+                std::panic::catch_unwind(AssertUnwindSafe(|| driver.as_mut().poll(&mut shared)));
+            let running = matches!(poll, Ok(Poll::Pending));
+            if !running {
+                ended.push(*id);
+            }
+            running
+        });
+        let live = {
+            let mut live = lock(&self.live);
+            for id in ended {
+                live.remove(&id);
+            }
+            live.clone()
+        };
+        // Keep what is still live (a client may have been dropped while its
+        // connection was polled) plus what was added meanwhile.
+        polled.retain(|(id, _)| live.contains(id));
+        let mut drivers = lock(&self.drivers);
+        let added = std::mem::take(&mut *drivers);
+        *drivers = polled;
+        drivers.extend(added);
     }
 
     /// Drops connection `id` (its cleanup runs as its future is dropped).
     pub(crate) fn remove(&self, id: u64) {
+        lock(&self.live).remove(&id);
         let removed: Vec<(u64, Driver)> = {
             let mut drivers = lock(&self.drivers);
             let (gone, kept) = drivers.drain(..).partition(|(i, _)| *i == id);
