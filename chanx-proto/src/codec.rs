@@ -88,9 +88,6 @@ fn decode_value<M: DeserializeOwned>(
         }
         TagLookup::Known(tag) => tag.to_owned(),
     };
-    let Value::Object(object) = &mut value else {
-        return Decoded::Invalid(Vec::new());
-    };
     let errors = schema.validate_variant(&tag, object);
     if !errors.is_empty() {
         return Decoded::Invalid(errors);
