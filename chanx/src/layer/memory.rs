@@ -19,12 +19,16 @@ struct Registry {
 }
 
 impl Registry {
+    /// Removes `channel` from `group`'s members (the group goes when empty).
     fn discard(&mut self, group: &str, channel: &str) {
         if let Some(members) = self.groups.get_mut(group) {
             members.remove(channel);
             if members.is_empty() {
                 self.groups.remove(group);
             }
+        }
+        if let Some(groups) = self.memberships.get_mut(channel) {
+            groups.remove(group);
         }
     }
 }
@@ -180,11 +184,7 @@ impl ChannelLayer for InMemoryLayer {
         channel: &'a str,
     ) -> BoxFuture<'a, Result<(), LayerError>> {
         Box::pin(async move {
-            let mut registry = self.write();
-            registry.discard(group, channel);
-            if let Some(groups) = registry.memberships.get_mut(channel) {
-                groups.remove(group);
-            }
+            self.write().discard(group, channel);
             Ok(())
         })
     }
