@@ -241,11 +241,10 @@ async fn session<C: Consumer>(
         // Concurrent endpoints stop reading while deliveries wait for a
         // free handler slot: the client feels backpressure, memory stays bounded.
         let can_read = core.pending.is_empty();
-        if core.conn.outbound_backlog() * 2 >= endpoint.protocol.options().max_outbound_frames
-            || iteration.is_multiple_of(YIELD_EVERY)
-        {
-            // The writer shares this task: give it a turn before the core
-            // counts a backlog that is only waiting for its poll.
+        if iteration.is_multiple_of(YIELD_EVERY) {
+            // The writer shares this task: let it write regularly even when
+            // input keeps arriving (`Core::flush` also hands it a turn
+            // whenever the backlog passes half the bound).
             turn.give().await;
         }
         if iteration.is_multiple_of(FAIR_EVERY) {
