@@ -165,10 +165,13 @@ impl Server {
             return Err(Refusal::ShuttingDown);
         }
         let resolved = self.routes.resolve(path).ok_or(Refusal::NotFound)?;
-        let origin = headers
-            .get(http::header::ORIGIN)
-            .map(|v| v.to_str().unwrap_or("\u{0}invalid"));
-        if !self.origins.allows(origin) {
+        let allowed = match headers.get(http::header::ORIGIN).map(|v| v.to_str()) {
+            None => self.origins.allows(None),
+            Some(Ok(origin)) => self.origins.allows(Some(origin)),
+            // An origin that is not even text matches no entry of a list.
+            Some(Err(_)) => self.origins.allowed.is_none(),
+        };
+        if !allowed {
             return Err(Refusal::ForbiddenOrigin);
         }
         Ok(Upgrade {
