@@ -89,6 +89,7 @@ mod error;
 mod limits;
 mod message;
 mod options;
+pub mod python;
 pub mod schema;
 
 pub use connection::{AuthOutcome, Connection, Handled, InFrame, Output, State, close_code};

@@ -9,6 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{ConfigError, LocItem, ValidationError};
+use crate::python::{py_repr, py_str};
 
 /// The compiled schema of an action-tagged message set: the tags in
 /// declaration order and, for each, the schema of its variant.
@@ -233,36 +234,6 @@ fn shorten(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((at, _)) => format!("{}...", &text[..at]),
         None => text.to_owned(),
-    }
-}
-
-/// Renders a JSON value the way Python's `str()` renders the decoded value
-/// (what pydantic shows for a bad tag: `5`, `None`, `['a']`).
-pub fn py_str(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => py_repr(other),
-    }
-}
-
-fn py_repr(value: &Value) -> String {
-    match value {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
-        Value::Array(items) => {
-            let parts: Vec<String> = items.iter().map(py_repr).collect();
-            format!("[{}]", parts.join(", "))
-        }
-        Value::Object(map) => {
-            let parts: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("'{k}': {}", py_repr(v)))
-                .collect();
-            format!("{{{}}}", parts.join(", "))
-        }
     }
 }
 

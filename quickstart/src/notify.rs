@@ -14,8 +14,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use chanx::proto::python::py_str;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 
 /// Longest accepted `message`, in Unicode characters, after trimming.
 pub const MAX_MESSAGE_CHARS: usize = 500;
@@ -159,7 +160,7 @@ fn validate_message(value: Option<&Value>) -> Result<String, Vec<String>> {
         None => return Err(vec![REQUIRED.to_owned()]),
         Some(Value::Null) => return Err(vec![NULL.to_owned()]),
         Some(Value::String(s)) => python_strip(s).to_owned(),
-        Some(Value::Number(n)) => python_number(n),
+        Some(number @ Value::Number(_)) => py_str(number),
         Some(_) => return Err(vec![NOT_A_STRING.to_owned()]),
     };
     if text.is_empty() {
@@ -186,7 +187,7 @@ fn validate_level(value: Option<&Value>) -> Result<Level, Vec<String>> {
         None => Ok(Level::Info),
         Some(Value::Null) => Err(vec![NULL.to_owned()]),
         Some(value) => {
-            let text = python_str(value);
+            let text = py_str(value);
             Level::from_choice(&text)
                 .ok_or_else(|| vec![format!("\"{text}\" is not a valid choice.")])
         }
@@ -208,91 +209,6 @@ fn python_type_name(value: &Value) -> &'static str {
         Value::String(_) => "str",
         Value::Array(_) => "list",
         Value::Object(_) => "dict",
-    }
-}
-
-/// Python's `str()` of a decoded JSON value.
-fn python_str(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => python_repr(other),
-    }
-}
-
-/// Python's `repr()` of a decoded JSON value (close enough for error messages).
-fn python_repr(value: &Value) -> String {
-    match value {
-        Value::Null => "None".to_owned(),
-        Value::Bool(true) => "True".to_owned(),
-        Value::Bool(false) => "False".to_owned(),
-        Value::Number(n) => python_number(n),
-        Value::String(s) => python_string_repr(s),
-        Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(python_repr).collect();
-            format!("[{}]", items.join(", "))
-        }
-        Value::Object(map) => python_dict_repr(map),
-    }
-}
-
-fn python_dict_repr(map: &Map<String, Value>) -> String {
-    let entries: Vec<String> = map
-        .iter()
-        .map(|(k, v)| format!("{}: {}", python_string_repr(k), python_repr(v)))
-        .collect();
-    format!("{{{}}}", entries.join(", "))
-}
-
-fn python_string_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() && u32::from(c) < 0x100 => {
-                out.push_str(&format!("\\x{:02x}", u32::from(c)));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-/// Python's `str()` of a JSON number: ints as-is, floats like `1.5` or `1e+20`.
-fn python_number(n: &Number) -> String {
-    if n.is_f64() {
-        n.as_f64().map_or_else(|| n.to_string(), python_float)
-    } else {
-        n.to_string()
-    }
-}
-
-/// Rust's `{:?}` already matches Python's shortest round-trip `repr` and its
-/// switch to exponent notation; only the exponent spelling differs.
-fn python_float(f: f64) -> String {
-    let text = format!("{f:?}");
-    match text.split_once('e') {
-        Some((mantissa, exponent)) => {
-            let (sign, digits) = match exponent.strip_prefix('-') {
-                Some(digits) => ('-', digits),
-                None => ('+', exponent),
-            };
-            format!("{mantissa}e{sign}{digits:0>2}")
-        }
-        None => text,
     }
 }
 
