@@ -14,7 +14,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chanx_proto::{AuthOutcome, Connection, Handled, InFrame, NoEvent, Options, Output, Protocol};
+use chanx_proto::{
+    AuthOutcome, Connection, Handled, InFrame, LayerCommand, NoEvent, Options, Output, Protocol,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -131,7 +133,7 @@ fn group_fanout(c: &mut Criterion) {
     });
     let mut sender = open(&protocol, "bench.sender".into(), 0);
     sender.send_group_message(&content, None, true).unwrap();
-    let Some(Output::GroupSend { message, .. }) = sender.poll_output() else {
+    let Some(LayerCommand::GroupSend { message, .. }) = sender.poll_layer() else {
         unreachable!("the sender is in one group")
     };
     let mut receivers: Vec<Conn> = (1..=RECEIVERS as u64)

@@ -10,19 +10,27 @@ use serde_json::{Map, Value};
 
 use crate::codec::{self, Decoded};
 use crate::envelope::{ContentKind, GroupEnvelope, LayerMessage, user_key};
-use crate::error::{ProtoError, ValidationError};
+use crate::error::{EncodeError, ProtoError, SendError, ValidationError};
 use crate::limits::{HeartbeatState, TokenBucket};
 use crate::message::{AuthPayload, CoreFrame, Detail, MessageSet, status_text};
 use crate::options::Protocol;
 
-/// Close codes the core uses.
+/// Close codes the core uses. A runtime never picks one itself: every
+/// close comes out of [`Connection::poll_output`] as [`Output::Close`].
 pub mod close_code {
     /// Normal closure.
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// The peer broke the WebSocket protocol (reserved bits, unknown opcode, ...).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame was not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// A frame exceeded the size limit.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The server failed (channel layer unavailable, application error
+    /// outside a handler).
+    pub const INTERNAL_ERROR: u16 = 1011;
     /// The client does not read its frames fast enough (outbound queue full).
     pub const SLOW_CONSUMER: u16 = 4008;
     /// The peer stopped answering heartbeats.
@@ -59,6 +67,43 @@ pub enum Handled {
     Failed,
 }
 
+/// A failure the transport reports instead of a frame
+/// ([`Connection::handle_transport_error`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportError {
+    /// The peer sent a frame or message larger than the transport accepts
+    /// (close 1009).
+    MessageTooBig,
+    /// The peer broke the WebSocket protocol (close 1002).
+    ProtocolViolation,
+    /// A text frame was not valid UTF-8 (close 1007).
+    InvalidUtf8,
+}
+
+/// A failure on the server's side that ends the connection with 1011
+/// ([`Connection::handle_failure`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The channel layer could not register the connection's channel or
+    /// join its groups.
+    LayerUnavailable,
+    /// The channel layer dropped the connection's channel.
+    LayerClosed,
+    /// The application failed outside a message handler (e.g. its
+    /// post-authentication hook).
+    Application,
+}
+
+impl Failure {
+    fn reason(self) -> &'static str {
+        match self {
+            Failure::LayerUnavailable => "channel layer unavailable",
+            Failure::LayerClosed => "channel layer closed",
+            Failure::Application => "internal error",
+        }
+    }
+}
+
 /// The result of authenticating the upgrade request.
 #[derive(Clone, Debug)]
 pub enum AuthOutcome {
@@ -92,7 +137,8 @@ pub enum State {
     Closed,
 }
 
-/// Something the driver must do, drained with [`Connection::poll_output`].
+/// Something for the socket or the application, drained with
+/// [`Connection::poll_output`], in order.
 #[derive(Debug)]
 pub enum Output<M, E> {
     /// Send this text frame to the client.
@@ -101,21 +147,13 @@ pub enum Output<M, E> {
     Ping,
     /// Send a close frame with this code and reason, then stop reading.
     Close {
-        /// The close code.
+        /// The close code (see [`close_code`]).
         code: u16,
         /// A short reason.
         reason: &'static str,
-    },
-    /// Add this connection's channel to the group.
-    JoinGroup(String),
-    /// Remove this connection's channel from the group.
-    LeaveGroup(String),
-    /// Publish `message` to `group` through the channel layer.
-    GroupSend {
-        /// The target group.
-        group: String,
-        /// The envelope, shared by every target group and receiver.
-        message: Arc<LayerMessage>,
+        /// Drop the frames still queued for the socket instead of sending
+        /// them first: the peer is not reading them (close 4008).
+        discard_queued: bool,
     },
     /// Give this message to the application's handler, then call
     /// [`Connection::message_handled`].
@@ -123,6 +161,40 @@ pub enum Output<M, E> {
     /// Give this channel event to the application's handler, then call
     /// [`Connection::event_handled`].
     Event(E),
+    /// The channel layer delivered something this endpoint cannot take;
+    /// nothing reaches the client (chanx logs it). Report it to the
+    /// operator.
+    LayerRejected(LayerRejection),
+}
+
+/// Why a message from the channel layer was not delivered.
+#[derive(Debug)]
+pub enum LayerRejection {
+    /// A channel event did not match the endpoint's event set: every
+    /// problem, in the same shape as a client's validation errors.
+    InvalidEvent(Vec<ValidationError>),
+    /// A group message's content was not a JSON object (a foreign or
+    /// corrupt publisher).
+    InvalidGroupContent(serde_json::Error),
+}
+
+/// Work for the channel layer, drained with [`Connection::poll_layer`],
+/// in order. Kept apart from [`Output`] so that a slow layer never holds up
+/// the socket: perform these without blocking the writer.
+#[derive(Debug, Clone)]
+pub enum LayerCommand {
+    /// Add this connection's channel to every group, as one batch; the
+    /// groups are distinct.
+    Join(Vec<String>),
+    /// Remove this connection's channel from every group, as one batch.
+    Leave(Vec<String>),
+    /// Publish `message` to `group`.
+    GroupSend {
+        /// The target group.
+        group: String,
+        /// The envelope, shared by every target group and receiver.
+        message: Arc<LayerMessage>,
+    },
 }
 
 /// One WebSocket connection's protocol state, with no I/O.
@@ -140,6 +212,7 @@ pub struct Connection<M, E> {
     user_key: Option<String>,
     groups: Vec<String>,
     outputs: VecDeque<Output<M, E>>,
+    layer: VecDeque<LayerCommand>,
     /// Sequence number of the next message sent to several groups.
     next_seq: u64,
     /// Recent multi-group messages received, `(sender channel, seq)`, to
@@ -171,6 +244,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             user_key: None,
             groups: Vec::new(),
             outputs: VecDeque::new(),
+            layer: VecDeque::new(),
             next_seq: 0,
             seen_multi: VecDeque::new(),
             in_flight: VecDeque::new(),
@@ -208,27 +282,31 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     }
 
     /// Applies the authentication outcome: sends the `authentication` frame
-    /// (when enabled), then joins the groups, or closes with 4000 + status.
+    /// (when enabled), then joins the groups (one [`LayerCommand::Join`]),
+    /// or closes with 4000 + status. Ignored once the connection is closing
+    /// (e.g. a shutdown arrived while authenticating).
     pub fn handle_auth(&mut self, outcome: AuthOutcome, now: Instant) -> Result<(), ProtoError> {
         match self.state {
             State::Handshake => {}
             State::Open => return Err(ProtoError::AlreadyAuthenticated),
-            State::Closing | State::Closed => return Err(ProtoError::Closed),
+            State::Closing | State::Closed => return Ok(()),
         }
         let send_frame = self.protocol.options.send_authentication_message;
         match outcome {
             AuthOutcome::Accepted { user_pk, groups } => {
                 if send_frame {
-                    self.emit_auth_frame(200, "OK")?;
+                    self.emit_auth_frame(200, "OK");
                 }
                 self.user_key = user_pk.as_ref().and_then(user_key);
                 self.user_pk = user_pk;
                 self.state = State::Open;
                 for group in groups {
                     if !self.groups.contains(&group) {
-                        self.groups.push(group.clone());
-                        self.outputs.push_back(Output::JoinGroup(group));
+                        self.groups.push(group);
                     }
+                }
+                if !self.groups.is_empty() {
+                    self.layer.push_back(LayerCommand::Join(self.groups.clone()));
                 }
                 self.heartbeat = self
                     .protocol
@@ -249,7 +327,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                     detail.as_str()
                 };
                 if send_frame {
-                    self.emit_auth_frame(status, detail)?;
+                    self.emit_auth_frame(status, detail);
                 }
                 let code = close_code::AUTH_BASE + status;
                 self.begin_close(code, status_text(status));
@@ -258,39 +336,41 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         Ok(())
     }
 
-    fn emit_auth_frame(&mut self, status: u16, detail: &str) -> Result<(), ProtoError> {
-        self.emit(&CoreFrame {
+    fn emit_auth_frame(&mut self, status: u16, detail: &str) {
+        self.emit_core(&CoreFrame {
             action: "authentication",
             payload: AuthPayload {
                 status_code: status,
                 status_text: status_text(status),
                 data: Detail { detail },
             },
-        })
+        });
     }
 
-    /// Handles one frame from the client.
+    /// Handles one frame from the client. Frames that arrive after the
+    /// close frame went out are ignored, as RFC 6455 asks.
     pub fn handle_frame(&mut self, frame: InFrame<'_>, now: Instant) -> Result<(), ProtoError> {
         match self.state {
             State::Open => {}
             State::Handshake => return Err(ProtoError::NotOpen),
-            State::Closing | State::Closed => return Err(ProtoError::Closed),
+            State::Closing | State::Closed => return Ok(()),
         }
         if let Some(h) = &mut self.heartbeat {
             h.on_activity();
         }
+        let max = self.protocol.options.max_frame_size;
         let text = match frame {
             InFrame::Ping | InFrame::Pong => return Ok(()),
             InFrame::Close(_) => {
                 self.handle_transport_closed();
                 return Ok(());
             }
-            InFrame::Binary(bytes) if bytes.len() > self.protocol.options.max_frame_size => {
-                self.begin_close(close_code::MESSAGE_TOO_BIG, "message too big");
+            InFrame::Binary(bytes) if bytes.len() > max => {
+                self.handle_transport_error(TransportError::MessageTooBig);
                 return Ok(());
             }
-            InFrame::Text(text) if text.len() > self.protocol.options.max_frame_size => {
-                self.begin_close(close_code::MESSAGE_TOO_BIG, "message too big");
+            InFrame::Text(text) if text.len() > max => {
+                self.handle_transport_error(TransportError::MessageTooBig);
                 return Ok(());
             }
             InFrame::Binary(_) => None,
@@ -300,16 +380,18 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             && !bucket.try_take(now)
         {
             let limit = bucket.per_second();
-            return self.reject(vec![ValidationError::frame(
+            self.reject(vec![ValidationError::frame(
                 "rate_limited",
                 format!("Rate limit exceeded: at most {limit} messages per second"),
             )]);
+            return Ok(());
         }
         let Some(text) = text else {
-            return self.reject(vec![ValidationError::frame(
+            self.reject(vec![ValidationError::frame(
                 "frame_type",
                 "Binary frames are not accepted",
             )]);
+            return Ok(());
         };
         let protocol = &self.protocol;
         match codec::decode::<M>(
@@ -321,58 +403,91 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             Decoded::Message(message) => {
                 self.pending_messages += 1;
                 self.outputs.push_back(Output::Message(message));
-                Ok(())
             }
             Decoded::BuiltinPing => {
-                self.emit(&CoreFrame {
+                self.emit_core(&CoreFrame {
                     action: "pong",
                     payload: (),
-                })?;
-                self.complete("complete")
+                });
+                self.complete("complete");
             }
             Decoded::Invalid(errors) => self.reject(errors),
-        }
-    }
-
-    /// Sends the error frame for an invalid incoming frame, then `complete`.
-    fn reject(&mut self, errors: Vec<ValidationError>) -> Result<(), ProtoError> {
-        self.emit(&CoreFrame {
-            action: "error",
-            payload: errors,
-        })?;
-        self.complete("complete")
-    }
-
-    fn complete(&mut self, action: &'static str) -> Result<(), ProtoError> {
-        if self.protocol.options.send_completion {
-            self.emit(&CoreFrame {
-                action,
-                payload: (),
-            })?;
         }
         Ok(())
     }
 
+    /// The transport failed to deliver a frame because of the peer: closes
+    /// with the matching code (1009, 1002 or 1007). A plain end of the
+    /// socket is [`handle_transport_closed`](Self::handle_transport_closed).
+    pub fn handle_transport_error(&mut self, error: TransportError) {
+        let (code, reason) = match error {
+            TransportError::MessageTooBig => (close_code::MESSAGE_TOO_BIG, "message too big"),
+            TransportError::ProtocolViolation => (close_code::PROTOCOL_ERROR, "protocol error"),
+            TransportError::InvalidUtf8 => (close_code::INVALID_PAYLOAD, "invalid utf-8"),
+        };
+        self.begin_close(code, reason);
+    }
+
+    /// The server failed in a way that ends the connection: closes with
+    /// 1011 and leaves the joined groups.
+    pub fn handle_failure(&mut self, failure: Failure) {
+        self.begin_close(close_code::INTERNAL_ERROR, failure.reason());
+    }
+
+    /// The runtime stopped reading from the socket (its handlers are busy,
+    /// say). Until [`handle_reads_resumed`](Self::handle_reads_resumed) the
+    /// heartbeat keeps pinging but never counts the peer's silence: its
+    /// answers may be waiting unread.
+    pub fn handle_reads_paused(&mut self) {
+        if let Some(h) = &mut self.heartbeat {
+            h.pause_reads();
+        }
+    }
+
+    /// The runtime reads again; the peer gets a fresh heartbeat interval.
+    pub fn handle_reads_resumed(&mut self) {
+        if let Some(h) = &mut self.heartbeat {
+            h.resume_reads();
+        }
+    }
+
+    /// Sends the error frame for an invalid incoming frame, then `complete`.
+    fn reject(&mut self, errors: Vec<ValidationError>) {
+        self.emit_core(&CoreFrame {
+            action: "error",
+            payload: errors,
+        });
+        self.complete("complete");
+    }
+
+    fn complete(&mut self, action: &'static str) {
+        if self.protocol.options.send_completion {
+            self.emit_core(&CoreFrame {
+                action,
+                payload: (),
+            });
+        }
+    }
+
     /// Reports that the handler of the oldest delivered [`Output::Message`]
     /// finished. [`Handled::Failed`] sends `{"detail": "Failed to process
-    /// message"}`. Either way `complete` follows when completion frames are on.
+    /// message"}`. Either way `complete` follows when completion frames are
+    /// on (nothing is sent once the connection is closing).
     pub fn message_handled(&mut self, handled: Handled) -> Result<(), ProtoError> {
         if self.pending_messages == 0 {
             return Err(ProtoError::NothingPending("message"));
         }
         self.pending_messages -= 1;
-        if !self.is_live() {
-            return Err(ProtoError::Closed);
-        }
         if handled == Handled::Failed {
-            self.emit(&CoreFrame {
+            self.emit_core(&CoreFrame {
                 action: "error",
                 payload: Detail {
                     detail: "Failed to process message",
                 },
-            })?;
+            });
         }
-        self.complete("complete")
+        self.complete("complete");
+        Ok(())
     }
 
     /// Reports that the handler of the oldest delivered [`Output::Event`]
@@ -382,10 +497,8 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             return Err(ProtoError::NothingPending("event"));
         }
         self.pending_events -= 1;
-        if !self.is_live() {
-            return Err(ProtoError::Closed);
-        }
-        self.complete("complete")
+        self.complete("complete");
+        Ok(())
     }
 
     /// Handles a message the channel layer delivered to this connection.
@@ -393,13 +506,13 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     /// A group message becomes a frame with `is_mine`/`is_current` (unless
     /// it is this connection's own and excluded), followed by
     /// `group_complete`. A channel event becomes [`Output::Event`]; an event
-    /// this endpoint cannot decode is refused with
-    /// [`ProtoError::InvalidEvent`] after `complete` is queued, as chanx does.
+    /// this endpoint cannot decode queues `complete` (as chanx does) and
+    /// [`Output::LayerRejected`]. Ignored once the connection is closing.
     pub fn handle_layer_message(&mut self, message: &LayerMessage) -> Result<(), ProtoError> {
         match self.state {
             State::Open => {}
             State::Handshake => return Err(ProtoError::NotOpen),
-            State::Closing | State::Closed => return Err(ProtoError::Closed),
+            State::Closing | State::Closed => return Ok(()),
         }
         match message {
             LayerMessage::Group(group) => {
@@ -418,18 +531,23 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                     self.seen_multi.push_back(key);
                 }
                 let is_mine = group.is_mine(self.user_key.as_deref());
-                let frame = group.stamp(is_mine, is_current, self.protocol.options.camelize)?;
-                self.push_frame(frame);
-                self.complete("group_complete")
+                match group.stamp(is_mine, is_current, self.protocol.options.camelize) {
+                    Ok(frame) => {
+                        self.push_frame(frame);
+                        self.complete("group_complete");
+                    }
+                    Err(error) => self.outputs.push_back(Output::LayerRejected(
+                        LayerRejection::InvalidGroupContent(error),
+                    )),
+                }
             }
             LayerMessage::Event(event) => match serde_json::from_str::<E>(event.event_data()) {
                 Ok(e) => {
                     self.pending_events += 1;
                     self.outputs.push_back(Output::Event(e));
-                    Ok(())
                 }
                 Err(_) => {
-                    self.complete("complete")?;
+                    self.complete("complete");
                     let errors = match codec::decode::<E>(
                         event.event_data(),
                         &self.protocol.events,
@@ -439,19 +557,21 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                         Decoded::Invalid(errors) => errors,
                         _ => Vec::new(),
                     };
-                    Err(ProtoError::InvalidEvent(errors))
+                    self.outputs.push_back(Output::LayerRejected(
+                        LayerRejection::InvalidEvent(errors),
+                    ));
                 }
             },
         }
+        Ok(())
     }
 
     /// Sends a message to this connection's client.
-    pub fn send_message<T: Serialize + ?Sized>(&mut self, message: &T) -> Result<(), ProtoError> {
-        match self.state {
-            State::Open => self.emit(message),
-            State::Handshake => Err(ProtoError::NotOpen),
-            State::Closing | State::Closed => Err(ProtoError::Closed),
-        }
+    pub fn send_message<T: Serialize + ?Sized>(&mut self, message: &T) -> Result<(), SendError> {
+        self.check_can_send()?;
+        let frame = codec::encode(message, self.protocol.options.camelize)?;
+        self.push_frame(frame);
+        Ok(())
     }
 
     /// Sends a typed group message to `groups` (this connection's own groups
@@ -462,7 +582,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         message: &T,
         groups: Option<&[String]>,
         exclude_current: bool,
-    ) -> Result<(), ProtoError> {
+    ) -> Result<(), SendError> {
         let content = serde_json::value::to_raw_value(message)?;
         self.send_group_raw(content, ContentKind::Message, groups, exclude_current)
     }
@@ -473,7 +593,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         content: &Map<String, Value>,
         groups: Option<&[String]>,
         exclude_current: bool,
-    ) -> Result<(), ProtoError> {
+    ) -> Result<(), SendError> {
         let content = serde_json::value::to_raw_value(content)?;
         self.send_group_raw(content, ContentKind::Json, groups, exclude_current)
     }
@@ -487,14 +607,8 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         kind: ContentKind,
         groups: Option<&[String]>,
         exclude_current: bool,
-    ) -> Result<(), ProtoError> {
-        if self.state != State::Open {
-            return Err(if self.state == State::Handshake {
-                ProtoError::NotOpen
-            } else {
-                ProtoError::Closed
-            });
-        }
+    ) -> Result<(), SendError> {
+        self.check_can_send()?;
         let targets = groups.unwrap_or(&self.groups);
         let mut envelope = GroupEnvelope::new(
             content,
@@ -503,19 +617,27 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             self.channel.clone(),
             self.user_pk.as_ref(),
         )
-        .map_err(|_| ProtoError::ContentNotObject)?;
+        .map_err(|_| EncodeError::NotAnObject)?;
         if targets.len() > 1 {
             envelope = envelope.with_seq(self.next_seq);
             self.next_seq += 1;
         }
         let message = Arc::new(LayerMessage::Group(envelope));
         for group in targets {
-            self.outputs.push_back(Output::GroupSend {
+            self.layer.push_back(LayerCommand::GroupSend {
                 group: group.clone(),
                 message: Arc::clone(&message),
             });
         }
         Ok(())
+    }
+
+    fn check_can_send(&self) -> Result<(), SendError> {
+        match self.state {
+            State::Open => Ok(()),
+            State::Handshake => Err(ProtoError::NotOpen.into()),
+            State::Closing | State::Closed => Err(SendError::Closed),
+        }
     }
 
     /// Closes the connection with `code`: a close frame, then every joined
@@ -536,7 +658,8 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         self.state = State::Closed;
     }
 
-    /// `count` frames the driver had taken from [`Output::Frame`] reached the socket.
+    /// `count` frames the runtime had taken from [`Output::Frame`] reached
+    /// the socket.
     pub fn handle_frames_written(&mut self, count: usize) {
         for _ in 0..count {
             match self.in_flight.pop_front() {
@@ -556,7 +679,18 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         self.outbound_bytes
     }
 
+    /// Half the outbound bound (frames or bytes) is in use: a runtime whose
+    /// writer shares a task or thread with its reader should let the
+    /// writer drain before it feeds more input, so that only a peer that
+    /// really does not read reaches the bound (close 4008).
+    pub fn is_backlog_high(&self) -> bool {
+        let options = &self.protocol.options;
+        self.in_flight.len().saturating_mul(2) >= options.max_outbound_frames
+            || self.outbound_bytes.saturating_mul(2) >= options.max_outbound_bytes
+    }
+
     /// Advances time: sends heartbeat pings and closes a silent peer.
+    /// Calling it early, or more than once for the same instant, is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state != State::Open {
             return;
@@ -579,19 +713,30 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         self.heartbeat.as_ref().map(HeartbeatState::deadline)
     }
 
-    /// The next thing to do; call until `None` after every input.
+    /// The next thing for the socket or the application; call until `None`
+    /// after every input.
     pub fn poll_output(&mut self) -> Option<Output<M, E>> {
         self.outputs.pop_front()
+    }
+
+    /// The next command for the channel layer; call until `None` after
+    /// every input.
+    pub fn poll_layer(&mut self) -> Option<LayerCommand> {
+        self.layer.pop_front()
     }
 
     fn is_live(&self) -> bool {
         matches!(self.state, State::Open | State::Handshake)
     }
 
-    fn emit<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ProtoError> {
-        let frame = codec::encode(value, self.protocol.options.camelize)?;
-        self.push_frame(frame);
-        Ok(())
+    /// Queues a frame the core builds itself. Those types always serialize;
+    /// should one ever fail, the connection closes rather than send a
+    /// broken frame.
+    fn emit_core<T: Serialize>(&mut self, frame: &T) {
+        match codec::encode(frame, self.protocol.options.camelize) {
+            Ok(text) => self.push_frame(text),
+            Err(_) => self.handle_failure(Failure::Application),
+        }
     }
 
     fn push_frame(&mut self, frame: String) {
@@ -603,7 +748,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         if self.in_flight.len() >= options.max_outbound_frames
             || (bytes > options.max_outbound_bytes && !self.in_flight.is_empty())
         {
-            self.begin_close(close_code::SLOW_CONSUMER, "slow consumer");
+            self.close_with(close_code::SLOW_CONSUMER, "slow consumer", true);
             return;
         }
         self.in_flight.push_back(frame.len());
@@ -612,17 +757,26 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     }
 
     fn begin_close(&mut self, code: u16, reason: &'static str) {
+        self.close_with(code, reason, false);
+    }
+
+    fn close_with(&mut self, code: u16, reason: &'static str, discard_queued: bool) {
         if !self.is_live() {
             return;
         }
         self.state = State::Closing;
-        self.outputs.push_back(Output::Close { code, reason });
+        self.outputs.push_back(Output::Close {
+            code,
+            reason,
+            discard_queued,
+        });
         self.leave_all();
     }
 
     fn leave_all(&mut self) {
-        for group in self.groups.drain(..) {
-            self.outputs.push_back(Output::LeaveGroup(group));
+        if !self.groups.is_empty() {
+            self.layer
+                .push_back(LayerCommand::Leave(std::mem::take(&mut self.groups)));
         }
     }
 }

@@ -72,17 +72,16 @@ impl ValidationError {
     }
 }
 
-/// Errors returned to the code that drives a [`Connection`](crate::Connection).
+/// A call a correct runtime never makes.
 ///
-/// None of these is caused by what a client sends: client mistakes become
-/// error frames. These report misuse of the API or values that cannot be
-/// encoded.
-#[derive(Debug, thiserror::Error)]
+/// Everything a client or the channel layer causes — a bad frame, a
+/// rejected event, a connection that closed in the meantime — comes out of
+/// [`poll_output`](crate::Connection::poll_output) instead, so a runtime can
+/// treat every `ProtoError` as a bug in itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ProtoError {
-    /// The connection is closing or closed; the input was ignored.
-    #[error("the connection is closed")]
-    Closed,
-    /// The input needs an open connection, but authentication has not finished.
+    /// The input needs an open connection, but authentication has not been
+    /// applied yet ([`handle_auth`](crate::Connection::handle_auth) comes first).
     #[error("the connection is not open yet (authentication pending)")]
     NotOpen,
     /// `handle_auth` was called twice.
@@ -91,15 +90,37 @@ pub enum ProtoError {
     /// `message_handled`/`event_handled` was called with nothing delivered.
     #[error("no delivered {0} is waiting for completion")]
     NothingPending(&'static str),
-    /// A value could not be serialized to JSON.
-    #[error("could not encode the message as JSON: {0}")]
-    Encode(#[from] serde_json::Error),
-    /// A group message's content must serialize to a JSON object.
+}
+
+/// Why a value could not be turned into a frame or a group message.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// The value could not be serialized to JSON.
+    #[error("could not encode the message as JSON")]
+    Json(#[from] serde_json::Error),
+    /// A group message must serialize to a JSON object.
     #[error("a group message must serialize to a JSON object")]
-    ContentNotObject,
-    /// A channel event delivered by the layer did not match this endpoint's event type.
-    #[error("channel event rejected: {0:?}")]
-    InvalidEvent(Vec<ValidationError>),
+    NotAnObject,
+}
+
+/// Why a `send_*` call did not queue anything.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The connection is closing or closed: nothing more reaches the client.
+    #[error("the connection is closed")]
+    Closed,
+    /// The value could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// Misuse: the connection is not open yet.
+    #[error(transparent)]
+    Misuse(#[from] ProtoError),
+}
+
+impl From<serde_json::Error> for SendError {
+    fn from(error: serde_json::Error) -> Self {
+        SendError::Encode(EncodeError::Json(error))
+    }
 }
 
 /// A configuration problem found when an endpoint's [`Protocol`](crate::Protocol) is built.

@@ -15,25 +15,56 @@
 //! 3. For every input — [`handle_frame`](Connection::handle_frame),
 //!    [`handle_layer_message`](Connection::handle_layer_message),
 //!    [`handle_timeout`](Connection::handle_timeout),
-//!    [`send_message`](Connection::send_message), ... — drain
-//!    [`poll_output`](Connection::poll_output) until it returns `None`, and
-//!    re-arm your timer with [`poll_timeout`](Connection::poll_timeout).
+//!    [`send_message`](Connection::send_message), ... — drain both queues
+//!    until they return `None`, and re-arm your timer with
+//!    [`poll_timeout`](Connection::poll_timeout):
+//!    - [`poll_output`](Connection::poll_output): frames, pings and the close
+//!      for the socket, messages and events for your handlers;
+//!    - [`poll_layer`](Connection::poll_layer): group joins (one batch),
+//!      leaves (one batch) and sends for the channel layer. Perform them
+//!      without holding up the socket: a slow layer must not delay frames.
 //! 4. After running the handler for an [`Output::Message`] call
 //!    [`message_handled`](Connection::message_handled) (and
 //!    [`event_handled`](Connection::event_handled) for an [`Output::Event`]).
 //! 5. Report frames that reached the socket with
 //!    [`handle_frames_written`](Connection::handle_frames_written), so the
-//!    outbound bound (close 4008) measures what really waits.
-//! 6. When the socket ends, call
+//!    outbound bound (close 4008) measures what really waits. When
+//!    [`is_backlog_high`](Connection::is_backlog_high) says so, let your
+//!    writer drain before you feed more input. A close with
+//!    `discard_queued` asks you to drop the frames still queued and send
+//!    the close frame at once.
+//! 6. Tell the core what only the transport knows: a frame too big or a
+//!    protocol violation ([`handle_transport_error`](Connection::handle_transport_error)),
+//!    reads paused and resumed ([`handle_reads_paused`](Connection::handle_reads_paused),
+//!    so the heartbeat does not blame the peer for answers you did not
+//!    read), and failures of your own ([`handle_failure`](Connection::handle_failure)).
+//! 7. When the socket ends, call
 //!    [`handle_transport_closed`](Connection::handle_transport_closed); every
 //!    joined group is left exactly once, whatever the path to the close.
+//!
+//! The rules, as in quinn-proto and str0m:
+//! - **Time is yours and monotonic.** Pass `Instant`s that never go back;
+//!   the core never reads a clock. Calling `handle_timeout` early, late or
+//!   twice is harmless: it acts only on deadlines that have passed.
+//! - **Mutating while draining is allowed.** You may call any input (a
+//!   handler's `send_message`, say) between two `poll_output` calls; new
+//!   outputs queue behind the ones not yet drained.
+//! - **Outcomes are outputs, misuse is an error.** What the client or the
+//!   layer caused — a bad frame, a rejected event, a connection that closed
+//!   meanwhile — comes out of `poll_output`; input after the close is
+//!   ignored. An `Err(ProtoError)` means the runtime called something it
+//!   never should (a frame before `handle_auth`, a completion with nothing
+//!   pending). The `send_*` calls return [`SendError`]: `Closed` once the
+//!   connection is closing, `Encode` for a value that is not JSON.
+//! - **Every close code comes from the core** ([`close_code`]); a runtime
+//!   reports what happened and performs [`Output::Close`].
 //!
 //! # Example: driving a connection by hand
 //!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Instant;
-//! use chanx_proto::{AuthOutcome, Connection, Handled, InFrame, NoEvent, Options, Output, Protocol};
+//! use chanx_proto::{AuthOutcome, Connection, Handled, InFrame, LayerCommand, NoEvent, Options, Output, Protocol};
 //! use schemars::JsonSchema;
 //! use serde::{Deserialize, Serialize};
 //!
@@ -49,15 +80,9 @@
 //! let mut conn = Connection::new(protocol, "chan.1", now);
 //!
 //! conn.handle_auth(AuthOutcome::Accepted { user_pk: Some(1.into()), groups: vec!["lobby".into()] }, now).unwrap();
-//! let mut frames = Vec::new();
-//! while let Some(out) = conn.poll_output() {
-//!     match out {
-//!         Output::Frame(text) => frames.push(text),
-//!         Output::JoinGroup(group) => assert_eq!(group, "lobby"),
-//!         other => panic!("unexpected {other:?}"),
-//!     }
-//! }
-//! assert_eq!(frames, [r#"{"action":"authentication","payload":{"status_code":200,"status_text":"OK","data":{"detail":"OK"}}}"#]);
+//! let Some(Output::Frame(frame)) = conn.poll_output() else { panic!() };
+//! assert_eq!(frame, r#"{"action":"authentication","payload":{"status_code":200,"status_text":"OK","data":{"detail":"OK"}}}"#);
+//! assert!(matches!(conn.poll_layer(), Some(LayerCommand::Join(groups)) if groups == ["lobby"]));
 //!
 //! conn.handle_frame(InFrame::Text(r#"{"action":"echo","payload":{"content":"hi"}}"#), now).unwrap();
 //! let Some(Output::Message(Incoming::Echo(p))) = conn.poll_output() else { panic!() };
@@ -78,7 +103,7 @@
 //!
 //! conn.close(1000, "bye");
 //! assert!(matches!(conn.poll_output(), Some(Output::Close { code: 1000, .. })));
-//! assert!(matches!(conn.poll_output(), Some(Output::LeaveGroup(g)) if g == "lobby"));
+//! assert!(matches!(conn.poll_layer(), Some(LayerCommand::Leave(groups)) if groups == ["lobby"]));
 //! ```
 
 pub mod case;
@@ -92,9 +117,12 @@ mod options;
 pub mod python;
 pub mod schema;
 
-pub use connection::{AuthOutcome, Connection, Handled, InFrame, Output, State, close_code};
+pub use connection::{
+    AuthOutcome, Connection, Failure, Handled, InFrame, LayerCommand, LayerRejection, Output, State,
+    TransportError, close_code,
+};
 pub use envelope::{ContentKind, EnvelopeError, EventEnvelope, GroupEnvelope, LayerMessage};
-pub use error::{ConfigError, LocItem, ProtoError, ValidationError};
+pub use error::{ConfigError, EncodeError, LocItem, ProtoError, SendError, ValidationError};
 pub use message::{MessageSet, NoEvent, status_text};
 pub use options::{Heartbeat, Options, Protocol, RateLimit};
 pub use schema::MessageSchema;

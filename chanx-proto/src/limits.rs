@@ -58,6 +58,8 @@ pub(crate) struct HeartbeatState {
     next: Instant,
     heard_since_ping: bool,
     missed: u32,
+    /// The runtime is not reading: silence is ours, not the peer's.
+    reads_paused: bool,
 }
 
 impl HeartbeatState {
@@ -67,6 +69,7 @@ impl HeartbeatState {
             next: now + config.interval,
             heard_since_ping: true,
             missed: 0,
+            reads_paused: false,
         }
     }
 
@@ -79,11 +82,23 @@ impl HeartbeatState {
         self.missed = 0;
     }
 
+    /// Reads stopped: until [`resume_reads`](Self::resume_reads) no interval counts as missed.
+    pub(crate) fn pause_reads(&mut self) {
+        self.reads_paused = true;
+    }
+
+    /// Reads go on: answers may wait unread in the socket, so the peer
+    /// gets a fresh interval, as if it had just been heard.
+    pub(crate) fn resume_reads(&mut self) {
+        self.reads_paused = false;
+        self.on_activity();
+    }
+
     pub(crate) fn on_timeout(&mut self, now: Instant) -> Beat {
         if now < self.next {
             return Beat::Idle;
         }
-        if !self.heard_since_ping {
+        if !self.heard_since_ping && !self.reads_paused {
             self.missed += 1;
             if self.missed >= self.config.max_missed {
                 return Beat::Dead;
@@ -142,5 +157,25 @@ mod tests {
             assert_eq!(h.on_timeout(t0 + s * i), Beat::Ping);
             h.on_activity();
         }
+    }
+
+    #[test]
+    fn paused_reads_never_count_as_missed() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(30);
+        let mut h = HeartbeatState::new(
+            Heartbeat {
+                interval: s,
+                max_missed: 1,
+            },
+            t0,
+        );
+        h.pause_reads();
+        for i in 1..10 {
+            assert_eq!(h.on_timeout(t0 + s * i), Beat::Ping);
+        }
+        h.resume_reads();
+        assert_eq!(h.on_timeout(t0 + s * 10), Beat::Ping);
+        assert_eq!(h.on_timeout(t0 + s * 11), Beat::Dead);
     }
 }

@@ -4,13 +4,13 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chanx_proto::case::{camelize, convert_keys, decamelize};
 use chanx_proto::{
-    AuthOutcome, Connection, ContentKind, EventEnvelope, GroupEnvelope, Handled, Heartbeat,
-    InFrame, LayerMessage, Options, Output, ProtoError, Protocol, RateLimit, State, codec,
+    AuthOutcome, Connection, ContentKind, EventEnvelope, Failure, GroupEnvelope, Handled,
+    Heartbeat, InFrame, LayerCommand, LayerMessage, LayerRejection, Options, Output, ProtoError,
+    RateLimit, SendError, State, TransportError, codec,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -67,30 +67,16 @@ type Out = Output<Incoming, Event>;
 /// The tags of [`Incoming`] plus a few that are not.
 const TAGS: &[&str] = &["echo", "start_job", "leave", "ping", "pong", "nope", ""];
 
-/// The tested endpoint's protocol with `options`.
-fn protocol(options: Options) -> Arc<Protocol<Incoming, Event>> {
-    Arc::new(Protocol::new(options).unwrap())
-}
+mod support;
+use support::{accepted, drain, drain_layer, protocol};
 
-/// A connection accepted as user 1 in group `g`, its handshake outputs drained.
+/// A connection accepted as user 1 in group `g`, its handshake outputs
+/// drained and its frames counted as written.
 fn open(options: Options, now: Instant) -> Conn {
-    let mut conn = Connection::new(protocol(options), "test.1", now);
-    conn.handle_auth(
-        AuthOutcome::Accepted {
-            user_pk: Some(json!(1)),
-            groups: vec!["g".into()],
-        },
-        now,
-    )
-    .unwrap();
-    drain(&mut conn);
+    let mut conn =
+        support::open_connection(protocol(options), "test.1", accepted(Some(json!(1)), &["g"]), now);
     conn.handle_frames_written(usize::MAX);
     conn
-}
-
-/// Every pending output of `conn`.
-fn drain(conn: &mut Conn) -> Vec<Out> {
-    std::iter::from_fn(|| conn.poll_output()).collect()
 }
 
 /// Checks one error entry's shape: string `type`, array `loc` of strings
@@ -166,8 +152,13 @@ proptest! {
         if size > SMALL_MAX {
             prop_assert_eq!(conn.state(), State::Closing);
             prop_assert!(
-                matches!(outputs.as_slice(), [Output::Close { code: 1009, .. }, Output::LeaveGroup(g)] if g == "g"),
+                matches!(outputs.as_slice(), [Output::Close { code: 1009, .. }]),
                 "{:?}", outputs
+            );
+            let left = drain_layer(&mut conn);
+            prop_assert!(
+                matches!(left.as_slice(), [LayerCommand::Leave(g)] if g == &["g"]),
+                "{:?}", left
             );
         } else {
             prop_assert_eq!(conn.state(), State::Open);
@@ -433,6 +424,13 @@ enum Op {
     TransportClosed,
     /// A message handler finished (successfully or not).
     MessageHandled(bool),
+    /// The runtime stops (true) or resumes (false) reading.
+    ReadsPaused(bool),
+    /// The transport reports a too-big frame (0), a protocol violation (1)
+    /// or invalid UTF-8 (2).
+    TransportError(u8),
+    /// The runtime fails (channel layer or application).
+    Failure(bool),
     /// An event handler finished.
     EventHandled,
 }
@@ -482,6 +480,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::TransportClosed),
         4 => any::<bool>().prop_map(Op::MessageHandled),
         2 => Just(Op::EventHandled),
+        2 => any::<bool>().prop_map(Op::ReadsPaused),
+        1 => (0u8..3).prop_map(Op::TransportError),
+        1 => any::<bool>().prop_map(Op::Failure),
     ]
 }
 
@@ -537,9 +538,11 @@ struct Observed {
 }
 
 impl Observed {
-    /// Drains `conn`, checking every output against what came before.
-    fn drain(&mut self, conn: &mut Conn) -> Result<Vec<Out>, TestCaseError> {
+    /// Drains `conn` (outputs, then layer commands), checking each against
+    /// what came before.
+    fn drain(&mut self, conn: &mut Conn) -> Result<(Vec<Out>, Vec<LayerCommand>), TestCaseError> {
         let outputs = drain(conn);
+        let commands = drain_layer(conn);
         for out in &outputs {
             match out {
                 Output::Frame(text) => {
@@ -552,23 +555,7 @@ impl Observed {
                     prop_assert!(!self.closed, "second close");
                     self.closed = true;
                 }
-                Output::JoinGroup(g) => {
-                    prop_assert!(!self.closed, "join after close");
-                    *self.joined.entry(g.clone()).or_default() += 1;
-                    self.join_order.push(g.clone());
-                    prop_assert_eq!(self.joined[g], 1, "joined {} twice", g);
-                }
-                Output::LeaveGroup(g) => {
-                    *self.left.entry(g.clone()).or_default() += 1;
-                    prop_assert_eq!(
-                        self.joined.get(g).copied(),
-                        Some(1),
-                        "left {} never joined",
-                        g
-                    );
-                    prop_assert_eq!(self.left[g], 1, "left {} twice", g);
-                }
-                Output::GroupSend { .. } => prop_assert!(!self.closed, "group send after close"),
+                Output::LayerRejected(_) => {}
                 Output::Message(_) => {
                     prop_assert!(!self.closed, "message after close");
                     self.pending_messages += 1;
@@ -579,21 +566,48 @@ impl Observed {
                 }
             }
         }
+        for command in &commands {
+            match command {
+                LayerCommand::Join(groups) => {
+                    prop_assert!(!self.closed, "join after close");
+                    for g in groups {
+                        *self.joined.entry(g.clone()).or_default() += 1;
+                        self.join_order.push(g.clone());
+                        prop_assert_eq!(self.joined[g], 1, "joined {} twice", g);
+                    }
+                }
+                LayerCommand::Leave(groups) => {
+                    for g in groups {
+                        *self.left.entry(g.clone()).or_default() += 1;
+                        prop_assert_eq!(
+                            self.joined.get(g).copied(),
+                            Some(1),
+                            "left {} never joined",
+                            g
+                        );
+                        prop_assert_eq!(self.left[g], 1, "left {} twice", g);
+                    }
+                }
+                LayerCommand::GroupSend { .. } => {
+                    prop_assert!(!self.closed, "group send after close")
+                }
+            }
+        }
         prop_assert_eq!(conn.outbound_backlog(), self.backlog);
         prop_assert!(self.backlog <= conn.protocol().options().max_outbound_frames);
         if self.closed {
             prop_assert_ne!(conn.state(), State::Open);
         }
-        Ok(outputs)
+        Ok((outputs, commands))
     }
 }
 
-/// Asserts that `result` is an error exactly when the connection was not open.
-fn expect_ok_iff_open(open: bool, result: &Result<(), ProtoError>) -> Result<(), TestCaseError> {
+/// Asserts that a send failed exactly when the connection was not open.
+fn expect_sent_iff_open(open: bool, result: &Result<(), SendError>) -> Result<(), TestCaseError> {
     if open {
         prop_assert!(result.is_ok(), "{:?}", result);
     } else {
-        prop_assert!(matches!(result, Err(ProtoError::Closed)), "{:?}", result);
+        prop_assert!(matches!(result, Err(SendError::Closed)), "{:?}", result);
     }
     Ok(())
 }
@@ -633,13 +647,14 @@ proptest! {
         for op in ops {
             let open = conn.state() == State::Open;
             match op {
+                // Input after the close is ignored, never refused.
                 Op::Frame(text) => {
                     let r = conn.handle_frame(InFrame::Text(&text), now);
-                    expect_ok_iff_open(open, &r)?;
+                    prop_assert!(r.is_ok(), "{:?}", r);
                 }
                 Op::Binary(bytes) => {
                     let r = conn.handle_frame(InFrame::Binary(&bytes), now);
-                    expect_ok_iff_open(open, &r)?;
+                    prop_assert!(r.is_ok(), "{:?}", r);
                 }
                 Op::Control(kind) => {
                     let frame = match kind {
@@ -648,15 +663,15 @@ proptest! {
                         _ => InFrame::Close(Some(1000)),
                     };
                     let r = conn.handle_frame(frame, now);
-                    expect_ok_iff_open(open, &r)?;
+                    prop_assert!(r.is_ok(), "{:?}", r);
                 }
                 Op::LayerGroupMessage { own_channel, exclude, sender_pk, content } => {
                     let channel = if own_channel { "chan.me" } else { "chan.other" };
                     let msg = group_message(channel, exclude, sender_pk, content);
                     let backlog_before = seen.backlog;
                     let r = conn.handle_layer_message(&msg);
-                    expect_ok_iff_open(open, &r)?;
-                    let outputs = seen.drain(&mut conn)?;
+                    prop_assert!(r.is_ok(), "{:?}", r);
+                    let (outputs, _) = seen.drain(&mut conn)?;
                     if open && own_channel && exclude {
                         prop_assert!(outputs.is_empty(), "{:?}", outputs);
                     } else if open && seen.backlog > backlog_before {
@@ -681,11 +696,11 @@ proptest! {
                         ))
                     };
                     let r = conn.handle_layer_message(&msg);
-                    match (open, valid) {
-                        (true, true) => prop_assert!(r.is_ok(), "{:?}", r),
-                        (true, false) => prop_assert!(matches!(r, Err(ProtoError::InvalidEvent(_))), "{:?}", r),
-                        (false, _) => prop_assert!(matches!(r, Err(ProtoError::Closed)), "{:?}", r),
-                    }
+                    prop_assert!(r.is_ok(), "{:?}", r);
+                    let (outputs, _) = seen.drain(&mut conn)?;
+                    let rejected = outputs.iter().any(|o| matches!(o, Output::LayerRejected(LayerRejection::InvalidEvent(_))));
+                    prop_assert_eq!(rejected, open && !valid, "{:?}", outputs);
+                    continue;
                 }
                 Op::Timeout(ms) => {
                     now += Duration::from_millis(ms);
@@ -697,7 +712,7 @@ proptest! {
                 }
                 Op::SendMessage => {
                     let r = conn.send_message(&Incoming::Echo(MessagePayload { content: "out".into() }));
-                    expect_ok_iff_open(open, &r)?;
+                    expect_sent_iff_open(open, &r)?;
                 }
                 Op::SendGroup { groups, exclude } => {
                     let targets = groups.clone().unwrap_or_else(|| conn.groups().to_vec());
@@ -706,11 +721,11 @@ proptest! {
                         groups.as_deref(),
                         exclude,
                     );
-                    expect_ok_iff_open(open, &r)?;
-                    let outputs = seen.drain(&mut conn)?;
+                    expect_sent_iff_open(open, &r)?;
+                    let (_, commands) = seen.drain(&mut conn)?;
                     if open {
-                        let sent: Vec<&str> = outputs.iter().filter_map(|o| match o {
-                            Output::GroupSend { group, .. } => Some(group.as_str()),
+                        let sent: Vec<&str> = commands.iter().filter_map(|c| match c {
+                            LayerCommand::GroupSend { group, .. } => Some(group.as_str()),
                             _ => None,
                         }).collect();
                         prop_assert_eq!(sent, targets.iter().map(String::as_str).collect::<Vec<_>>());
@@ -726,7 +741,7 @@ proptest! {
                         prop_assert!(matches!(r, Err(ProtoError::NothingPending(_))), "{:?}", r);
                     } else {
                         seen.pending_messages -= 1;
-                        expect_ok_iff_open(open, &r)?;
+                        prop_assert!(r.is_ok(), "{:?}", r);
                     }
                 }
                 Op::EventHandled => {
@@ -735,9 +750,17 @@ proptest! {
                         prop_assert!(matches!(r, Err(ProtoError::NothingPending(_))), "{:?}", r);
                     } else {
                         seen.pending_events -= 1;
-                        expect_ok_iff_open(open, &r)?;
+                        prop_assert!(r.is_ok(), "{:?}", r);
                     }
                 }
+                Op::ReadsPaused(true) => conn.handle_reads_paused(),
+                Op::ReadsPaused(false) => conn.handle_reads_resumed(),
+                Op::TransportError(kind) => conn.handle_transport_error(match kind {
+                    0 => TransportError::MessageTooBig,
+                    1 => TransportError::ProtocolViolation,
+                    _ => TransportError::InvalidUtf8,
+                }),
+                Op::Failure(layer) => conn.handle_failure(if layer { Failure::LayerUnavailable } else { Failure::Application }),
             }
             seen.drain(&mut conn)?;
         }
@@ -747,15 +770,16 @@ proptest! {
         prop_assert_eq!(conn.state(), State::Closed);
         prop_assert!(conn.groups().is_empty());
         prop_assert_eq!(&seen.joined, &seen.left, "every joined group is left exactly once");
-        // Once closed, every fallible input is refused.
+        // Once closed, input is ignored and sends say so.
         let frame = conn.handle_frame(InFrame::Text("[]"), now);
-        prop_assert!(matches!(frame, Err(ProtoError::Closed)), "{:?}", frame);
+        prop_assert!(frame.is_ok(), "{:?}", frame);
         let empty = Map::new();
-        prop_assert!(conn.send_message(&empty).is_err());
-        prop_assert!(conn.send_group_json(&empty, None, false).is_err());
+        prop_assert!(matches!(conn.send_message(&empty), Err(SendError::Closed)));
+        prop_assert!(matches!(conn.send_group_json(&empty, None, false), Err(SendError::Closed)));
         let auth = AuthOutcome::Accepted { user_pk: None, groups: vec![] };
-        prop_assert!(conn.handle_auth(auth, now).is_err());
+        prop_assert!(conn.handle_auth(auth, now).is_ok());
         prop_assert!(drain(&mut conn).is_empty());
+        prop_assert!(drain_layer(&mut conn).is_empty());
     }
 }
 

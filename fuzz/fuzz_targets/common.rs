@@ -1,9 +1,13 @@
-//! The message sets and helpers the fuzz targets share.
+//! The message sets the fuzz targets share; the helpers come from the
+//! core's test support module, shared with `chanx-proto/tests`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use chanx_proto::{AuthOutcome, Connection, Options, Protocol};
+
+#[path = "../../chanx-proto/tests/support/mod.rs"]
+pub mod support;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -46,12 +50,11 @@ pub fn protocol(camelize: bool, small: bool) -> Arc<Protocol<Incoming, Event>> {
         max_outbound_frames: 8,
         ..Options::default()
     };
-    Arc::new(Protocol::new(options).expect("valid options"))
+    support::protocol(options)
 }
 
+/// An open connection in `groups`, its handshake outputs drained.
 pub fn open(protocol: Arc<Protocol<Incoming, Event>>, groups: Vec<String>, now: Instant) -> Conn {
-    let mut conn = Connection::new(protocol, "fuzz.self", now);
-    conn.handle_auth(AuthOutcome::Accepted { user_pk: Some(1.into()), groups }, now)
-        .expect("first authentication");
-    conn
+    let outcome = AuthOutcome::Accepted { user_pk: Some(1.into()), groups };
+    support::open_connection(protocol, "fuzz.self", outcome, now)
 }

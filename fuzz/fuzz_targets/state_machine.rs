@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chanx_proto::{Handled, InFrame, LayerMessage, Output};
+use chanx_proto::{Failure, Handled, InFrame, LayerCommand, LayerMessage, Output, TransportError};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
@@ -28,30 +28,43 @@ enum Op {
     TransportClosed,
     MessageHandled(bool),
     EventHandled,
+    ReadsPaused(bool),
+    TooBig,
+    Failure,
 }
 
 fuzz_target!(|input: (bool, Vec<u8>, Vec<Op>)| {
     let (camelize, group_ids, ops) = input;
     let groups: Vec<String> = group_ids.iter().take(6).map(|g| format!("g{}", g % 4)).collect();
     let mut now = Instant::now();
-    let mut conn = common::open(common::protocol(camelize, false), groups, now);
+    let protocol = common::protocol(camelize, false);
+    let mut conn = chanx_proto::Connection::new(protocol, "fuzz.self", now);
+    let outcome = chanx_proto::AuthOutcome::Accepted { user_pk: Some(1.into()), groups };
+    conn.handle_auth(outcome, now).expect("first authentication");
     let mut joined: HashMap<String, i32> = HashMap::new();
     let mut closed = false;
     let mut own: Option<LayerMessage> = None;
     let mut drain = |conn: &mut common::Conn, joined: &mut HashMap<String, i32>, closed: &mut bool| {
         while let Some(output) = conn.poll_output() {
             match output {
-                Output::JoinGroup(g) => *joined.entry(g).or_default() += 1,
-                Output::LeaveGroup(g) => *joined.entry(g).or_default() -= 1,
                 Output::Close { .. } => *closed = true,
                 Output::Frame(_) | Output::Ping => assert!(!*closed, "nothing after the close frame"),
                 _ => {}
             }
         }
+        while let Some(command) = conn.poll_layer() {
+            match command {
+                LayerCommand::Join(groups) => groups.into_iter().for_each(|g| *joined.entry(g).or_default() += 1),
+                LayerCommand::Leave(groups) => groups.into_iter().for_each(|g| *joined.entry(g).or_default() -= 1),
+                LayerCommand::GroupSend { .. } => assert!(!*closed, "no group send after the close"),
+            }
+        }
     };
     drain(&mut conn, &mut joined, &mut closed);
     for op in ops.into_iter().take(64) {
-        let _ = match op {
+        // Outcomes are outputs: only a send may fail, and only when closed or unencodable.
+        let mut send = None;
+        let misuse = match op {
             Op::Text(t) => conn.handle_frame(InFrame::Text(&t), now),
             Op::Binary(b) => conn.handle_frame(InFrame::Binary(&b), now),
             Op::Ping => conn.handle_frame(InFrame::Ping, now),
@@ -62,16 +75,23 @@ fuzz_target!(|input: (bool, Vec<u8>, Vec<Op>)| {
                 Err(_) => Ok(()),
             },
             Op::OwnGroupMessage { exclude } => {
-                let r = conn.send_group_message(&serde_json::json!({"action": "x"}), None, exclude);
-                while let Some(output) = conn.poll_output() {
-                    if let Output::GroupSend { message, .. } = output {
-                        own = Some((*message).clone());
+                send = Some(conn.send_group_message(&serde_json::json!({"action": "x"}), None, exclude));
+                let mut commands = Vec::new();
+                while let Some(command) = conn.poll_layer() {
+                    if let LayerCommand::GroupSend { message, .. } = &command {
+                        own = Some((**message).clone());
+                    }
+                    commands.push(command);
+                }
+                for command in commands {
+                    if let LayerCommand::Leave(groups) = command {
+                        groups.into_iter().for_each(|g| *joined.entry(g).or_default() -= 1);
                     }
                 }
-                if let Some(m) = &own {
-                    let _ = conn.handle_layer_message(m);
+                match &own {
+                    Some(m) => conn.handle_layer_message(m),
+                    None => Ok(()),
                 }
-                r
             }
             Op::Advance(ms) => {
                 now += Duration::from_millis(u64::from(ms) * 100);
@@ -82,7 +102,10 @@ fuzz_target!(|input: (bool, Vec<u8>, Vec<Op>)| {
                 conn.handle_frames_written(usize::from(n));
                 Ok(())
             }
-            Op::Send(s) => conn.send_message(&serde_json::json!({"action": "s", "payload": s})),
+            Op::Send(s) => {
+                send = Some(conn.send_message(&serde_json::json!({"action": "s", "payload": s})));
+                Ok(())
+            }
             Op::Close(code) => {
                 conn.close(code, "fuzz");
                 Ok(())
@@ -97,7 +120,32 @@ fuzz_target!(|input: (bool, Vec<u8>, Vec<Op>)| {
             }
             Op::MessageHandled(ok) => conn.message_handled(if ok { Handled::Completed } else { Handled::Failed }),
             Op::EventHandled => conn.event_handled(),
+            Op::ReadsPaused(true) => {
+                conn.handle_reads_paused();
+                Ok(())
+            }
+            Op::ReadsPaused(false) => {
+                conn.handle_reads_resumed();
+                Ok(())
+            }
+            Op::TooBig => {
+                conn.handle_transport_error(TransportError::MessageTooBig);
+                Ok(())
+            }
+            Op::Failure => {
+                conn.handle_failure(Failure::LayerUnavailable);
+                Ok(())
+            }
         };
+        if let Err(error) = misuse {
+            assert!(
+                matches!(error, chanx_proto::ProtoError::NothingPending(_)),
+                "only a completion with nothing pending is misuse here: {error}"
+            );
+        }
+        if let Some(Err(error)) = send {
+            assert!(matches!(error, chanx_proto::SendError::Closed), "{error}");
+        }
         drain(&mut conn, &mut joined, &mut closed);
     }
     conn.handle_transport_closed();
