@@ -3,14 +3,14 @@
 use std::any::Any;
 use std::future::Future;
 
-use chanx_proto::{ContentKind, MessageSet, ProtoError};
+use chanx_proto::{ContentKind, MessageSet};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::driver::{Command, Core, Remote, SessionInfo};
 use crate::handshake::{Handshake, User};
-use crate::layer::{ChannelLayer, LayerError};
+use crate::layer::ChannelLayer;
+use crate::session::{Command, Core, Remote, SendError, SessionInfo};
 
 /// What a handler may return as an error: anything that is an `Error`.
 /// The client gets `{"detail": "Failed to process message"}`; the error
@@ -126,11 +126,7 @@ pub trait Consumer: Send + Sized + 'static {
         event: &Self::Event,
     ) -> impl Future<Output = Result<(), SendError>> + Send + 'a {
         let message = chanx_proto::LayerMessage::event(event).map(std::sync::Arc::new);
-        async move {
-            Ok(layer
-                .group_send(group, message.map_err(ProtoError::from)?)
-                .await?)
-        }
+        async move { Ok(layer.group_send(group, message?).await?) }
     }
 
     /// [`send_event`](Self::send_event) for synchronous code: blocks the
@@ -145,17 +141,6 @@ pub trait Consumer: Send + Sized + 'static {
     }
 }
 
-/// Why a send failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// The protocol core refused (connection closed, value not encodable).
-    #[error(transparent)]
-    Protocol(#[from] ProtoError),
-    /// The channel layer failed.
-    #[error(transparent)]
-    Layer(#[from] LayerError),
-}
-
 /// What a handler can see and do on its connection.
 pub struct Context<'a, C: Consumer> {
     pub(crate) target: Target<'a, C>,
@@ -165,12 +150,12 @@ pub struct Context<'a, C: Consumer> {
 /// run one at a time), or through the driver's command queue (concurrent
 /// handlers, see [`EndpointBuilder::concurrent_messages`](crate::EndpointBuilder::concurrent_messages)).
 pub(crate) enum Target<'a, C: Consumer> {
-    Direct(&'a mut Core<C>),
+    Direct(&'a mut Core<C::Incoming, C::Event>),
     Remote(&'a Remote),
 }
 
 impl<'a, C: Consumer> Context<'a, C> {
-    pub(crate) fn direct(core: &'a mut Core<C>) -> Self {
+    pub(crate) fn direct(core: &'a mut Core<C::Incoming, C::Event>) -> Self {
         Context {
             target: Target::Direct(core),
         }
@@ -240,18 +225,17 @@ impl<C: Consumer> Context<'_, C> {
         &mut self,
         message: &T,
     ) -> Result<(), SendError> {
-        match &mut self.target {
-            Target::Direct(core) => {
-                core.conn.send_message(message)?;
-                core.flush().await
-            }
-            Target::Remote(remote) => remote.call(Command::Send(raw(message)?)).await,
-        }
+        self.perform(Command::Send(raw(message)?)).await
     }
 
     /// Sends a group message to this connection's groups, except this connection.
+    ///
+    /// The message is queued for the channel layer in order and the call
+    /// returns: replies to the client never wait for the layer. A layer
+    /// failure is logged.
     pub async fn send_group_message(&mut self, message: &C::GroupMessage) -> Result<(), SendError> {
-        self.group(message, None, true).await
+        self.group(raw(message)?, ContentKind::Message, None, true)
+            .await
     }
 
     /// Sends a group message to named groups; `exclude_current` skips this connection.
@@ -261,16 +245,7 @@ impl<C: Consumer> Context<'_, C> {
         groups: &[String],
         exclude_current: bool,
     ) -> Result<(), SendError> {
-        self.group(message, Some(groups), exclude_current).await
-    }
-
-    async fn group(
-        &mut self,
-        message: &C::GroupMessage,
-        groups: Option<&[String]>,
-        exclude_current: bool,
-    ) -> Result<(), SendError> {
-        self.group_raw(raw(message)?, ContentKind::Message, groups, exclude_current)
+        self.group(raw(message)?, ContentKind::Message, Some(groups), exclude_current)
             .await
     }
 
@@ -281,47 +256,41 @@ impl<C: Consumer> Context<'_, C> {
         groups: Option<&[String]>,
         exclude_current: bool,
     ) -> Result<(), SendError> {
-        self.group_raw(raw(content)?, ContentKind::Json, groups, exclude_current)
+        self.group(raw(content)?, ContentKind::Json, groups, exclude_current)
             .await
     }
 
-    async fn group_raw(
+    async fn group(
         &mut self,
         content: Box<RawValue>,
         kind: ContentKind,
         groups: Option<&[String]>,
         exclude_current: bool,
     ) -> Result<(), SendError> {
-        match &mut self.target {
-            Target::Direct(core) => {
-                core.conn
-                    .send_group_raw(content, kind, groups, exclude_current)?;
-                core.flush().await
-            }
-            Target::Remote(remote) => {
-                let command = Command::Group {
-                    content,
-                    kind,
-                    groups: groups.map(<[String]>::to_vec),
-                    exclude_current,
-                };
-                remote.call(command).await
-            }
-        }
+        self.perform(Command::Group {
+            content,
+            kind,
+            groups: groups.map(<[String]>::to_vec),
+            exclude_current,
+        })
+        .await
     }
 
     /// Closes the connection with `code` after the frames already sent.
     pub async fn close(&mut self, code: u16) -> Result<(), SendError> {
+        self.perform(Command::Close(code)).await
+    }
+
+    /// The one path of every action: performed here when handlers run one
+    /// at a time, by the session loop for concurrent handlers.
+    async fn perform(&mut self, command: Command) -> Result<(), SendError> {
         match &mut self.target {
-            Target::Direct(core) => {
-                core.conn.close(code, "closed by server");
-                core.flush().await
-            }
-            Target::Remote(remote) => remote.call(Command::Close(code)).await,
+            Target::Direct(core) => core.perform(command).await,
+            Target::Remote(remote) => remote.call(command).await,
         }
     }
 }
 
 fn raw<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, SendError> {
-    serde_json::value::to_raw_value(value).map_err(|e| SendError::Protocol(ProtoError::Encode(e)))
+    Ok(serde_json::value::to_raw_value(value)?)
 }

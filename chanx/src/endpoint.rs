@@ -8,25 +8,12 @@ use futures_util::future::BoxFuture;
 
 use crate::auth::{AuthPolicy, Authenticator, ObjectLoader, Permission};
 use crate::consumer::Consumer;
-use crate::driver::{self, LogSettings};
+use crate::driver::{self, Concurrency, EndpointCore};
+use crate::session::LogSettings;
 use crate::handshake::Handshake;
 use crate::layer::ChannelLayer;
 use crate::shutdown::ShutdownSignal;
 use crate::ws::BoxSocket;
-
-/// Handlers allowed at once, and how to clone the consumer for each.
-pub(crate) type Concurrency<C> = (usize, fn(&C) -> C);
-
-/// What a consumer endpoint needs at run time.
-pub(crate) struct EndpointCore<C: Consumer> {
-    pub(crate) factory: Box<dyn Fn() -> C + Send + Sync>,
-    pub(crate) protocol: Arc<Protocol<C::Incoming, C::Event>>,
-    pub(crate) auth: AuthPolicy,
-    pub(crate) log: Arc<LogSettings>,
-    /// Handlers allowed at once and how to clone the consumer for them;
-    /// `None`: one at a time, in order.
-    pub(crate) concurrency: Option<Concurrency<C>>,
-}
 
 /// Type-erased endpoint behaviour.
 trait Serve: Send + Sync {

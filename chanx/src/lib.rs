@@ -29,13 +29,14 @@ pub mod layer;
 pub mod messages;
 pub mod routing;
 mod server;
+mod session;
 mod shutdown;
 pub mod testing;
 mod ws;
 
 pub use chanx_proto::{self as proto, NoEvent, Options};
-pub use consumer::{Consumer, Context, HandlerError, HandlerResult, NoGroupMessage, SendError};
-pub use driver::LogSettings;
+pub use consumer::{Consumer, Context, HandlerError, HandlerResult, NoGroupMessage};
+pub use session::{LogSettings, SendError};
 pub use endpoint::{Endpoint, EndpointBuilder, EndpointInfo};
 pub use handshake::{Handshake, User};
 pub use server::{OriginPolicy, Refusal, Server, Upgrade};

@@ -5,91 +5,38 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chanx_proto::{ContentKind, Handled, ProtoError};
+use chanx_proto::{Handled, MessageSet};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
-use serde_json::value::RawValue;
 use tracing::Instrument;
 
-use super::core::{Core, Delivery, SessionInfo};
-use crate::consumer::{Consumer, Context, SendError};
+use crate::consumer::{Consumer, Context};
+use crate::session::{Command, Delivery, Remote, Reply};
 
-/// An action a concurrent handler asks the connection to perform.
-pub(crate) enum Command {
-    /// Send this (serialized) message to the client.
-    Send(Box<RawValue>),
-    /// Send a group message (typed or raw JSON, as `kind` says).
-    Group {
-        content: Box<RawValue>,
-        kind: ContentKind,
-        groups: Option<Vec<String>>,
-        exclude_current: bool,
-    },
-    /// Close the connection.
-    Close(u16),
-}
+/// The connection state of a consumer's endpoint.
+pub(super) type Core<C> = crate::session::Core<<C as Consumer>::Incoming, <C as Consumer>::Event>;
 
-/// Where the result of a [`Command`] goes.
-pub(super) type Reply = async_channel::Sender<Result<(), SendError>>;
-
-/// A concurrent handler's view of its connection.
-pub(crate) struct Remote {
-    pub(crate) info: Arc<SessionInfo>,
-    pub(crate) channel: String,
-    pub(crate) groups: Vec<String>,
-    commands: async_channel::Sender<(Command, Reply)>,
-}
-
-impl Remote {
-    /// Asks the connection to perform `command` and waits for the result.
-    pub(crate) async fn call(&self, command: Command) -> Result<(), SendError> {
-        let (reply, result) = async_channel::bounded(1);
-        let closed = || SendError::Protocol(ProtoError::Closed);
-        self.commands
-            .send((command, reply))
-            .await
-            .map_err(|_| closed())?;
-        result.recv().await.unwrap_or_else(|_| Err(closed()))
+/// Runs the handlers of everything delivered, one at a time, in order.
+pub(super) async fn dispatch<C: Consumer>(core: &mut Core<C>, consumer: &mut C) {
+    while let Some(delivery) = core.pending.pop_front() {
+        let finished = handle(consumer, &mut Context::direct(core), delivery).await;
+        finish(core, finished);
+        core.flush().await;
     }
 }
 
-impl<C: Consumer> Core<C> {
-    /// Performs a concurrent handler's command.
-    pub(super) async fn execute(&mut self, command: Command) -> Result<(), SendError> {
-        match command {
-            Command::Send(message) => self.conn.send_message(&*message)?,
-            Command::Group {
-                content,
-                kind,
-                groups,
-                exclude_current,
-            } => self
-                .conn
-                .send_group_raw(content, kind, groups.as_deref(), exclude_current)?,
-            Command::Close(code) => self.conn.close(code, "closed by server"),
-        }
-        self.flush().await
-    }
-
-    /// Runs the handlers of everything delivered, one at a time, in order.
-    pub(super) async fn dispatch(&mut self, consumer: &mut C) {
-        while let Some(delivery) = self.pending.pop_front() {
-            let finished = handle(consumer, &mut Context::direct(self), delivery).await;
-            self.finish(finished);
-            let _ = self.flush().await;
-        }
-    }
-
-    /// Tells the core a handler finished (completion and error frames).
-    pub(super) fn finish(&mut self, finished: Finished) {
-        let result = match finished {
-            Finished::Message(handled) => self.conn.message_handled(handled),
-            Finished::Event => self.conn.event_handled(),
-        };
-        if let Err(error) = result {
-            tracing::debug!(%error, "completion after close");
-        }
+/// Tells the core a handler finished (completion and error frames).
+pub(super) fn finish<M: MessageSet, E: MessageSet>(
+    core: &mut crate::session::Core<M, E>,
+    finished: Finished,
+) {
+    let result = match finished {
+        Finished::Message(handled) => core.conn.message_handled(handled),
+        Finished::Event => core.conn.event_handled(),
+    };
+    if let Err(error) = result {
+        tracing::error!(%error, "bug: completion without a delivery");
     }
 }
 
@@ -97,7 +44,7 @@ impl<C: Consumer> Core<C> {
 async fn handle<C: Consumer>(
     consumer: &mut C,
     ctx: &mut Context<'_, C>,
-    delivery: Delivery<C>,
+    delivery: Delivery<C::Incoming, C::Event>,
 ) -> Finished {
     match delivery {
         Delivery::Message(message) => {
@@ -168,7 +115,7 @@ impl<C: Consumer> Concurrent<C> {
 async fn run_remote<C: Consumer>(
     mut consumer: C,
     remote: Remote,
-    delivery: Delivery<C>,
+    delivery: Delivery<C::Incoming, C::Event>,
 ) -> Finished {
     handle(&mut consumer, &mut Context::remote(&remote), delivery).await
 }

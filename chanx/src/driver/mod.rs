@@ -10,37 +10,33 @@
 //! Handlers run one at a time, in the order messages arrived, unless the
 //! endpoint opted in to concurrency ([`dispatch`]).
 
-mod core;
 mod dispatch;
-mod halves;
 mod timer;
-mod writer;
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chanx_proto::{AuthOutcome, Connection, Handled, LayerMessage, State, close_code};
-use futures_util::future::{Either, FutureExt, select};
+use chanx_proto::{AuthOutcome, Connection, Failure, Handled, LayerMessage, Protocol, State};
+use futures_util::future::{Either, FutureExt};
 use futures_util::{StreamExt, future};
 use tracing::Instrument;
 
-pub use self::core::LogSettings;
-pub(crate) use self::core::{Core, SessionInfo};
-pub(crate) use self::dispatch::{Command, Remote};
-use self::dispatch::{Concurrent, Finished, Reply, report};
-use self::halves::{Halves, Turn};
+use self::dispatch::{Concurrent, Core, Finished, dispatch, finish, report};
 use self::timer::Timer;
-use crate::auth::AuthDecision;
+use crate::auth::{AuthDecision, AuthPolicy};
 use crate::consumer::{Consumer, Context};
-use crate::endpoint::EndpointCore;
 use crate::handshake::Handshake;
-use crate::layer::ChannelLayer;
+use crate::layer::{ChannelLayer, Inbox};
+use crate::session::{
+    Command, ConnectionTask, LogSettings, Outlet, Reply, SessionInfo, Turn, link,
+};
 use crate::shutdown::ShutdownSignal;
 use crate::ws::{BoxSocket, SocketError, WsMessage};
 
-/// How long a closing connection may take to flush its close frame.
+/// How long a closing connection may take to flush its close frame and
+/// leave its groups.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The session yields to the writer at least this often, even when input
@@ -50,6 +46,20 @@ const YIELD_EVERY: u32 = 32;
 /// The session yields to the runtime at least this often, so one busy
 /// connection cannot monopolize a worker thread.
 const FAIR_EVERY: u32 = 128;
+
+/// Handlers allowed at once, and how to clone the consumer for each.
+pub(crate) type Concurrency<C> = (usize, fn(&C) -> C);
+
+/// What a consumer endpoint needs at run time.
+pub(crate) struct EndpointCore<C: Consumer> {
+    pub(crate) factory: Box<dyn Fn() -> C + Send + Sync>,
+    pub(crate) protocol: Arc<Protocol<C::Incoming, C::Event>>,
+    pub(crate) auth: AuthPolicy,
+    pub(crate) log: Arc<LogSettings>,
+    /// Handlers allowed at once and how to clone the consumer for them;
+    /// `None`: one at a time, in order.
+    pub(crate) concurrency: Option<Concurrency<C>>,
+}
 
 /// Returns `Pending` once after waking itself: the runtime polls other
 /// tasks before this one again.
@@ -96,123 +106,81 @@ pub(crate) async fn run<C: Consumer>(
         path = %handshake.path,
         ip = %handshake.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
     );
+    let registered = layer.new_channel().instrument(span.clone()).await;
+    let (channel, inbox) = match registered {
+        Ok((channel, inbox)) => (channel, Some(inbox)),
+        Err(error) => {
+            span.in_scope(|| tracing::error!(%error, "channel layer unavailable"));
+            (String::new(), None)
+        }
+    };
     let (sink, stream) = socket.split();
-    let (link, writer) = writer::link(sink);
+    let (link, writer) = link(sink);
     let turn = Turn::default();
-    let writer = writer.instrument(span.clone());
+    let (outlet, layer_worker) =
+        Outlet::new(link, turn.clone(), Arc::clone(&endpoint.log), layer, &channel);
+    let core = Core::<C> {
+        conn: Connection::new(Arc::clone(&endpoint.protocol), channel, Instant::now()),
+        info: Arc::new(SessionInfo {
+            handshake,
+            user: None,
+            object: None,
+            request_id,
+        }),
+        outlet,
+        pending: VecDeque::new(),
+    };
     let io = SessionIo {
         stream,
-        link,
+        inbox,
         turn: turn.clone(),
     };
-    let session = session(endpoint, io, handshake, request_id, layer, shutdown).instrument(span);
-    futures_util::pin_mut!(writer, session);
-    let halves = Halves {
-        session,
-        writer: writer.as_mut(),
-        writer_done: false,
-        turn,
-    };
-    if !halves.await {
-        // Let the writer flush what is queued and the close frame.
-        let _ = select(writer, futures_timer::Delay::new(CLOSE_TIMEOUT)).await;
+    let session = session(endpoint, core, io, shutdown).instrument(span.clone());
+    let writer = writer.instrument(span.clone());
+    let layer_worker = layer_worker.instrument(span);
+    futures_util::pin_mut!(session, writer, layer_worker);
+    let task = ConnectionTask::new(session, writer.as_mut(), layer_worker.as_mut(), turn);
+    if !task.await {
+        // Let the writer flush the close frame and the worker leave the groups.
+        let rest = future::join(writer, layer_worker);
+        let _ = future::select(rest, futures_timer::Delay::new(CLOSE_TIMEOUT)).await;
     }
 }
 
-/// The session's side of the socket.
+/// The session's inputs besides the endpoint.
 struct SessionIo {
     stream: futures_util::stream::SplitStream<BoxSocket>,
-    link: writer::Link,
+    /// `None` when the layer could not register the connection.
+    inbox: Option<Inbox>,
     turn: Turn,
 }
 
 async fn session<C: Consumer>(
     endpoint: Arc<EndpointCore<C>>,
+    mut core: Core<C>,
     io: SessionIo,
-    handshake: Handshake,
-    request_id: String,
-    layer: Arc<dyn ChannelLayer>,
     shutdown: ShutdownSignal,
 ) {
-    let SessionIo { stream, link, turn } = io;
-    let (channel, mut inbox) = match layer.new_channel().await {
-        Ok(registered) => registered,
-        Err(error) => {
-            tracing::error!(%error, "channel layer unavailable; refusing connection");
-            link.close(1011, "channel layer unavailable");
-            return;
-        }
-    };
-    let decision = match AssertUnwindSafe(endpoint.auth.decide(&handshake))
-        .catch_unwind()
-        .await
-    {
-        Ok(decision) => decision,
-        Err(_) => {
-            tracing::error!(
-                "Authentication failed with unexpected error: the authenticator panicked"
-            );
-            AuthDecision::Denied {
-                status: 500,
-                detail: String::new(),
-            }
-        }
-    };
-    let (user, object, outcome) = match decision {
-        AuthDecision::Allowed { user, object } => {
-            let user_pk = user.as_ref().map(|u| u.pk.clone());
-            (user, object, Ok(user_pk))
-        }
-        AuthDecision::Denied { status, detail } => {
-            tracing::info!(status, %detail, "Authentication refused");
-            (None, None, Err(AuthOutcome::Rejected { status, detail }))
-        }
-    };
-    let mut core = Core::<C> {
-        conn: Connection::new(Arc::clone(&endpoint.protocol), channel, Instant::now()),
-        info: Arc::new(SessionInfo {
-            handshake,
-            user,
-            object,
-            request_id,
-        }),
-        layer,
-        link,
-        turn: turn.clone(),
-        log: Arc::clone(&endpoint.log),
-        pending: VecDeque::new(),
+    let SessionIo {
+        stream,
+        inbox,
+        turn,
+    } = io;
+    let Some(mut inbox) = inbox else {
+        core.conn.handle_failure(Failure::LayerUnavailable);
+        core.flush().await;
+        return;
     };
     let mut consumer = (endpoint.factory)();
-    let outcome = match outcome {
-        Ok(user_pk) => {
-            let groups = AssertUnwindSafe(consumer.build_groups(&Context::direct(&mut core)))
-                .catch_unwind()
-                .await;
-            match groups {
-                Ok(groups) => {
-                    let user = core.info.user.as_ref().map(|u| u.username.as_str());
-                    tracing::info!(user, ?groups, "Websocket connected");
-                    AuthOutcome::Accepted { user_pk, groups }
-                }
-                Err(_) => {
-                    tracing::error!("build_groups panicked; refusing the connection");
-                    AuthOutcome::Rejected {
-                        status: 500,
-                        detail: String::new(),
-                    }
-                }
-            }
-        }
-        Err(rejected) => rejected,
-    };
+    let outcome = authenticate(&endpoint, &mut core, &mut consumer).await;
     if let Err(error) = core.conn.handle_auth(outcome, Instant::now()) {
-        tracing::error!(%error, "authentication outcome not applied");
+        tracing::error!(%error, "bug: authentication outcome not applied");
     }
-    let joined = core.flush().await;
+    core.flush().await;
     if core.conn.state() == State::Open {
-        if let Err(error) = joined {
+        if let Err(error) = core.joined().await {
             tracing::error!(%error, "could not join the connection's groups");
-            core.conn.close(1011, "channel layer unavailable");
+            core.conn.handle_failure(Failure::LayerUnavailable);
         } else {
             let outcome = {
                 let mut ctx = Context::direct(&mut core);
@@ -221,10 +189,10 @@ async fn session<C: Consumer>(
                     .await
             };
             if report("post_authentication failed", outcome) == Handled::Failed {
-                core.conn.close(1011, "internal error");
+                core.conn.handle_failure(Failure::Application);
             }
         }
-        let _ = core.flush().await;
+        core.flush().await;
     }
     let mut concurrent = endpoint
         .concurrency
@@ -235,16 +203,27 @@ async fn session<C: Consumer>(
     let shutdown_signal = shutdown.wait().fuse();
     futures_util::pin_mut!(shutdown_signal);
     let mut timer = Timer::default();
+    let mut reads_paused = false;
     let mut iteration: u32 = 1;
     while !core.is_done() {
         timer.arm(core.conn.poll_timeout());
         // Concurrent endpoints stop reading while deliveries wait for a
-        // free handler slot: the client feels backpressure, memory stays bounded.
+        // free handler slot: the client feels backpressure, memory stays
+        // bounded, and the core knows (the heartbeat must not blame the
+        // peer for answers we do not read).
         let can_read = core.pending.is_empty();
+        if can_read == reads_paused {
+            reads_paused = !can_read;
+            if reads_paused {
+                core.conn.handle_reads_paused();
+            } else {
+                core.conn.handle_reads_resumed();
+            }
+        }
         if iteration.is_multiple_of(YIELD_EVERY) {
             // The writer shares this task: let it write regularly even when
             // input keeps arriving (`Core::flush` also hands it a turn
-            // whenever the backlog passes half the bound).
+            // whenever the core says the backlog is high).
             turn.give().await;
         }
         if iteration.is_multiple_of(FAIR_EVERY) {
@@ -282,45 +261,29 @@ async fn session<C: Consumer>(
             }
         };
         match wake {
-            Wake::Frame(Some(Ok(message))) => core.on_socket_message(message),
-            Wake::Frame(Some(Err(error))) if error.is_too_big() => {
-                core.conn
-                    .close(close_code::MESSAGE_TOO_BIG, "message too big");
-            }
-            Wake::Frame(Some(Err(error))) => {
-                tracing::debug!(%error, "socket read failed");
-                core.conn.handle_transport_closed();
-            }
+            Wake::Frame(Some(message)) => core.on_socket_message(message),
             Wake::Frame(None) => core.conn.handle_transport_closed(),
             Wake::Layer(Some(message)) => core.on_layer_message(&message),
-            Wake::Layer(None) => core.conn.close(1011, "channel layer closed"),
-            Wake::Timer => {
-                let now = Instant::now();
-                if !can_read {
-                    // Reads are paused by us (handlers busy), not by a dead
-                    // peer: count the peer as alive.
-                    let _ = core.conn.handle_frame(chanx_proto::InFrame::Pong, now);
-                }
-                core.conn.handle_timeout(now);
-            }
+            Wake::Layer(None) => core.conn.handle_failure(Failure::LayerClosed),
+            Wake::Timer => core.conn.handle_timeout(Instant::now()),
             Wake::Shutdown => core.conn.shutdown(),
             Wake::Command(Some((command, reply))) => {
-                let result = core.execute(command).await;
+                let result = core.perform(command).await;
                 let _ = reply.try_send(result);
             }
-            Wake::Finished(Some(finished)) => core.finish(finished),
+            Wake::Finished(Some(finished)) => finish(&mut core, finished),
             Wake::Command(None) | Wake::Finished(None) => {}
         }
-        let _ = core.flush().await;
+        core.flush().await;
         match &mut concurrent {
             Some(c) => c.start(&mut core, &consumer),
-            None => core.dispatch(&mut consumer).await,
+            None => dispatch(&mut core, &mut consumer).await,
         }
     }
     // Handlers still in flight are cancelled before `on_disconnect`: they
     // may hold locks it needs, and nothing polls them any more.
     drop(concurrent);
-    let _ = core.flush().await;
+    core.flush().await;
     tracing::info!("Disconnecting websocket");
     let disconnected = AssertUnwindSafe(consumer.on_disconnect(&Context::direct(&mut core)))
         .catch_unwind()
@@ -329,4 +292,56 @@ async fn session<C: Consumer>(
         tracing::error!("on_disconnect panicked");
     }
     drop(inbox);
+}
+
+/// Decides whether the connection may open and which groups it joins.
+async fn authenticate<C: Consumer>(
+    endpoint: &EndpointCore<C>,
+    core: &mut Core<C>,
+    consumer: &mut C,
+) -> AuthOutcome {
+    let decision = match AssertUnwindSafe(endpoint.auth.decide(&core.info.handshake))
+        .catch_unwind()
+        .await
+    {
+        Ok(decision) => decision,
+        Err(_) => {
+            tracing::error!(
+                "Authentication failed with unexpected error: the authenticator panicked"
+            );
+            AuthDecision::Denied {
+                status: 500,
+                detail: String::new(),
+            }
+        }
+    };
+    let (user, object) = match decision {
+        AuthDecision::Allowed { user, object } => (user, object),
+        AuthDecision::Denied { status, detail } => {
+            tracing::info!(status, %detail, "Authentication refused");
+            return AuthOutcome::Rejected { status, detail };
+        }
+    };
+    let user_pk = user.as_ref().map(|u| u.pk.clone());
+    if let Some(info) = Arc::get_mut(&mut core.info) {
+        info.user = user;
+        info.object = object;
+    }
+    let groups = AssertUnwindSafe(consumer.build_groups(&Context::direct(core)))
+        .catch_unwind()
+        .await;
+    match groups {
+        Ok(groups) => {
+            let user = core.info.user.as_ref().map(|u| u.username.as_str());
+            tracing::info!(user, ?groups, "Websocket connected");
+            AuthOutcome::Accepted { user_pk, groups }
+        }
+        Err(_) => {
+            tracing::error!("build_groups panicked; refusing the connection");
+            AuthOutcome::Rejected {
+                status: 500,
+                detail: String::new(),
+            }
+        }
+    }
 }

@@ -1,44 +1,28 @@
 //! The embedded, in-process channel layer.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use chanx_proto::LayerMessage;
 use futures_util::future::BoxFuture;
 
-use super::{ChannelLayer, Inbox, LayerError, unique_channel_name};
-
-type Sender = async_channel::Sender<Arc<LayerMessage>>;
-
-#[derive(Default)]
-struct Registry {
-    channels: HashMap<String, Sender>,
-    groups: HashMap<String, HashMap<String, Sender>>,
-    /// The groups of each channel, so unregistering touches only those.
-    memberships: HashMap<String, HashSet<String>>,
-}
-
-impl Registry {
-    /// Removes `channel` from `group`'s members (the group goes when empty).
-    fn discard(&mut self, group: &str, channel: &str) {
-        if let Some(members) = self.groups.get_mut(group) {
-            members.remove(channel);
-            if members.is_empty() {
-                self.groups.remove(group);
-            }
-        }
-        if let Some(groups) = self.memberships.get_mut(channel) {
-            groups.remove(group);
-        }
-    }
-}
+use super::{ChannelLayer, Inbox, LayerError, LocalRegistry, unique_channel_name};
 
 struct Shared {
-    registry: RwLock<Registry>,
+    registry: RwLock<LocalRegistry>,
     capacity: usize,
 }
 
-/// A channel layer inside one process: groups are maps of channel senders,
+impl Shared {
+    fn read(&self) -> RwLockReadGuard<'_, LocalRegistry> {
+        self.registry.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, LocalRegistry> {
+        self.registry.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A channel layer inside one process: a [`LocalRegistry`] behind a lock;
 /// a group send clones one `Arc` per member. The default for development
 /// and single-process deployments.
 ///
@@ -81,15 +65,7 @@ struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.upgrade() {
-            let mut registry = shared.registry.write().unwrap_or_else(|e| e.into_inner());
-            registry.channels.remove(&self.channel);
-            for group in registry
-                .memberships
-                .remove(&self.channel)
-                .unwrap_or_default()
-            {
-                registry.discard(&group, &self.channel);
-            }
+            shared.write().unregister(&self.channel);
         }
     }
 }
@@ -104,7 +80,7 @@ impl InMemoryLayer {
     pub fn with_capacity(capacity: usize) -> Self {
         InMemoryLayer {
             shared: Arc::new(Shared {
-                registry: RwLock::new(Registry::default()),
+                registry: RwLock::new(LocalRegistry::default()),
                 capacity: capacity.max(1),
             }),
         }
@@ -112,32 +88,12 @@ impl InMemoryLayer {
 
     /// Number of members of `group` (for tests and metrics).
     pub fn group_size(&self, group: &str) -> usize {
-        self.read().groups.get(group).map_or(0, HashMap::len)
+        self.shared.read().group_size(group)
     }
 
     /// Number of registered channels.
     pub fn channel_count(&self) -> usize {
-        self.read().channels.len()
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
-        self.shared
-            .registry
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
-        self.shared
-            .registry
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn deliver(sender: &Sender, channel: &str, message: &Arc<LayerMessage>) {
-        if let Err(async_channel::TrySendError::Full(_)) = sender.try_send(Arc::clone(message)) {
-            tracing::warn!(channel, "channel layer inbox full; message dropped");
-        }
+        self.shared.read().channel_count()
     }
 }
 
@@ -146,7 +102,7 @@ impl ChannelLayer for InMemoryLayer {
         Box::pin(async move {
             let name = unique_channel_name("specific");
             let (tx, rx) = async_channel::bounded(self.shared.capacity);
-            self.write().channels.insert(name.clone(), tx);
+            self.shared.write().register(name.clone(), tx);
             let registration = Registration {
                 shared: Arc::downgrade(&self.shared),
                 channel: name.clone(),
@@ -161,18 +117,20 @@ impl ChannelLayer for InMemoryLayer {
         channel: &'a str,
     ) -> BoxFuture<'a, Result<(), LayerError>> {
         Box::pin(async move {
-            let mut registry = self.write();
-            if let Some(sender) = registry.channels.get(channel).cloned() {
-                registry
-                    .groups
-                    .entry(group.to_owned())
-                    .or_default()
-                    .insert(channel.to_owned(), sender);
-                registry
-                    .memberships
-                    .entry(channel.to_owned())
-                    .or_default()
-                    .insert(group.to_owned());
+            self.shared.write().add(group, channel);
+            Ok(())
+        })
+    }
+
+    fn join_groups<'a>(
+        &'a self,
+        channel: &'a str,
+        groups: &'a [String],
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            let mut registry = self.shared.write();
+            for group in groups {
+                registry.add(group, channel);
             }
             Ok(())
         })
@@ -184,7 +142,21 @@ impl ChannelLayer for InMemoryLayer {
         channel: &'a str,
     ) -> BoxFuture<'a, Result<(), LayerError>> {
         Box::pin(async move {
-            self.write().discard(group, channel);
+            self.shared.write().discard(group, channel);
+            Ok(())
+        })
+    }
+
+    fn leave_groups<'a>(
+        &'a self,
+        channel: &'a str,
+        groups: &'a [String],
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            let mut registry = self.shared.write();
+            for group in groups {
+                registry.discard(group, channel);
+            }
             Ok(())
         })
     }
@@ -195,12 +167,7 @@ impl ChannelLayer for InMemoryLayer {
         message: Arc<LayerMessage>,
     ) -> BoxFuture<'a, Result<(), LayerError>> {
         Box::pin(async move {
-            let registry = self.read();
-            if let Some(members) = registry.groups.get(group) {
-                for (channel, sender) in members {
-                    Self::deliver(sender, channel, &message);
-                }
-            }
+            self.shared.read().deliver_to_group(group, &message);
             Ok(())
         })
     }
@@ -211,9 +178,7 @@ impl ChannelLayer for InMemoryLayer {
         message: Arc<LayerMessage>,
     ) -> BoxFuture<'a, Result<(), LayerError>> {
         Box::pin(async move {
-            if let Some(sender) = self.read().channels.get(channel) {
-                Self::deliver(sender, channel, &message);
-            }
+            self.shared.read().deliver_to_channel(channel, &message);
             Ok(())
         })
     }

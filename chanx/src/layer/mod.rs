@@ -15,6 +15,7 @@
 //!   and shared by every local receiver.
 
 mod memory;
+mod registry;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use chanx_proto::LayerMessage;
 use futures_util::future::BoxFuture;
 
 pub use memory::InMemoryLayer;
+pub use registry::{Joined, LocalRegistry, MessageSender};
 
 /// A layer failure (e.g. Redis unreachable).
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +97,17 @@ impl futures_util::stream::FusedStream for Inbox {
 /// A channel layer: groups of channels and delivery between them.
 ///
 /// Implement it over any backend; [`InMemoryLayer`] is the embedded
-/// default and `chanx-fred` (planned) carries it over Redis.
+/// default and `chanx-fred` (planned) carries it over Redis. Keep the
+/// local side in a [`LocalRegistry`].
+///
+/// # How connections call it
+///
+/// Each connection performs its layer work on a worker of its own, off the
+/// path of its socket: it may have several calls in flight at once, and it
+/// *starts* them — polls each returned future once — in the order it
+/// issued them. A layer keeps per-sender order by doing its ordering work
+/// (taking a lock, writing a command to its connection) before its
+/// future's first `Pending`.
 pub trait ChannelLayer: Send + Sync + 'static {
     /// Registers a new, unique channel and returns its name and inbox.
     fn new_channel(&self) -> BoxFuture<'_, Result<(String, Inbox), LayerError>>;
@@ -113,6 +125,44 @@ pub trait ChannelLayer: Send + Sync + 'static {
         group: &'a str,
         channel: &'a str,
     ) -> BoxFuture<'a, Result<(), LayerError>>;
+
+    /// Adds `channel` to every group of `groups` in one batch (a
+    /// connection's groups after authentication). The default calls
+    /// [`group_add`](Self::group_add) for each; a networked layer should
+    /// make it one round trip. Resolves once every membership is effective.
+    fn join_groups<'a>(
+        &'a self,
+        channel: &'a str,
+        groups: &'a [String],
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            for group in groups {
+                self.group_add(group, channel).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes `channel` from every group of `groups` in one batch (a
+    /// closing connection's groups). The default calls
+    /// [`group_discard`](Self::group_discard) for each, going on after a
+    /// failure and reporting the first.
+    fn leave_groups<'a>(
+        &'a self,
+        channel: &'a str,
+        groups: &'a [String],
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            let mut result = Ok(());
+            for group in groups {
+                let left = self.group_discard(group, channel).await;
+                if result.is_ok() {
+                    result = left;
+                }
+            }
+            result
+        })
+    }
 
     /// Delivers `message` to every channel of `group`.
     fn group_send<'a>(
@@ -146,6 +196,20 @@ impl<L: ChannelLayer + ?Sized> ChannelLayer for Arc<L> {
         channel: &'a str,
     ) -> BoxFuture<'a, Result<(), LayerError>> {
         (**self).group_discard(group, channel)
+    }
+    fn join_groups<'a>(
+        &'a self,
+        channel: &'a str,
+        groups: &'a [String],
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        (**self).join_groups(channel, groups)
+    }
+    fn leave_groups<'a>(
+        &'a self,
+        channel: &'a str,
+        groups: &'a [String],
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        (**self).leave_groups(channel, groups)
     }
     fn group_send<'a>(
         &'a self,

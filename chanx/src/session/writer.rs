@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chanx_proto::close_code;
 use futures_util::SinkExt;
 
 use crate::ws::{BoxSocket, WsMessage};
@@ -17,7 +16,7 @@ pub(super) struct CloseSlot {
 }
 
 /// The session's handle on the writer.
-pub(super) struct Link {
+pub(crate) struct Link {
     queue: async_channel::Sender<WsMessage>,
     written: Arc<AtomicUsize>,
     reported: usize,
@@ -25,7 +24,7 @@ pub(super) struct Link {
 }
 
 /// A linked pair: the session's [`Link`] and the writer's future.
-pub(super) fn link(
+pub(crate) fn link(
     sink: futures_util::stream::SplitSink<BoxSocket, WsMessage>,
 ) -> (Link, impl std::future::Future<Output = ()>) {
     let (queue_tx, queue_rx) = async_channel::unbounded();
@@ -45,11 +44,14 @@ impl Link {
         self.queue.try_send(message).is_ok()
     }
 
-    pub(super) fn close(&self, code: u16, reason: &str) {
+    /// Queues the close frame behind the frames already queued, or ahead
+    /// of them with `discard_pending` (the core's word, e.g. for a peer
+    /// that does not read).
+    pub(super) fn close(&self, code: u16, reason: &str, discard_pending: bool) {
         let mut slot = self.close.lock().unwrap_or_else(|e| e.into_inner());
         if slot.frame.is_none() {
             slot.frame = Some((code, reason.to_owned()));
-            slot.discard_pending = code == close_code::SLOW_CONSUMER;
+            slot.discard_pending = discard_pending;
         }
         drop(slot);
         self.queue.close();

@@ -1,0 +1,229 @@
+//! The local side of a channel layer: the channels that live in this
+//! process, the groups they joined, and delivery to them.
+//!
+//! [`InMemoryLayer`](super::InMemoryLayer) is this registry behind a lock;
+//! a networked layer keeps one per process for its local members and
+//! learns from [`LocalRegistry::add`], [`LocalRegistry::discard`] and
+//! [`LocalRegistry::unregister`] when a group gains its first local member
+//! or loses its last (when to subscribe and unsubscribe).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chanx_proto::LayerMessage;
+
+/// The sending end of one channel's inbox.
+pub type MessageSender = async_channel::Sender<Arc<LayerMessage>>;
+
+/// What [`LocalRegistry::add`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Joined {
+    /// The channel joined a group that had no local member before.
+    FirstLocalMember,
+    /// The channel joined a group that already had local members.
+    Added,
+    /// The channel was already a member: nothing changed.
+    AlreadyMember,
+    /// No such channel is registered (it has gone): nothing changed.
+    UnknownChannel,
+}
+
+/// Local channels and group memberships, kept both ways (group to
+/// channels for delivery, channel to groups for a cheap unregister).
+///
+/// ```
+/// use chanx::layer::{Joined, LocalRegistry};
+/// let mut registry = LocalRegistry::default();
+/// let (tx, rx) = async_channel::bounded(8);
+/// registry.register("specific.a".into(), tx);
+/// assert_eq!(registry.add("lobby", "specific.a"), Joined::FirstLocalMember);
+/// assert_eq!(registry.add("lobby", "specific.a"), Joined::AlreadyMember);
+/// let event = chanx_proto::LayerMessage::event(&serde_json::json!({"handler": "x", "payload": null})).unwrap();
+/// assert_eq!(registry.deliver_to_group("lobby", &std::sync::Arc::new(event)), 1);
+/// assert!(rx.try_recv().is_ok());
+/// assert_eq!(registry.unregister("specific.a"), ["lobby"]);
+/// assert_eq!(registry.group_size("lobby"), 0);
+/// ```
+#[derive(Debug, Default)]
+pub struct LocalRegistry {
+    channels: HashMap<String, MessageSender>,
+    groups: HashMap<String, HashMap<String, MessageSender>>,
+    memberships: HashMap<String, HashSet<String>>,
+}
+
+impl LocalRegistry {
+    /// Registers a channel and the sender of its inbox (replacing any
+    /// channel of the same name).
+    pub fn register(&mut self, channel: String, sender: MessageSender) {
+        self.channels.insert(channel, sender);
+    }
+
+    /// Forgets a channel and all its memberships; returns the groups it
+    /// left without any local member.
+    pub fn unregister(&mut self, channel: &str) -> Vec<String> {
+        self.channels.remove(channel);
+        let groups = self.memberships.remove(channel).unwrap_or_default();
+        groups
+            .into_iter()
+            .filter(|group| self.remove_member(group, channel))
+            .collect()
+    }
+
+    /// Adds a registered channel to `group`; adding twice is harmless.
+    pub fn add(&mut self, group: &str, channel: &str) -> Joined {
+        let Some(sender) = self.channels.get(channel) else {
+            return Joined::UnknownChannel;
+        };
+        let members = self.groups.entry(group.to_owned()).or_default();
+        let first = members.is_empty();
+        if members.insert(channel.to_owned(), sender.clone()).is_some() {
+            return Joined::AlreadyMember;
+        }
+        self.memberships
+            .entry(channel.to_owned())
+            .or_default()
+            .insert(group.to_owned());
+        if first {
+            Joined::FirstLocalMember
+        } else {
+            Joined::Added
+        }
+    }
+
+    /// Removes `channel` from `group`; returns whether the group has no
+    /// local member left (and was a local group before).
+    pub fn discard(&mut self, group: &str, channel: &str) -> bool {
+        if let Some(groups) = self.memberships.get_mut(channel) {
+            groups.remove(group);
+            if groups.is_empty() {
+                self.memberships.remove(channel);
+            }
+        }
+        self.remove_member(group, channel)
+    }
+
+    /// Removes one side of a membership; whether the group is now empty.
+    fn remove_member(&mut self, group: &str, channel: &str) -> bool {
+        let Some(members) = self.groups.get_mut(group) else {
+            return false;
+        };
+        if members.remove(channel).is_none() {
+            return false;
+        }
+        if members.is_empty() {
+            self.groups.remove(group);
+            return true;
+        }
+        false
+    }
+
+    /// Puts `message` in the inbox of every local member of `group`;
+    /// returns how many took it. A full inbox loses the message (logged):
+    /// a slow connection never stalls the sender.
+    pub fn deliver_to_group(&self, group: &str, message: &Arc<LayerMessage>) -> usize {
+        self.groups.get(group).map_or(0, |members| {
+            members
+                .iter()
+                .filter(|(channel, sender)| deliver(sender, channel, message))
+                .count()
+        })
+    }
+
+    /// Puts `message` in one local channel's inbox; whether it took it.
+    pub fn deliver_to_channel(&self, channel: &str, message: &Arc<LayerMessage>) -> bool {
+        self.channels
+            .get(channel)
+            .is_some_and(|sender| deliver(sender, channel, message))
+    }
+
+    /// Number of local members of `group`.
+    pub fn group_size(&self, group: &str) -> usize {
+        self.groups.get(group).map_or(0, HashMap::len)
+    }
+
+    /// Number of registered channels.
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// The groups with at least one local member (e.g. to subscribe to
+    /// again after a reconnect).
+    pub fn groups(&self) -> impl Iterator<Item = &str> {
+        self.groups.keys().map(String::as_str)
+    }
+}
+
+fn deliver(sender: &MessageSender, channel: &str, message: &Arc<LayerMessage>) -> bool {
+    match sender.try_send(Arc::clone(message)) {
+        Ok(()) => true,
+        Err(async_channel::TrySendError::Full(_)) => {
+            tracing::warn!(channel, "channel layer inbox full; message dropped");
+            false
+        }
+        // The inbox is gone; its registration goes with it.
+        Err(async_channel::TrySendError::Closed(_)) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry_with(channels: &[&str]) -> (LocalRegistry, Vec<async_channel::Receiver<Arc<LayerMessage>>>) {
+        let mut registry = LocalRegistry::default();
+        let inboxes = channels
+            .iter()
+            .map(|name| {
+                let (tx, rx) = async_channel::bounded(1);
+                registry.register((*name).to_owned(), tx);
+                rx
+            })
+            .collect();
+        (registry, inboxes)
+    }
+
+    fn message() -> Arc<LayerMessage> {
+        let event = serde_json::json!({"handler": "x", "payload": null});
+        Arc::new(LayerMessage::event(&event).expect("an object"))
+    }
+
+    #[test]
+    fn first_and_last_local_members_are_reported() {
+        let (mut registry, _inboxes) = registry_with(&["a", "b"]);
+        assert_eq!(registry.add("g", "a"), Joined::FirstLocalMember);
+        assert_eq!(registry.add("g", "b"), Joined::Added);
+        assert_eq!(registry.add("g", "missing"), Joined::UnknownChannel);
+        assert!(!registry.discard("g", "a"));
+        assert!(!registry.discard("g", "a"), "discarding twice changes nothing");
+        assert!(registry.discard("g", "b"));
+        assert!(!registry.discard("other", "b"));
+        assert_eq!(registry.groups().count(), 0);
+    }
+
+    #[test]
+    fn unregister_leaves_every_group_once() {
+        let (mut registry, _inboxes) = registry_with(&["a", "b"]);
+        registry.add("g1", "a");
+        registry.add("g2", "a");
+        registry.add("g2", "b");
+        let mut emptied = registry.unregister("a");
+        emptied.sort();
+        assert_eq!(emptied, ["g1"]);
+        assert_eq!(registry.group_size("g2"), 1);
+        assert_eq!(registry.channel_count(), 1);
+        assert!(registry.unregister("a").is_empty());
+    }
+
+    #[test]
+    fn full_and_closed_inboxes_do_not_count_as_delivered() {
+        let (mut registry, inboxes) = registry_with(&["a", "b"]);
+        registry.add("g", "a");
+        registry.add("g", "b");
+        assert_eq!(registry.deliver_to_group("g", &message()), 2);
+        // Inboxes hold one message: the next one is dropped for both.
+        assert_eq!(registry.deliver_to_group("g", &message()), 0);
+        drop(inboxes);
+        assert!(!registry.deliver_to_channel("a", &message()));
+        assert!(!registry.deliver_to_channel("nobody", &message()));
+    }
+}

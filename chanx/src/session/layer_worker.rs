@@ -1,0 +1,151 @@
+//! Performs a connection's channel-layer commands off the write path.
+//!
+//! The session hands every [`LayerCommand`] to a bounded queue and goes on;
+//! the worker, a part of the connection's task, starts each command as it
+//! arrives — in order, since a layer does its ordering work when a call is
+//! first polled — and keeps up to [`MAX_IN_FLIGHT`] of them pending at once
+//! (pipelining: a Redis round trip no longer holds up the next send, nor
+//! any frame for the socket). Failures are logged here; only the result of
+//! the connection's join batch goes back to the session, which must not
+//! run `post_authentication` before the groups are joined.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use chanx_proto::LayerCommand;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
+
+use crate::layer::{ChannelLayer, LayerError};
+
+/// Commands started and not yet finished, at most.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Commands queued and not yet started, at most; a session that queues
+/// more waits (backpressure on its handlers, never on the socket).
+const QUEUE_CAPACITY: usize = 1024;
+
+/// Where the outcome of a join batch goes.
+pub(crate) type JoinResult = async_channel::Receiver<Result<(), LayerError>>;
+
+struct Job {
+    command: LayerCommand,
+    reply: Option<async_channel::Sender<Result<(), LayerError>>>,
+}
+
+/// The session's end: queues commands for the worker.
+pub(crate) struct LayerQueue {
+    jobs: async_channel::Sender<Job>,
+}
+
+impl LayerQueue {
+    /// Queues `command`; for a join, returns where its outcome arrives.
+    pub(crate) async fn submit(&self, command: LayerCommand) -> Option<JoinResult> {
+        let (reply, result) = match command {
+            LayerCommand::Join(_) => {
+                let (reply, result) = async_channel::bounded(1);
+                (Some(reply), Some(result))
+            }
+            _ => (None, None),
+        };
+        if self.jobs.send(Job { command, reply }).await.is_err() {
+            // The worker is gone only once the connection's task ends.
+            tracing::debug!("layer worker gone; command dropped");
+        }
+        result
+    }
+}
+
+/// A queue and its worker for the connection on `channel`.
+pub(crate) fn layer_worker(
+    layer: Arc<dyn ChannelLayer>,
+    channel: &str,
+) -> (LayerQueue, LayerWorker) {
+    let (jobs_tx, jobs) = async_channel::bounded(QUEUE_CAPACITY);
+    let worker = LayerWorker {
+        layer,
+        channel: channel.into(),
+        jobs: Box::pin(jobs),
+        in_flight: FuturesUnordered::new(),
+        closed: false,
+    };
+    (LayerQueue { jobs: jobs_tx }, worker)
+}
+
+/// Runs until the queue is dropped and every started command finished.
+pub(crate) struct LayerWorker {
+    layer: Arc<dyn ChannelLayer>,
+    channel: Arc<str>,
+    jobs: Pin<Box<async_channel::Receiver<Job>>>,
+    in_flight: FuturesUnordered<BoxFuture<'static, ()>>,
+    closed: bool,
+}
+
+impl Future for LayerWorker {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        loop {
+            while !this.closed && this.in_flight.len() < MAX_IN_FLIGHT {
+                match this.jobs.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(job)) => {
+                        // Started here, in queue order, not whenever the
+                        // set of futures gets to it.
+                        let mut started = perform(
+                            Arc::clone(&this.layer),
+                            Arc::clone(&this.channel),
+                            job,
+                        );
+                        if started.as_mut().poll(cx).is_pending() {
+                            this.in_flight.push(started);
+                        }
+                    }
+                    Poll::Ready(None) => this.closed = true,
+                    Poll::Pending => break,
+                }
+            }
+            let mut finished = false;
+            while let Poll::Ready(Some(())) = this.in_flight.poll_next_unpin(cx) {
+                finished = true;
+            }
+            if this.closed && this.in_flight.is_empty() {
+                return Poll::Ready(());
+            }
+            // Finished commands free slots: take more jobs, else wait.
+            if !finished || this.closed {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+fn perform(layer: Arc<dyn ChannelLayer>, channel: Arc<str>, job: Job) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let result = match &job.command {
+            LayerCommand::Join(groups) => layer.join_groups(&channel, groups).await,
+            LayerCommand::Leave(groups) => layer.leave_groups(&channel, groups).await,
+            LayerCommand::GroupSend { group, message } => {
+                layer.group_send(group, Arc::clone(message)).await
+            }
+        };
+        if let Err(error) = &result {
+            match &job.command {
+                LayerCommand::Join(groups) => {
+                    tracing::error!(%error, ?groups, "could not join groups")
+                }
+                LayerCommand::Leave(groups) => {
+                    tracing::error!(%error, ?groups, "could not leave groups")
+                }
+                LayerCommand::GroupSend { group, .. } => {
+                    tracing::error!(%error, group, "group send failed")
+                }
+            }
+        }
+        if let Some(reply) = job.reply {
+            let _ = reply.try_send(result);
+        }
+    })
+}

@@ -1,0 +1,269 @@
+//! One connection's runtime state — the Sans-IO core plus what performs its
+//! outputs — and the commands handlers act on it with.
+//!
+//! Everything a handler does goes through one path: its
+//! [`Context`](crate::Context) turns the call into a [`Command`] and either
+//! performs it on the [`Core`] itself (handlers one at a time) or sends it
+//! to the connection's session loop ([`Remote`], concurrent handlers), which
+//! performs it the same way.
+
+mod error;
+mod layer_worker;
+mod log;
+mod task;
+mod writer;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chanx_proto::{
+    Connection, ContentKind, InFrame, LayerMessage, LayerRejection, MessageSet, Output, State,
+    TransportError,
+};
+use serde_json::value::RawValue;
+
+pub use self::error::SendError;
+pub(crate) use self::layer_worker::{JoinResult, LayerWorker, layer_worker};
+pub use self::log::LogSettings;
+pub(crate) use self::task::{ConnectionTask, Turn};
+pub(crate) use self::writer::link;
+use self::layer_worker::LayerQueue;
+use self::writer::Link;
+use crate::auth::LoadedObject;
+use crate::handshake::{Handshake, User};
+use crate::layer::ChannelLayer;
+use crate::ws::{SocketError, WsMessage};
+
+/// What a connection knows about itself after authentication; shared with
+/// concurrent handlers.
+pub(crate) struct SessionInfo {
+    pub(crate) handshake: Handshake,
+    pub(crate) user: Option<User>,
+    pub(crate) object: Option<LoadedObject>,
+    pub(crate) request_id: String,
+}
+
+/// A delivered message or event waiting for its handler.
+pub(crate) enum Delivery<M, E> {
+    Message(M),
+    Event(E),
+}
+
+/// An action a handler asks its connection to perform.
+pub(crate) enum Command {
+    /// Send this (serialized) message to the client.
+    Send(Box<RawValue>),
+    /// Send a group message (typed or raw JSON, as `kind` says).
+    Group {
+        content: Box<RawValue>,
+        kind: ContentKind,
+        groups: Option<Vec<String>>,
+        exclude_current: bool,
+    },
+    /// Close the connection with this code.
+    Close(u16),
+}
+
+/// Where the result of a [`Command`] goes.
+pub(crate) type Reply = async_channel::Sender<Result<(), SendError>>;
+
+/// A concurrent handler's view of its connection.
+pub(crate) struct Remote {
+    pub(crate) info: Arc<SessionInfo>,
+    pub(crate) channel: String,
+    pub(crate) groups: Vec<String>,
+    pub(crate) commands: async_channel::Sender<(Command, Reply)>,
+}
+
+impl Remote {
+    /// Asks the connection to perform `command` and waits for the result.
+    pub(crate) async fn call(&self, command: Command) -> Result<(), SendError> {
+        let (reply, result) = async_channel::bounded(1);
+        self.commands
+            .send((command, reply))
+            .await
+            .map_err(|_| SendError::Closed)?;
+        result.recv().await.unwrap_or(Err(SendError::Closed))
+    }
+}
+
+/// The runtime side of one connection: the socket's writer, the layer
+/// worker's queue, and the logging of frames.
+pub(crate) struct Outlet {
+    link: Link,
+    layer: LayerQueue,
+    turn: Turn,
+    log: Arc<LogSettings>,
+    /// Where the outcome of the connection's join batch arrives.
+    join: Option<JoinResult>,
+}
+
+impl Outlet {
+    /// An outlet writing through `link` and queueing layer work for the
+    /// connection on `channel`; returns the layer worker to run beside it.
+    pub(crate) fn new(
+        link: Link,
+        turn: Turn,
+        log: Arc<LogSettings>,
+        layer: Arc<dyn ChannelLayer>,
+        channel: &str,
+    ) -> (Self, LayerWorker) {
+        let (queue, worker) = layer_worker(layer, channel);
+        let outlet = Outlet {
+            link,
+            layer: queue,
+            turn,
+            log,
+            join: None,
+        };
+        (outlet, worker)
+    }
+}
+
+/// One connection's state, shared by the driver and the [`Context`](crate::Context).
+pub(crate) struct Core<M, E> {
+    pub(crate) conn: Connection<M, E>,
+    pub(crate) info: Arc<SessionInfo>,
+    pub(crate) outlet: Outlet,
+    pub(crate) pending: VecDeque<Delivery<M, E>>,
+}
+
+impl<M: MessageSet, E: MessageSet> Core<M, E> {
+    /// Performs a handler's command: the one path for direct and
+    /// concurrent handlers.
+    pub(crate) async fn perform(&mut self, command: Command) -> Result<(), SendError> {
+        let result = match command {
+            Command::Send(message) => self.conn.send_message(&*message),
+            Command::Group {
+                content,
+                kind,
+                groups,
+                exclude_current,
+            } => self
+                .conn
+                .send_group_raw(content, kind, groups.as_deref(), exclude_current),
+            Command::Close(code) => {
+                self.conn.close(code, "closed by server");
+                Ok(())
+            }
+        };
+        self.flush().await;
+        Ok(result?)
+    }
+
+    /// Performs every output of the core: frames to the writer, layer
+    /// commands to the layer worker, deliveries to the handler queue.
+    pub(crate) async fn flush(&mut self) {
+        self.take_written();
+        while let Some(output) = self.conn.poll_output() {
+            match output {
+                Output::Frame(text) => {
+                    let key = &self.conn.protocol().options().action_key;
+                    let log = &self.outlet.log;
+                    if let Some(action) = log.action_of(log.sent, &text, key) {
+                        tracing::info!(sent_action = %action, "Sent websocket json");
+                    }
+                    if !self.outlet.link.send(WsMessage::Text(text)) {
+                        self.conn.handle_transport_closed();
+                    }
+                }
+                Output::Ping => {
+                    self.outlet.link.send(WsMessage::Ping(Vec::new()));
+                }
+                Output::Close {
+                    code,
+                    reason,
+                    discard_queued,
+                } => {
+                    tracing::info!(code, reason, "Closing websocket");
+                    self.outlet.link.close(code, reason, discard_queued);
+                }
+                Output::Message(message) => self.pending.push_back(Delivery::Message(message)),
+                Output::Event(event) => self.pending.push_back(Delivery::Event(event)),
+                Output::LayerRejected(LayerRejection::InvalidEvent(errors)) => {
+                    tracing::error!(?errors, "Failed to process channel event");
+                }
+                Output::LayerRejected(LayerRejection::InvalidGroupContent(error)) => {
+                    tracing::error!(%error, "group message with invalid content dropped");
+                }
+            }
+        }
+        while let Some(command) = self.conn.poll_layer() {
+            if let Some(join) = self.outlet.layer.submit(command).await {
+                self.outlet.join = Some(join);
+            }
+        }
+        if self.conn.is_backlog_high() {
+            // A handler sending frame after frame never lets the writer run
+            // on its own: hand it a turn before the backlog counts as slow.
+            self.outlet.turn.give().await;
+            self.take_written();
+        }
+    }
+
+    /// Waits for the outcome of the join batch queued by the last flush, if any.
+    pub(crate) async fn joined(&mut self) -> Result<(), crate::layer::LayerError> {
+        match self.outlet.join.take() {
+            Some(result) => result
+                .recv()
+                .await
+                .unwrap_or(Err(crate::layer::LayerError::Closed)),
+            None => Ok(()),
+        }
+    }
+
+    fn take_written(&mut self) {
+        let written = self.outlet.link.take_written();
+        if written > 0 {
+            self.conn.handle_frames_written(written);
+        }
+    }
+
+    /// Whether the connection is closing or closed.
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.conn.state(), State::Closing | State::Closed)
+    }
+
+    /// Feeds a frame (or a read failure) from the socket to the core.
+    pub(crate) fn on_socket_message(&mut self, message: Result<WsMessage, SocketError>) {
+        let now = Instant::now();
+        let result = match &message {
+            Ok(WsMessage::Text(text)) => {
+                let key = &self.conn.protocol().options().action_key;
+                let log = &self.outlet.log;
+                if let Some(action) = log.action_of(log.received, text, key) {
+                    tracing::info!(received_action = %action, "Received websocket json");
+                }
+                self.conn.handle_frame(InFrame::Text(text), now)
+            }
+            Ok(WsMessage::Binary(bytes)) => self.conn.handle_frame(InFrame::Binary(bytes), now),
+            Ok(WsMessage::Ping(_)) => self.conn.handle_frame(InFrame::Ping, now),
+            Ok(WsMessage::Pong(_)) => self.conn.handle_frame(InFrame::Pong, now),
+            Ok(WsMessage::Close(frame)) => self
+                .conn
+                .handle_frame(InFrame::Close(frame.as_ref().map(|f| f.0)), now),
+            Err(SocketError::TooBig(_)) => {
+                self.conn
+                    .handle_transport_error(TransportError::MessageTooBig);
+                Ok(())
+            }
+            Err(error) => {
+                tracing::debug!(%error, "socket read failed");
+                self.conn.handle_transport_closed();
+                Ok(())
+            }
+        };
+        if let Err(error) = result {
+            // Frames are read only once the connection is open.
+            tracing::error!(%error, "bug: the core refused a frame");
+        }
+    }
+
+    /// Feeds a message from the channel layer to the core.
+    pub(crate) fn on_layer_message(&mut self, message: &LayerMessage) {
+        if let Err(error) = self.conn.handle_layer_message(message) {
+            tracing::error!(%error, "bug: the core refused a layer message");
+        }
+    }
+}
