@@ -1,19 +1,38 @@
 //! The end-to-end suite, written once and run per adapter.
 //!
-//! Every test is an `async fn(Adapter)`; an adapter's test file turns the
-//! list of names into `#[tokio::test]` wrappers with [`adapter_tests!`]:
+//! Every test is a `pub(crate) async fn name(adapter: Adapter)` in one of
+//! the files of this directory. Nothing lists the tests by hand: the build
+//! script (`tests/build.rs`) finds them all, and [`adapter_tests!`] turns
+//! each one into a `#[tokio::test]` of the adapter's test file, so a new
+//! test runs on every adapter without being registered anywhere. (A
+//! function that takes only an `Adapter` and returns nothing but is not
+//! written so fails the build rather than being skipped.) A new file here
+//! also needs its `mod` and `pub(crate) use` below; without them its tests
+//! are found but do not compile.
+//!
+//! An adapter's test file states its adapter and, by name, the tests it
+//! opts out of and the attributes some tests get:
 //!
 //! ```ignore
 //! mod suite;
-//! suite::adapter_tests!(Adapter::Axum;
-//!     echo_round_trip,
-//!     #[ignore = "bug: ..."] some_failing_test,
+//! suite::adapter_tests!(Adapter::Warp;
+//!     skip: [
+//!         login_sets_a_working_session_cookie = "serves WebSockets only: no login API",
+//!     ];
+//!     attrs: [
+//!         #[ignore = "bug: ..."] some_failing_test,
+//!     ];
 //! );
 //! ```
 //!
+//! A skipped test is not generated at all (it does not show in `--list`);
+//! every skip needs its reason. A name in `skip` or `attrs` that is not a
+//! suite test, or a test named twice, is a compile error, so these lists
+//! cannot outlive the tests they name.
+//!
 //! Tests that need the HTTP API (login, playground, AsyncAPI in
-//! `http_api`; `notify_*` and `completion_after_notify` in `chat`) are left
-//! out of the list of an adapter that serves WebSockets only.
+//! `http_api`; `notify_*` and `completion_after_notify` in `chat`) are the
+//! ones an adapter that serves WebSockets only skips.
 //!
 //! Most tests use the adapter's shared default server
 //! ([`chanx_e2e::shared`]) with room names of their own; tests that need
@@ -41,18 +60,62 @@ use std::time::Duration;
 use chanx_e2e::Client;
 use serde_json::{Value, json};
 
-/// Generates one `#[tokio::test]` per suite function for `$adapter`.
-/// Attributes written before a name (e.g. `#[ignore = "bug: ..."]`) are
-/// kept on that test.
+// `for_each_suite_test!` and the module `names`, written by `tests/build.rs`.
+include!(concat!(env!("OUT_DIR"), "/suite_tests.rs"));
+
+/// Generates one `#[tokio::test]` per suite test for `$adapter`, except the
+/// tests in `skip` (each `name = "reason"`); a test in `attrs` gets the
+/// attributes written before its name (e.g. `#[ignore = "bug: ..."]`).
+///
+/// How: the names of `skip` and `attrs` are imported from [`names`] into a
+/// module of their own (an unknown name is an unresolved import, a repeated
+/// one a duplicate definition), then a local macro with one arm per named
+/// test and a default arm is applied to every test by
+/// `for_each_suite_test!`. The local macro needs a literal `$`, passed in
+/// as `$d` by the internal `@expand` rule.
 macro_rules! adapter_tests {
-    ($adapter:expr; $($(#[$attr:meta])* $name:ident),* $(,)?) => {
-        $(
-            $(#[$attr])*
-            #[tokio::test]
-            async fn $name() {
-                suite::$name($adapter).await
-            }
-        )*
+    (
+        @expand ($d:tt) $adapter:expr;
+        skip: [$($skip:ident = $why:literal),*];
+        attrs: [$($(#[$attr:meta])+ $name:ident),*]
+    ) => {
+        /// The tests this adapter names, each once and each a suite test.
+        #[allow(unused_imports, dead_code)]
+        mod named_suite_tests {
+            $(use $crate::suite::names::$skip;)*
+            $(use $crate::suite::names::$name;)*
+            // Every skip says why.
+            $(const _: &str = $why;)*
+        }
+
+        macro_rules! suite_test {
+            $(($skip) => {};)*
+            $(
+                ($name) => {
+                    $(#[$attr])+
+                    #[tokio::test]
+                    async fn $name() {
+                        $crate::suite::$name($adapter).await
+                    }
+                };
+            )*
+            ($d test:ident) => {
+                #[tokio::test]
+                async fn $d test() {
+                    $crate::suite::$d test($adapter).await
+                }
+            };
+        }
+
+        $crate::suite::for_each_suite_test!(suite_test);
+    };
+    (
+        $adapter:expr;
+        skip: [$($skip:ident = $why:literal),* $(,)?];
+        attrs: [$($(#[$attr:meta])+ $name:ident),* $(,)?] $(;)?
+    ) => {
+        $crate::suite::adapter_tests!(@expand ($) $adapter;
+            skip: [$($skip = $why),*]; attrs: [$($(#[$attr])+ $name),*]);
     };
 }
 pub(crate) use adapter_tests;
