@@ -306,7 +306,8 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                     }
                 }
                 if !self.groups.is_empty() {
-                    self.layer.push_back(LayerCommand::Join(self.groups.clone()));
+                    self.layer
+                        .push_back(LayerCommand::Join(self.groups.clone()));
                 }
                 self.heartbeat = self
                     .protocol
@@ -557,9 +558,8 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                         Decoded::Invalid(errors) => errors,
                         _ => Vec::new(),
                     };
-                    self.outputs.push_back(Output::LayerRejected(
-                        LayerRejection::InvalidEvent(errors),
-                    ));
+                    self.outputs
+                        .push_back(Output::LayerRejected(LayerRejection::InvalidEvent(errors)));
                 }
             },
         }

@@ -118,8 +118,8 @@ pub mod python;
 pub mod schema;
 
 pub use connection::{
-    AuthOutcome, Connection, Failure, Handled, InFrame, LayerCommand, LayerRejection, Output, State,
-    TransportError, close_code,
+    AuthOutcome, Connection, Failure, Handled, InFrame, LayerCommand, LayerRejection, Output,
+    State, TransportError, close_code,
 };
 pub use envelope::{ContentKind, EnvelopeError, EventEnvelope, GroupEnvelope, LayerMessage};
 pub use error::{ConfigError, EncodeError, LocItem, ProtoError, SendError, ValidationError};

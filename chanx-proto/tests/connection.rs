@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chanx_proto::{
-    AuthOutcome,
-    ConfigError, Connection, EncodeError, Failure, Handled, Heartbeat, InFrame, LayerMessage,
-    LayerRejection, MessageSet, NoEvent, Options, Output, ProtoError, Protocol, RateLimit,
-    SendError, State, TransportError,
+    AuthOutcome, ConfigError, Connection, EncodeError, Failure, Handled, Heartbeat, InFrame,
+    LayerMessage, LayerRejection, MessageSet, NoEvent, Options, Output, ProtoError, Protocol,
+    RateLimit, SendError, State, TransportError,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -180,10 +179,7 @@ fn auth_success_sends_exact_frame_then_joins_each_group_once() {
     assert_eq!(conn.state(), State::Handshake);
     conn.handle_auth(accepted(Some(json!(7)), &["a", "b", "a", "b"]), now)
         .unwrap();
-    assert_eq!(
-        describe_all(&mut conn),
-        [AUTH_OK, "<join a,b>"]
-    );
+    assert_eq!(describe_all(&mut conn), [AUTH_OK, "<join a,b>"]);
     assert_eq!(conn.groups(), ["a", "b"]);
     assert_eq!(conn.state(), State::Open);
     assert_eq!(conn.user_pk(), Some(&json!(7)));
@@ -1180,7 +1176,10 @@ fn rejected_events_still_send_complete() {
     .unwrap();
     conn.handle_layer_message(&unknown).unwrap();
     match &drain(&mut conn)[..] {
-        [Output::Frame(complete), Output::LayerRejected(LayerRejection::InvalidEvent(errors))] => {
+        [
+            Output::Frame(complete),
+            Output::LayerRejected(LayerRejection::InvalidEvent(errors)),
+        ] => {
             assert_eq!(complete, COMPLETE);
             assert_eq!(errors.len(), 1);
             assert_eq!(errors[0].kind, "union_tag_invalid");
@@ -1499,10 +1498,7 @@ fn heartbeat_silence_closes_4408_and_leaves_groups() {
     assert_eq!(describe(&drain(&mut conn)), ["<ping>"]);
     // Two pings went unanswered.
     conn.handle_timeout(t0 + 30 * SEC);
-    assert_eq!(
-        describe_all(&mut conn),
-        ["<close 4408>", "<leave room>"]
-    );
+    assert_eq!(describe_all(&mut conn), ["<close 4408>", "<leave room>"]);
     assert_eq!(conn.poll_timeout(), None);
     conn.handle_timeout(t0 + 40 * SEC);
     assert!(drain(&mut conn).is_empty());
@@ -1546,10 +1542,7 @@ fn shutdown_closes_1001() {
     let now = Instant::now();
     let mut conn = open(completing(), now);
     conn.shutdown();
-    assert_eq!(
-        describe_all(&mut conn),
-        ["<close 1001>", "<leave room>"]
-    );
+    assert_eq!(describe_all(&mut conn), ["<close 1001>", "<leave room>"]);
     assert_eq!(conn.state(), State::Closing);
 }
 
@@ -1558,10 +1551,7 @@ fn close_leaves_every_group_exactly_once() {
     let now = Instant::now();
     let mut conn: Conn = open_with(completing(), "chan.1", None, &["a", "b", "c"], now);
     conn.close(1000, "bye");
-    assert_eq!(
-        describe_all(&mut conn),
-        ["<close 1000>", "<leave a,b,c>"]
-    );
+    assert_eq!(describe_all(&mut conn), ["<close 1000>", "<leave a,b,c>"]);
     conn.close(1000, "again");
     conn.shutdown();
     conn.handle_transport_closed();

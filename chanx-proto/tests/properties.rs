@@ -73,8 +73,12 @@ use support::{accepted, drain, drain_layer, protocol};
 /// A connection accepted as user 1 in group `g`, its handshake outputs
 /// drained and its frames counted as written.
 fn open(options: Options, now: Instant) -> Conn {
-    let mut conn =
-        support::open_connection(protocol(options), "test.1", accepted(Some(json!(1)), &["g"]), now);
+    let mut conn = support::open_connection(
+        protocol(options),
+        "test.1",
+        accepted(Some(json!(1)), &["g"]),
+        now,
+    );
     conn.handle_frames_written(usize::MAX);
     conn
 }

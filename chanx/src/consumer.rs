@@ -245,8 +245,13 @@ impl<C: Consumer> Context<'_, C> {
         groups: &[String],
         exclude_current: bool,
     ) -> Result<(), SendError> {
-        self.group(raw(message)?, ContentKind::Message, Some(groups), exclude_current)
-            .await
+        self.group(
+            raw(message)?,
+            ContentKind::Message,
+            Some(groups),
+            exclude_current,
+        )
+        .await
     }
 
     /// Sends a raw JSON object to groups (this connection's own when `groups` is `None`).

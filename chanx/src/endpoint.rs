@@ -9,9 +9,9 @@ use futures_util::future::BoxFuture;
 use crate::auth::{AuthPolicy, Authenticator, ObjectLoader, Permission};
 use crate::consumer::Consumer;
 use crate::driver::{self, Concurrency, EndpointCore};
-use crate::session::LogSettings;
 use crate::handshake::Handshake;
 use crate::layer::ChannelLayer;
+use crate::session::LogSettings;
 use crate::shutdown::ShutdownSignal;
 use crate::ws::BoxSocket;
 

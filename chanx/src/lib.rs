@@ -36,9 +36,9 @@ mod ws;
 
 pub use chanx_proto::{self as proto, NoEvent, Options};
 pub use consumer::{Consumer, Context, HandlerError, HandlerResult, NoGroupMessage};
-pub use session::{LogSettings, SendError};
 pub use endpoint::{Endpoint, EndpointBuilder, EndpointInfo};
 pub use handshake::{Handshake, User};
 pub use server::{OriginPolicy, Refusal, Server, Upgrade};
+pub use session::{LogSettings, SendError};
 pub use shutdown::Shutdown;
 pub use ws::{BoxSocket, Socket, SocketError, WsMessage};

@@ -42,7 +42,8 @@ pub fn open_connection<M: MessageSet, E: MessageSet>(
     now: Instant,
 ) -> Connection<M, E> {
     let mut conn = Connection::new(protocol, channel, now);
-    conn.handle_auth(outcome, now).expect("first authentication");
+    conn.handle_auth(outcome, now)
+        .expect("first authentication");
     while conn.poll_output().is_some() {}
     while conn.poll_layer().is_some() {}
     conn
@@ -50,10 +51,10 @@ pub fn open_connection<M: MessageSet, E: MessageSet>(
 
 /// Every pending output (not the layer commands); asserts that no frame
 /// follows a close.
-pub fn drain<M: Debug, E: Debug>(conn: &mut Connection<M, E>) -> Vec<Output<M, E>>
+pub fn drain<M, E>(conn: &mut Connection<M, E>) -> Vec<Output<M, E>>
 where
-    M: MessageSet,
-    E: MessageSet,
+    M: MessageSet + Debug,
+    E: MessageSet + Debug,
 {
     let out: Vec<_> = std::iter::from_fn(|| conn.poll_output()).collect();
     if let Some(i) = out.iter().position(|o| matches!(o, Output::Close { .. })) {

@@ -117,8 +117,13 @@ pub(crate) async fn run<C: Consumer>(
     let (sink, stream) = socket.split();
     let (link, writer) = link(sink);
     let turn = Turn::default();
-    let (outlet, layer_worker) =
-        Outlet::new(link, turn.clone(), Arc::clone(&endpoint.log), layer, &channel);
+    let (outlet, layer_worker) = Outlet::new(
+        link,
+        turn.clone(),
+        Arc::clone(&endpoint.log),
+        layer,
+        &channel,
+    );
     let core = Core::<C> {
         conn: Connection::new(Arc::clone(&endpoint.protocol), channel, Instant::now()),
         info: Arc::new(SessionInfo {

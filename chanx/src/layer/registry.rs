@@ -169,7 +169,12 @@ fn deliver(sender: &MessageSender, channel: &str, message: &Arc<LayerMessage>) -
 mod tests {
     use super::*;
 
-    fn registry_with(channels: &[&str]) -> (LocalRegistry, Vec<async_channel::Receiver<Arc<LayerMessage>>>) {
+    fn registry_with(
+        channels: &[&str],
+    ) -> (
+        LocalRegistry,
+        Vec<async_channel::Receiver<Arc<LayerMessage>>>,
+    ) {
         let mut registry = LocalRegistry::default();
         let inboxes = channels
             .iter()
@@ -194,7 +199,10 @@ mod tests {
         assert_eq!(registry.add("g", "b"), Joined::Added);
         assert_eq!(registry.add("g", "missing"), Joined::UnknownChannel);
         assert!(!registry.discard("g", "a"));
-        assert!(!registry.discard("g", "a"), "discarding twice changes nothing");
+        assert!(
+            !registry.discard("g", "a"),
+            "discarding twice changes nothing"
+        );
         assert!(registry.discard("g", "b"));
         assert!(!registry.discard("other", "b"));
         assert_eq!(registry.groups().count(), 0);

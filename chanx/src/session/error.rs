@@ -47,9 +47,7 @@ impl From<chanx_proto::SendError> for SendError {
             chanx_proto::SendError::Encode(error) => SendError::Encode(error),
             // A handler only runs on an open connection: "not open" there
             // means it is already gone.
-            chanx_proto::SendError::Closed | chanx_proto::SendError::Misuse(_) => {
-                SendError::Closed
-            }
+            chanx_proto::SendError::Closed | chanx_proto::SendError::Misuse(_) => SendError::Closed,
         }
     }
 }

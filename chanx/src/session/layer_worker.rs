@@ -94,11 +94,8 @@ impl Future for LayerWorker {
                     Poll::Ready(Some(job)) => {
                         // Started here, in queue order, not whenever the
                         // set of futures gets to it.
-                        let mut started = perform(
-                            Arc::clone(&this.layer),
-                            Arc::clone(&this.channel),
-                            job,
-                        );
+                        let mut started =
+                            perform(Arc::clone(&this.layer), Arc::clone(&this.channel), job);
                         if started.as_mut().poll(cx).is_pending() {
                             this.in_flight.push(started);
                         }

@@ -24,12 +24,12 @@ use chanx_proto::{
 use serde_json::value::RawValue;
 
 pub use self::error::SendError;
+use self::layer_worker::LayerQueue;
 pub(crate) use self::layer_worker::{JoinResult, LayerWorker, layer_worker};
 pub use self::log::LogSettings;
 pub(crate) use self::task::{ConnectionTask, Turn};
-pub(crate) use self::writer::link;
-use self::layer_worker::LayerQueue;
 use self::writer::Link;
+pub(crate) use self::writer::link;
 use crate::auth::LoadedObject;
 use crate::handshake::{Handshake, User};
 use crate::layer::ChannelLayer;

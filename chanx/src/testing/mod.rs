@@ -351,7 +351,10 @@ impl TestClient {
 
     /// Closes from the client side and lets the server finish its cleanup.
     pub async fn disconnect(mut self) {
-        let _ = self.send(WsMessage::Close(Some((chanx_proto::close_code::NORMAL, String::new()))));
+        let _ = self.send(WsMessage::Close(Some((
+            chanx_proto::close_code::NORMAL,
+            String::new(),
+        ))));
         self.to_server.close();
         let finished = pool::until_finished(&self.pool, self.id);
         futures_util::pin_mut!(finished);
