@@ -1533,6 +1533,129 @@ fn heartbeat_any_frame_resets_the_count() {
     }
 }
 
+#[test]
+fn heartbeat_never_blames_the_peer_while_reads_are_paused() {
+    let t0 = Instant::now();
+    let mut conn = open(beating(), t0);
+    conn.handle_reads_paused();
+    // Pings go on, silence does not count: the answers may wait unread.
+    for i in 1..=5 {
+        conn.handle_timeout(t0 + i * 10 * SEC);
+        assert_eq!(describe(&drain(&mut conn)), ["<ping>"], "beat {i}");
+    }
+    assert_eq!(conn.state(), State::Open);
+    // Reading again gives the peer a fresh interval, then the usual count.
+    conn.handle_reads_resumed();
+    conn.handle_timeout(t0 + 60 * SEC);
+    conn.handle_timeout(t0 + 70 * SEC);
+    assert_eq!(describe(&drain(&mut conn)), ["<ping>", "<ping>"]);
+    conn.handle_timeout(t0 + 80 * SEC);
+    assert_eq!(describe_all(&mut conn), ["<close 4408>", "<leave room>"]);
+}
+
+#[test]
+fn early_and_repeated_timeouts_are_harmless() {
+    let t0 = Instant::now();
+    let mut conn = open(beating(), t0);
+    let deadline = conn.poll_timeout().unwrap();
+    conn.handle_timeout(t0);
+    conn.handle_timeout(deadline - Duration::from_millis(1));
+    assert!(drain(&mut conn).is_empty());
+    conn.handle_timeout(deadline);
+    conn.handle_timeout(deadline);
+    assert_eq!(describe(&drain(&mut conn)), ["<ping>"]);
+}
+
+#[test]
+fn transport_errors_close_with_their_codes_and_leave_groups() {
+    for (error, code) in [
+        (TransportError::MessageTooBig, 1009),
+        (TransportError::ProtocolViolation, 1002),
+        (TransportError::InvalidUtf8, 1007),
+    ] {
+        let mut conn = open(completing(), Instant::now());
+        conn.handle_transport_error(error);
+        assert_eq!(
+            describe_all(&mut conn),
+            [format!("<close {code}>"), "<leave room>".to_owned()]
+        );
+        assert_eq!(conn.state(), State::Closing);
+    }
+}
+
+#[test]
+fn failures_close_with_1011_before_and_after_authentication() {
+    let now = Instant::now();
+    for failure in [
+        Failure::LayerUnavailable,
+        Failure::LayerClosed,
+        Failure::Application,
+    ] {
+        let mut conn = open(completing(), now);
+        conn.handle_failure(failure);
+        assert_eq!(describe_all(&mut conn), ["<close 1011>", "<leave room>"]);
+    }
+    // A channel the layer could not register: closed before any frame.
+    let mut conn: Conn = Connection::new(protocol(completing()), "", now);
+    conn.handle_failure(Failure::LayerUnavailable);
+    assert!(matches!(
+        &drain(&mut conn)[..],
+        [Output::Close {
+            code: 1011,
+            reason: "channel layer unavailable",
+            discard_queued: false
+        }]
+    ));
+    conn.handle_auth(accepted(None, &["g"]), now).unwrap();
+    assert!(describe_all(&mut conn).is_empty());
+}
+
+#[test]
+fn backlog_is_high_at_half_the_bound() {
+    let now = Instant::now();
+    // Four frames may wait: high from two on.
+    let options = Options {
+        max_outbound_frames: 4,
+        ..completing()
+    };
+    let mut conn: Conn = open_with(options, "chan.1", None, &[], now);
+    conn.handle_frames_written(usize::MAX);
+    assert!(!conn.is_backlog_high());
+    conn.send_message(&chat("1")).unwrap();
+    assert!(!conn.is_backlog_high());
+    conn.send_message(&chat("2")).unwrap();
+    assert!(conn.is_backlog_high());
+    conn.handle_frames_written(1);
+    assert!(!conn.is_backlog_high());
+    // The byte bound counts too.
+    let options = Options {
+        max_outbound_bytes: 100,
+        ..completing()
+    };
+    let mut conn: Conn = open_with(options, "chan.1", None, &[], now);
+    conn.handle_frames_written(usize::MAX);
+    conn.send_message(&chat(&"x".repeat(60))).unwrap();
+    assert!(conn.is_backlog_high());
+}
+
+#[test]
+fn layer_commands_wait_on_their_own_queue() {
+    let now = Instant::now();
+    let mut conn: Conn = Connection::new(protocol(completing()), "chan.1", now);
+    conn.handle_auth(accepted(Some(json!(7)), &["a", "b"]), now)
+        .unwrap();
+    conn.send_group_message(&chat("hi"), None, true).unwrap();
+    // Frames come out without waiting for any layer command.
+    assert_eq!(describe(&drain(&mut conn)), [AUTH_OK]);
+    assert_eq!(
+        layer_log(&mut conn),
+        ["<join a,b>", "<group_send a>", "<group_send b>"]
+    );
+    conn.close(1000, "bye");
+    assert_eq!(describe(&drain(&mut conn)), ["<close 1000>"]);
+    assert_eq!(layer_log(&mut conn), ["<leave a,b>"]);
+}
+
 // ---------------------------------------------------------------------------
 // Closing
 // ---------------------------------------------------------------------------
