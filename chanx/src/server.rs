@@ -99,7 +99,6 @@ pub struct Server {
     layer: Arc<dyn ChannelLayer>,
     origins: OriginPolicy,
     shutdown: Shutdown,
-    test_pool: Arc<crate::testing::Pool>,
 }
 
 impl std::fmt::Debug for Server {
@@ -119,7 +118,6 @@ impl Server {
             layer: Arc::new(layer),
             origins: OriginPolicy::any(),
             shutdown: Shutdown::new(),
-            test_pool: Arc::default(),
         }
     }
 
@@ -142,11 +140,6 @@ impl Server {
     /// The shutdown switch.
     pub fn shutdown(&self) -> &Shutdown {
         &self.shutdown
-    }
-
-    /// The connections of this server's in-process test clients.
-    pub(crate) fn test_pool(&self) -> Arc<crate::testing::Pool> {
-        Arc::clone(&self.test_pool)
     }
 
     /// Decides whether an upgrade request may proceed, before the WebSocket

@@ -14,7 +14,7 @@ use chanx::auth::{
 use chanx::layer::{ChannelLayer, InMemoryLayer};
 use chanx::proto::{ContentKind, GroupEnvelope, LayerMessage};
 use chanx::routing::{RouteTable, path, re_path};
-use chanx::testing::TestClient;
+use chanx::testing::{TestClient, TestServer};
 use chanx::{
     Consumer, Context, Endpoint, EndpointBuilder, HandlerResult, Handshake, NoEvent,
     NoGroupMessage, Options, Server, User, WsMessage,
@@ -206,7 +206,7 @@ fn builder() -> EndpointBuilder<AuthConsumer> {
     Endpoint::builder(AuthConsumer::default)
 }
 
-fn server_with(endpoint: EndpointBuilder<AuthConsumer>) -> Server {
+fn server_with(endpoint: EndpointBuilder<AuthConsumer>) -> TestServer {
     let routes = RouteTable::new([
         path("ws/", endpoint.build().unwrap()),
         re_path(
@@ -220,10 +220,10 @@ fn server_with(endpoint: EndpointBuilder<AuthConsumer>) -> Server {
         ),
     ])
     .unwrap();
-    Server::new(routes, InMemoryLayer::new())
+    TestServer::new(Server::new(routes, InMemoryLayer::new()))
 }
 
-fn token_server() -> Server {
+fn token_server() -> TestServer {
     server_with(
         builder()
             .authenticator(TokenAuthentication::new(tokens()))
@@ -234,7 +234,7 @@ fn token_server() -> Server {
 /// Connects with `headers`, returns the authentication payload and, for a
 /// failure, the close code that follows it (for a success, `None` after
 /// checking the connection answers).
-fn outcome_at(server: &Server, at: &str, headers: &[(&str, &str)]) -> (Value, Option<u16>) {
+fn outcome_at(server: &TestServer, at: &str, headers: &[(&str, &str)]) -> (Value, Option<u16>) {
     block_on(async {
         let mut b = TestClient::builder(server, at);
         for (k, v) in headers {
@@ -262,7 +262,7 @@ fn outcome_at(server: &Server, at: &str, headers: &[(&str, &str)]) -> (Value, Op
     })
 }
 
-fn outcome(server: &Server, headers: &[(&str, &str)]) -> (Value, Option<u16>) {
+fn outcome(server: &TestServer, headers: &[(&str, &str)]) -> (Value, Option<u16>) {
     outcome_at(server, "/ws/", headers)
 }
 
@@ -282,7 +282,7 @@ fn assert_ok(got: (Value, Option<u16>)) {
 }
 
 /// Connects and returns the `whoami` reply payload.
-fn whoami(server: &Server, at: &str, headers: &[(&str, &str)]) -> Value {
+fn whoami(server: &TestServer, at: &str, headers: &[(&str, &str)]) -> Value {
     block_on(async {
         let mut b = TestClient::builder(server, at);
         for (k, v) in headers {
@@ -389,7 +389,7 @@ fn custom_keyword_bearer() {
 
 // ---------------------------------------------------- session authentication
 
-fn session_server() -> Server {
+fn session_server() -> TestServer {
     server_with(
         builder()
             .authenticator(SessionAuthentication::new(sessions()))
@@ -692,7 +692,7 @@ fn object_permission_failure_uses_its_message() {
             .unwrap(),
     )])
     .unwrap();
-    let server = Server::new(routes, InMemoryLayer::new());
+    let server = TestServer::new(Server::new(routes, InMemoryLayer::new()));
     assert_ok(outcome_at(
         &server,
         "/obj/1/",
@@ -736,7 +736,7 @@ fn permissions_run_before_the_object_lookup() {
             .unwrap(),
     )])
     .unwrap();
-    let server = Server::new(routes, InMemoryLayer::new());
+    let server = TestServer::new(Server::new(routes, InMemoryLayer::new()));
     assert_refused(outcome_at(&server, "/obj/99/", &[]), 403, NOT_PROVIDED);
 }
 
@@ -783,7 +783,7 @@ fn object_loader_failures() {
             .unwrap(),
     )])
     .unwrap();
-    let server = Server::new(routes, InMemoryLayer::new());
+    let server = TestServer::new(Server::new(routes, InMemoryLayer::new()));
     let token = [("authorization", "Token good")];
     assert_eq!(
         whoami(&server, "/u/alice/", &token)["object"],
@@ -823,7 +823,7 @@ fn internal_authenticator_error_is_500_generic() {
 
 // ------------------------------------------------- send_authentication_message
 
-fn silent_server() -> Server {
+fn silent_server() -> TestServer {
     server_with(
         builder()
             .options(Options {
@@ -962,7 +962,7 @@ fn failed_connection_never_receives_group_traffic() {
             .unwrap(),
     )])
     .unwrap();
-    let server = Server::new(routes, layer.clone());
+    let server = TestServer::new(Server::new(routes, layer.clone()));
     block_on(async {
         let mut good = TestClient::builder(&server, "/ws/")
             .header("authorization", "Token good")
@@ -1027,7 +1027,7 @@ fn failed_connection_is_unregistered_from_the_layer() {
             .unwrap(),
     )])
     .unwrap();
-    let server = Server::new(routes, layer.clone());
+    let server = TestServer::new(Server::new(routes, layer.clone()));
     block_on(async {
         let mut bad = TestClient::connect(&server, "/ws/").await.unwrap();
         assert_eq!(bad.expect_close().await.unwrap(), Some(4401));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chanx::auth::AllowAny;
 use chanx::layer::InMemoryLayer;
 use chanx::routing::{RouteTable, path};
-use chanx::testing::TestClient;
+use chanx::testing::{TestClient, TestServer};
 use chanx::{Consumer, Context, Endpoint, HandlerResult, Server};
 use futures_executor::block_on;
 use schemars::JsonSchema;
@@ -114,7 +114,7 @@ impl Consumer for Parallel {
     }
 }
 
-fn server(limit: usize, gauge: &Gauge) -> (Server, InMemoryLayer) {
+fn server(limit: usize, gauge: &Gauge) -> (TestServer, InMemoryLayer) {
     let layer = InMemoryLayer::new();
     let gauge = gauge.clone();
     let endpoint = Endpoint::builder(move || Parallel {
@@ -126,10 +126,10 @@ fn server(limit: usize, gauge: &Gauge) -> (Server, InMemoryLayer) {
     .build()
     .unwrap();
     let routes = RouteTable::new([path("par/", endpoint)]).unwrap();
-    (Server::new(routes, layer.clone()), layer)
+    (TestServer::new(Server::new(routes, layer.clone())), layer)
 }
 
-async fn connect(server: &Server) -> TestClient {
+async fn connect(server: &TestServer) -> TestClient {
     let mut client = TestClient::connect(server, "/par/").await.unwrap();
     client.assert_authenticated().await.unwrap();
     client

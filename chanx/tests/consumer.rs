@@ -11,7 +11,7 @@ use chanx::auth::{AllowAny, AuthError, IsAuthenticated, TokenAuthentication, Tok
 use chanx::layer::{ChannelLayer, InMemoryLayer};
 use chanx::proto::LayerMessage;
 use chanx::routing::{RouteTable, path};
-use chanx::testing::{TestClient, TestError};
+use chanx::testing::{TestClient, TestError, TestServer};
 use chanx::{Consumer, Context, Endpoint, HandlerResult, Refusal, Server, User, WsMessage};
 use futures_executor::block_on;
 use futures_util::future::{BoxFuture, Either, FutureExt, select};
@@ -177,7 +177,7 @@ fn tokens() -> Tokens {
 }
 
 struct Fixture {
-    server: Server,
+    server: TestServer,
     layer: InMemoryLayer,
     probe: Probe,
 }
@@ -224,13 +224,13 @@ fn fixture() -> Fixture {
     ])
     .unwrap();
     Fixture {
-        server: Server::new(routes, layer.clone()),
+        server: TestServer::new(Server::new(routes, layer.clone())),
         layer,
         probe,
     }
 }
 
-async fn connect(server: &Server, at: &str, token: &str) -> TestClient {
+async fn connect(server: &TestServer, at: &str, token: &str) -> TestClient {
     let mut client = TestClient::builder(server, at)
         .header("authorization", &format!("Token {token}"))
         .connect()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chanx::layer::{ChannelLayer, InMemoryLayer, Inbox, LayerError};
 use chanx::proto::LayerMessage;
 use chanx::routing::{RouteTable, path};
-use chanx::testing::TestClient;
+use chanx::testing::{TestClient, TestServer};
 use chanx::{Consumer, Context, Endpoint, HandlerResult, NoEvent, Server};
 use futures_executor::block_on;
 use futures_util::future::BoxFuture;
@@ -108,7 +108,10 @@ fn echo_replies_flow_while_a_group_send_waits_for_the_layer() {
             gate,
         };
         let endpoint = Endpoint::builder(Room::default).build().unwrap();
-        let server = Server::new(RouteTable::new([path("room/", endpoint)]).unwrap(), layer);
+        let server = TestServer::new(Server::new(
+            RouteTable::new([path("room/", endpoint)]).unwrap(),
+            layer,
+        ));
         let mut client = TestClient::connect(&server, "/room/").await.unwrap();
         client.assert_authenticated().await.unwrap();
 

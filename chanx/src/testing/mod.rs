@@ -1,10 +1,11 @@
 //! An in-process test client: the counterpart of chanx's
 //! `WebsocketCommunicator`, with no sockets and no runtime of its own.
 //!
-//! The clients of one server share a pool of connection futures: awaiting
-//! any client drives every connection (a group message sent by one client
-//! reaches another without awaiting the sender), so tests run on any
-//! executor (or `block_on`) with no runtime of their own.
+//! Wrap the [`Server`] in a [`TestServer`]: its clients share a pool of
+//! connection futures, and awaiting any client drives every connection (a
+//! group message sent by one client reaches another without awaiting the
+//! sender), so tests run on any executor (or `block_on`) with no runtime of
+//! their own.
 //!
 //! ```
 //! # use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
@@ -21,11 +22,11 @@
 //! #     }
 //! # }
 //! use chanx::routing::{path, RouteTable};
-//! use chanx::testing::TestClient;
+//! use chanx::testing::{TestClient, TestServer};
 //! use serde_json::json;
 //!
 //! let endpoint = chanx::Endpoint::builder(EchoConsumer::default).send_completion(true).build().unwrap();
-//! let server = chanx::Server::new(RouteTable::new([path("echo/", endpoint)]).unwrap(), chanx::layer::InMemoryLayer::new());
+//! let server = TestServer::new(chanx::Server::new(RouteTable::new([path("echo/", endpoint)]).unwrap(), chanx::layer::InMemoryLayer::new()));
 //! futures_executor::block_on(async {
 //!     let mut client = TestClient::connect(&server, "/echo/").await.unwrap();
 //!     client.assert_authenticated().await.unwrap();
@@ -107,9 +108,49 @@ impl Sink<WsMessage> for ServerSide {
     }
 }
 
+/// A [`Server`] for in-process tests: the server plus the pool that drives
+/// its test clients' connections. It dereferences to the server (for its
+/// layer, shutdown switch and routes).
+#[derive(Clone)]
+pub struct TestServer {
+    server: Server,
+    pool: Arc<Pool>,
+}
+
+impl TestServer {
+    /// Wraps `server` for tests.
+    pub fn new(server: Server) -> Self {
+        TestServer {
+            server,
+            pool: Arc::default(),
+        }
+    }
+
+    /// The wrapped server.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
 /// Builder for a [`TestClient`] with headers, cookies and a peer address.
 pub struct TestClientBuilder<'a> {
-    server: &'a Server,
+    server: &'a TestServer,
     path: String,
     headers: HeaderMap,
     error: Option<String>,
@@ -143,6 +184,7 @@ impl TestClientBuilder<'_> {
         };
         let upgrade = self
             .server
+            .server
             .prepare(&path, query.as_deref(), self.headers, None)?;
         let (to_server, incoming) = async_channel::unbounded();
         let (outgoing, from_server) = async_channel::unbounded();
@@ -150,7 +192,7 @@ impl TestClientBuilder<'_> {
             incoming: Box::pin(incoming),
             outgoing,
         });
-        let pool = self.server.test_pool();
+        let pool = Arc::clone(&self.server.pool);
         let id = pool.add(Box::pin(upgrade.run(socket)));
         Ok(TestClient {
             pool,
@@ -162,7 +204,7 @@ impl TestClientBuilder<'_> {
     }
 }
 
-/// An in-process WebSocket client of a [`Server`].
+/// An in-process WebSocket client of a [`TestServer`].
 pub struct TestClient {
     pool: Arc<Pool>,
     id: u64,
@@ -182,12 +224,12 @@ impl Drop for TestClient {
 
 impl TestClient {
     /// Connects to `path` without headers.
-    pub async fn connect(server: &Server, path: &str) -> Result<TestClient, TestError> {
+    pub async fn connect(server: &TestServer, path: &str) -> Result<TestClient, TestError> {
         TestClient::builder(server, path).connect().await
     }
 
     /// Starts a connection with headers or cookies.
-    pub fn builder<'a>(server: &'a Server, path: &str) -> TestClientBuilder<'a> {
+    pub fn builder<'a>(server: &'a TestServer, path: &str) -> TestClientBuilder<'a> {
         TestClientBuilder {
             server,
             path: path.to_owned(),
