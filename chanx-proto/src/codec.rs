@@ -116,6 +116,40 @@ pub fn encode<T: Serialize + ?Sized>(value: &T, camelize_keys: bool) -> serde_js
     }
 }
 
+/// A message serialized to JSON text once, ahead of the connection that
+/// sends it (a handler on another task, say): only [`Serialized::new`]
+/// makes one, so the text is always valid JSON.
+///
+/// ```
+/// let message = chanx_proto::Serialized::new(&serde_json::json!({"action": "x"})).unwrap();
+/// assert_eq!(message.as_str(), r#"{"action":"x"}"#);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Serialized(String);
+
+impl Serialized {
+    /// Serializes `value` (keys as written; the connection camelizes when
+    /// its endpoint asks for it).
+    pub fn new<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Self> {
+        serde_json::to_string(value).map(Serialized)
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The frame to send: the text itself, or with camelized keys.
+    pub(crate) fn into_frame(self, camelize_keys: bool) -> serde_json::Result<String> {
+        if camelize_keys {
+            let value: serde_json::Value = serde_json::from_str(&self.0)?;
+            encode(&value, true)
+        } else {
+            Ok(self.0)
+        }
+    }
+}
+
 /// Reads the value of the tag key `key` of a JSON object frame without
 /// decoding the rest, for logging. `None` if absent or not a string.
 ///

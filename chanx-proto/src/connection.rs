@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::codec::{self, Decoded};
+use crate::codec::{self, Decoded, Serialized};
 use crate::envelope::{ContentKind, GroupEnvelope, LayerMessage, user_key};
 use crate::error::{EncodeError, ProtoError, SendError, ValidationError};
 use crate::limits::{HeartbeatState, TokenBucket};
@@ -570,6 +570,14 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     pub fn send_message<T: Serialize + ?Sized>(&mut self, message: &T) -> Result<(), SendError> {
         self.check_can_send()?;
         let frame = codec::encode(message, self.protocol.options.camelize)?;
+        self.push_frame(frame);
+        Ok(())
+    }
+
+    /// Sends a message serialized ahead of time, without copying it.
+    pub fn send_serialized(&mut self, message: Serialized) -> Result<(), SendError> {
+        self.check_can_send()?;
+        let frame = message.into_frame(self.protocol.options.camelize)?;
         self.push_frame(frame);
         Ok(())
     }

@@ -117,6 +117,7 @@ mod options;
 pub mod python;
 pub mod schema;
 
+pub use codec::Serialized;
 pub use connection::{
     AuthOutcome, Connection, Failure, Handled, InFrame, LayerCommand, LayerRejection, Output,
     State, TransportError, close_code,

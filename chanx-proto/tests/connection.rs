@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chanx_proto::{
     AuthOutcome, ConfigError, Connection, EncodeError, Failure, Handled, Heartbeat, InFrame,
     LayerMessage, LayerRejection, MessageSet, NoEvent, Options, Output, ProtoError, Protocol,
-    RateLimit, SendError, State, TransportError,
+    RateLimit, SendError, Serialized, State, TransportError,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -1636,6 +1636,31 @@ fn backlog_is_high_at_half_the_bound() {
     conn.handle_frames_written(usize::MAX);
     conn.send_message(&chat(&"x".repeat(60))).unwrap();
     assert!(conn.is_backlog_high());
+}
+
+#[test]
+fn serialized_messages_are_sent_as_is_or_camelized() {
+    let now = Instant::now();
+    let reply = SnakePayload {
+        my_field: "x".into(),
+    };
+    let mut conn = open(completing(), now);
+    conn.send_serialized(Serialized::new(&reply).unwrap())
+        .unwrap();
+    assert_eq!(describe(&drain(&mut conn)), [r#"{"my_field":"x"}"#]);
+    let camel = Options {
+        camelize: true,
+        ..completing()
+    };
+    let mut conn = open(camel, now);
+    conn.send_serialized(Serialized::new(&reply).unwrap())
+        .unwrap();
+    assert_eq!(describe(&drain(&mut conn)), [r#"{"myField":"x"}"#]);
+    conn.close(1000, "bye");
+    assert!(matches!(
+        conn.send_serialized(Serialized::new(&reply).unwrap()),
+        Err(SendError::Closed)
+    ));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::future::Future;
 
-use chanx_proto::{ContentKind, MessageSet};
+use chanx_proto::{ContentKind, MessageSet, Serialized};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -225,7 +225,7 @@ impl<C: Consumer> Context<'_, C> {
         &mut self,
         message: &T,
     ) -> Result<(), SendError> {
-        self.perform(Command::Send(raw(message)?)).await
+        self.perform(Command::Send(Serialized::new(message)?)).await
     }
 
     /// Sends a group message to this connection's groups, except this connection.

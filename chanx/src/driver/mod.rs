@@ -140,15 +140,16 @@ pub(crate) async fn run<C: Consumer>(
         inbox,
         turn: turn.clone(),
     };
-    let session = session(endpoint, core, io, shutdown).instrument(span.clone());
-    let writer = writer.instrument(span.clone());
-    let layer_worker = layer_worker.instrument(span);
+    let session = session(endpoint, core, io, shutdown);
     futures_util::pin_mut!(session, writer, layer_worker);
+    // One span for the whole task, entered once per poll of the task rather
+    // than once per part.
     let task = ConnectionTask::new(session, writer.as_mut(), layer_worker.as_mut(), turn);
-    if !task.await {
+    if !task.instrument(span.clone()).await {
         // Let the writer flush the close frame and the worker leave the groups.
         let rest = future::join(writer, layer_worker);
-        let _ = future::select(rest, futures_timer::Delay::new(CLOSE_TIMEOUT)).await;
+        let rest = future::select(rest, futures_timer::Delay::new(CLOSE_TIMEOUT));
+        let _ = rest.instrument(span).await;
     }
 }
 

@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use chanx_proto::LayerCommand;
@@ -38,6 +39,8 @@ struct Job {
 /// The session's end: queues commands for the worker.
 pub(crate) struct LayerQueue {
     jobs: async_channel::Sender<Job>,
+    /// Commands queued or started and not yet finished.
+    outstanding: Arc<AtomicUsize>,
 }
 
 impl LayerQueue {
@@ -50,7 +53,9 @@ impl LayerQueue {
             }
             _ => (None, None),
         };
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
         if self.jobs.send(Job { command, reply }).await.is_err() {
+            self.outstanding.fetch_sub(1, Ordering::AcqRel);
             // The worker is gone only once the connection's task ends.
             tracing::debug!("layer worker gone; command dropped");
         }
@@ -64,22 +69,34 @@ pub(crate) fn layer_worker(
     channel: &str,
 ) -> (LayerQueue, LayerWorker) {
     let (jobs_tx, jobs) = async_channel::bounded(QUEUE_CAPACITY);
+    let outstanding = Arc::new(AtomicUsize::new(0));
     let worker = LayerWorker {
         layer,
         channel: channel.into(),
         jobs: Box::pin(jobs),
         in_flight: FuturesUnordered::new(),
+        outstanding: Arc::clone(&outstanding),
         closed: false,
     };
-    (LayerQueue { jobs: jobs_tx }, worker)
+    let queue = LayerQueue {
+        jobs: jobs_tx,
+        outstanding,
+    };
+    (queue, worker)
 }
 
 /// Runs until the queue is dropped and every started command finished.
+///
+/// Only the session of the same task submits commands, and the
+/// connection's task polls the worker right after the session: an idle
+/// worker (nothing outstanding) returns at once, without touching its
+/// queue — most messages need no layer work, and this poll runs for each.
 pub(crate) struct LayerWorker {
     layer: Arc<dyn ChannelLayer>,
     channel: Arc<str>,
     jobs: Pin<Box<async_channel::Receiver<Job>>>,
     in_flight: FuturesUnordered<BoxFuture<'static, ()>>,
+    outstanding: Arc<AtomicUsize>,
     closed: bool,
 }
 
@@ -88,14 +105,25 @@ impl Future for LayerWorker {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        if this.outstanding.load(Ordering::Acquire) == 0 {
+            return if this.jobs.is_closed() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            };
+        }
         loop {
             while !this.closed && this.in_flight.len() < MAX_IN_FLIGHT {
                 match this.jobs.as_mut().poll_next(cx) {
                     Poll::Ready(Some(job)) => {
                         // Started here, in queue order, not whenever the
                         // set of futures gets to it.
-                        let mut started =
-                            perform(Arc::clone(&this.layer), Arc::clone(&this.channel), job);
+                        let mut started = perform(
+                            Arc::clone(&this.layer),
+                            Arc::clone(&this.channel),
+                            job,
+                            Arc::clone(&this.outstanding),
+                        );
                         if started.as_mut().poll(cx).is_pending() {
                             this.in_flight.push(started);
                         }
@@ -119,7 +147,12 @@ impl Future for LayerWorker {
     }
 }
 
-fn perform(layer: Arc<dyn ChannelLayer>, channel: Arc<str>, job: Job) -> BoxFuture<'static, ()> {
+fn perform(
+    layer: Arc<dyn ChannelLayer>,
+    channel: Arc<str>,
+    job: Job,
+    outstanding: Arc<AtomicUsize>,
+) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         let result = match &job.command {
             LayerCommand::Join(groups) => layer.join_groups(&channel, groups).await,
@@ -144,5 +177,6 @@ fn perform(layer: Arc<dyn ChannelLayer>, channel: Arc<str>, job: Job) -> BoxFutu
         if let Some(reply) = job.reply {
             let _ = reply.try_send(result);
         }
+        outstanding.fetch_sub(1, Ordering::AcqRel);
     })
 }

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chanx_proto::{
-    Connection, ContentKind, InFrame, LayerMessage, LayerRejection, MessageSet, Output, State,
-    TransportError,
+    Connection, ContentKind, InFrame, LayerMessage, LayerRejection, MessageSet, Output, Serialized,
+    State, TransportError,
 };
 use serde_json::value::RawValue;
 
@@ -53,7 +53,7 @@ pub(crate) enum Delivery<M, E> {
 /// An action a handler asks its connection to perform.
 pub(crate) enum Command {
     /// Send this (serialized) message to the client.
-    Send(Box<RawValue>),
+    Send(Serialized),
     /// Send a group message (typed or raw JSON, as `kind` says).
     Group {
         content: Box<RawValue>,
@@ -134,7 +134,7 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
     /// concurrent handlers.
     pub(crate) async fn perform(&mut self, command: Command) -> Result<(), SendError> {
         let result = match command {
-            Command::Send(message) => self.conn.send_message(&*message),
+            Command::Send(message) => self.conn.send_serialized(message),
             Command::Group {
                 content,
                 kind,
