@@ -44,7 +44,7 @@ fuzz_target!(|input: (bool, Vec<u8>, Vec<Op>)| {
     let mut joined: HashMap<String, i32> = HashMap::new();
     let mut closed = false;
     let mut own: Option<LayerMessage> = None;
-    let mut drain = |conn: &mut common::Conn, joined: &mut HashMap<String, i32>, closed: &mut bool| {
+    let drain = |conn: &mut common::Conn, joined: &mut HashMap<String, i32>, closed: &mut bool| {
         while let Some(output) = conn.poll_output() {
             match output {
                 Output::Close { .. } => *closed = true,

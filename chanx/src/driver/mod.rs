@@ -1,11 +1,14 @@
 //! The driver: runs one connection over a [`BoxSocket`], feeding the
-//! Sans-IO core and performing its outputs.
+//! Sans-IO core what happens and letting [`session`](crate::session)
+//! perform what the core decides. It holds no protocol rule of its own:
+//! no close code, no threshold.
 //!
-//! One future per connection, made of two halves joined together: the
-//! session (reads frames and layer messages, runs handlers) and the writer
-//! (drains the outbound queue into the socket). The writer reports what it
-//! wrote so the core can bound the backlog (close 4008) without ever
-//! blocking the session on a slow client.
+//! One task per connection, made of three parts polled together: the
+//! session loop here (reads frames and layer messages, runs handlers), the
+//! writer (drains the outbound queue into the socket and reports what it
+//! wrote, so the core bounds the backlog without ever blocking the session
+//! on a slow client) and the layer worker (performs layer commands off the
+//! write path).
 //!
 //! Handlers run one at a time, in the order messages arrived, unless the
 //! endpoint opted in to concurrency ([`dispatch`]).
@@ -329,10 +332,10 @@ async fn authenticate<C: Consumer>(
         }
     };
     let user_pk = user.as_ref().map(|u| u.pk.clone());
-    if let Some(info) = Arc::get_mut(&mut core.info) {
-        info.user = user;
-        info.object = object;
-    }
+    // Nothing shares the info before the connection opens: no copy here.
+    let info = Arc::make_mut(&mut core.info);
+    info.user = user;
+    info.object = object;
     let groups = AssertUnwindSafe(consumer.build_groups(&Context::direct(core)))
         .catch_unwind()
         .await;

@@ -37,6 +37,7 @@ use crate::ws::{SocketError, WsMessage};
 
 /// What a connection knows about itself after authentication; shared with
 /// concurrent handlers.
+#[derive(Clone)]
 pub(crate) struct SessionInfo {
     pub(crate) handshake: Handshake,
     pub(crate) user: Option<User>,
