@@ -4,9 +4,11 @@
 //! The adapter only translates: the upgrade request becomes a
 //! [`chanx::Handshake`] (via [`Server::prepare`], which resolves the route
 //! and checks the origin), and axum's WebSocket becomes a
-//! [`chanx::BoxSocket`]. Buffer sizes are set for many small connections:
-//! a 4 KiB read buffer (tungstenite's default is 128 KiB per connection) and
-//! an 8 KiB write buffer; what waits to be written is bounded by the core
+//! [`chanx::BoxSocket`]; frames pass through without copies (axum's and
+//! tungstenite's buffers are the same `Bytes`) and transport errors are
+//! classified by type. Buffer sizes are chanx's for many small
+//! connections ([`chanx::ws::READ_BUFFER_SIZE`], 4 KiB, where tungstenite's
+//! default is 128 KiB); what waits to be written is bounded by the core
 //! (frames and bytes, close 4008).
 //!
 //! Serve through [`nodelay`] (`TCP_NODELAY` on every connection): the
@@ -30,13 +32,15 @@ use std::future::ready;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chanx::{Server, SocketError, WsMessage};
+use chanx::ws::{self, SocketError, WsMessage};
+use chanx::{Server, docs};
 use futures_util::{SinkExt, StreamExt};
 
 /// Wraps a listener so every accepted connection has `TCP_NODELAY` set
@@ -54,14 +58,6 @@ fn set_nodelay(stream: &mut tokio::net::TcpStream) {
     }
 }
 
-/// Read buffer per connection.
-pub const READ_BUFFER_SIZE: usize = 4 * 1024;
-/// Write buffer flushed when this full.
-pub const WRITE_BUFFER_SIZE: usize = 8 * 1024;
-/// Room above the endpoint's frame limit given to the transport, so that
-/// the core (not tungstenite) decides on oversized frames (close 1009).
-const TRANSPORT_SLACK: usize = 64 * 1024;
-
 /// Adds chanx routes to an axum [`Router`].
 pub trait RouterExt {
     /// Serves the server's WebSocket endpoints. Every WebSocket upgrade
@@ -71,7 +67,7 @@ pub trait RouterExt {
     fn chanx(self, server: Server) -> Self;
 
     /// Serves `GET /playground/websocket/`, `GET /playground/websocket-info/`
-    /// and `GET /asyncapi.json`.
+    /// and `GET /asyncapi.json` ([`chanx::docs::respond`]).
     fn chanx_playground(self, server: Server) -> Self;
 }
 
@@ -94,35 +90,18 @@ impl RouterExt for Router {
     }
 
     fn chanx_playground(self, server: Server) -> Self {
-        let info_server = server.clone();
-        self.route(
-            "/playground/websocket/",
-            get(|| async { Html(chanx::docs::PLAYGROUND_HTML) }),
-        )
-        .route(
-            "/playground/websocket-info/",
-            get(move |request: Request| {
-                let server = info_server.clone();
-                async move {
-                    let base = format!("ws://{}", host_of(&request));
-                    axum::Json(chanx::docs::websocket_info(server.routes(), &base))
-                }
-            }),
-        )
-        .route(
-            "/asyncapi.json",
-            get(move |request: Request| {
-                let server = server.clone();
-                async move {
-                    let host = host_of(&request);
-                    axum::Json(chanx::docs::asyncapi(
-                        server.routes(),
-                        "chanx endpoints",
-                        &host,
-                    ))
-                }
-            }),
-        )
+        let serve_doc = move |request: Request| {
+            let server = server.clone();
+            async move {
+                docs::respond(server.routes(), request.uri().path(), request.headers()).map_or_else(
+                    || axum::http::StatusCode::NOT_FOUND.into_response(),
+                    |r| r.into_response(),
+                )
+            }
+        };
+        self.route(docs::paths::PLAYGROUND, get(serve_doc.clone()))
+            .route(docs::paths::WEBSOCKET_INFO, get(serve_doc.clone()))
+            .route(docs::paths::ASYNCAPI, get(serve_doc))
     }
 }
 
@@ -133,20 +112,6 @@ fn is_websocket_upgrade(request: &Request) -> bool {
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-}
-
-fn host_of(request: &Request) -> String {
-    request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost")
-        .to_owned()
-}
-
-fn status_response(status: u16, detail: &str) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(serde_json::json!({ "detail": detail }))).into_response()
 }
 
 /// Answers one request that no HTTP route matched: a WebSocket upgrade to a
@@ -165,66 +130,63 @@ pub async fn upgrade(server: Server, request: Request) -> Response {
         Ok(upgrade) => upgrade,
         Err(refusal) => {
             tracing::info!(%path, status = refusal.status(), reason = %refusal, "WebSocket upgrade refused");
-            return status_response(refusal.status(), &refusal.to_string());
+            return refusal.to_response().into_response();
         }
     };
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
-    let limit = upgrade
-        .endpoint()
-        .info()
-        .options
-        .max_frame_size
-        .saturating_add(TRANSPORT_SLACK);
-    ws.read_buffer_size(READ_BUFFER_SIZE)
-        .write_buffer_size(WRITE_BUFFER_SIZE)
+    let limit = ws::transport_limit(upgrade.max_frame_size());
+    ws.read_buffer_size(ws::READ_BUFFER_SIZE)
+        .write_buffer_size(ws::WRITE_BUFFER_SIZE)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
         .on_upgrade(move |socket| upgrade.run(into_socket(socket)))
 }
 
-fn from_axum(message: Result<Message, axum::Error>) -> Result<WsMessage, SocketError> {
-    match message {
-        Ok(Message::Text(text)) => Ok(WsMessage::Text(text.as_str().to_owned())),
-        Ok(Message::Binary(bytes)) => Ok(WsMessage::Binary(bytes.to_vec())),
-        Ok(Message::Ping(bytes)) => Ok(WsMessage::Ping(bytes.to_vec())),
-        Ok(Message::Pong(bytes)) => Ok(WsMessage::Pong(bytes.to_vec())),
-        Ok(Message::Close(frame)) => Ok(WsMessage::Close(
-            frame.map(|f| (f.code, f.reason.as_str().to_owned())),
-        )),
-        Err(error) => {
-            let text = error.to_string();
-            if text.contains("Message too long") || text.contains("Space limit exceeded") {
-                Err(SocketError::too_big(text))
-            } else {
-                Err(SocketError::new(text))
-            }
-        }
-    }
+/// axum's text as tungstenite's, sharing the buffer (one UTF-8 check, no copy).
+fn text_from_axum(text: Utf8Bytes) -> Result<ws::Utf8Bytes, SocketError> {
+    ws::Utf8Bytes::try_from(Bytes::from(text)).map_err(SocketError::classify)
 }
 
-fn to_axum(message: WsMessage) -> Message {
-    match message {
-        WsMessage::Text(text) => Message::Text(text.into()),
-        WsMessage::Binary(bytes) => Message::Binary(bytes.into()),
-        WsMessage::Ping(bytes) => Message::Ping(bytes.into()),
-        WsMessage::Pong(bytes) => Message::Pong(bytes.into()),
+fn from_axum(message: Result<Message, axum::Error>) -> Result<WsMessage, SocketError> {
+    Ok(
+        match message.map_err(|e| SocketError::classify(e.into_inner()))? {
+            Message::Text(text) => WsMessage::Text(text_from_axum(text)?),
+            Message::Binary(bytes) => WsMessage::Binary(bytes),
+            Message::Ping(bytes) => WsMessage::Ping(bytes),
+            Message::Pong(bytes) => WsMessage::Pong(bytes),
+            Message::Close(frame) => {
+                WsMessage::Close(frame.map(|f| (f.code, f.reason.as_str().to_owned())))
+            }
+        },
+    )
+}
+
+fn to_axum(message: WsMessage) -> Result<Message, SocketError> {
+    Ok(match message {
+        WsMessage::Text(text) => {
+            let text = Utf8Bytes::try_from(Bytes::from(text)).map_err(SocketError::classify)?;
+            Message::Text(text)
+        }
+        WsMessage::Binary(bytes) => Message::Binary(bytes),
+        WsMessage::Ping(bytes) => Message::Ping(bytes),
+        WsMessage::Pong(bytes) => Message::Pong(bytes),
         WsMessage::Close(frame) => Message::Close(frame.map(|(code, reason)| CloseFrame {
             code,
             reason: reason.into(),
         })),
-    }
+    })
 }
 
 /// Wraps axum's WebSocket as a chanx socket.
 pub fn into_socket(socket: WebSocket) -> chanx::BoxSocket {
     Box::pin(
         socket
-            .sink_map_err(SocketError::new)
-            .with(|message: WsMessage| ready(Ok::<_, SocketError>(to_axum(message))))
+            .sink_map_err(|e| SocketError::classify(e.into_inner()))
+            .with(|message: WsMessage| ready(to_axum(message)))
             .map(from_axum),
     )
 }

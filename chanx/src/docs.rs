@@ -356,3 +356,77 @@ mod tests {
         assert!(decoded.is_ok());
     }
 }
+
+/// Where the playground, its endpoint list and the AsyncAPI document live.
+pub mod paths {
+    /// The playground page.
+    pub const PLAYGROUND: &str = "/playground/websocket/";
+    /// The playground's endpoint list.
+    pub const WEBSOCKET_INFO: &str = "/playground/websocket-info/";
+    /// The AsyncAPI 3.0 document.
+    pub const ASYNCAPI: &str = "/asyncapi.json";
+}
+
+/// Answers a `GET` for one of the [`paths`], for any framework: the
+/// playground page, the endpoint list (URLs on the request's host, `wss://`
+/// behind a proxy that says `X-Forwarded-Proto: https` or
+/// `Forwarded: proto=https`) or the AsyncAPI document. `None` for any
+/// other path.
+///
+/// ```
+/// # use chanx::routing::RouteTable;
+/// let routes: RouteTable<chanx::Endpoint> = RouteTable::new([]).unwrap();
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("host", "example.com".parse().unwrap());
+/// headers.insert("x-forwarded-proto", "https".parse().unwrap());
+/// let page = chanx::docs::respond(&routes, "/playground/websocket/", &headers).unwrap();
+/// assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+/// let doc = chanx::docs::respond(&routes, "/asyncapi.json", &headers).unwrap();
+/// assert!(doc.body().contains("example.com"));
+/// assert!(chanx::docs::respond(&routes, "/elsewhere/", &headers).is_none());
+/// ```
+pub fn respond(
+    routes: &RouteTable<Endpoint>,
+    path: &str,
+    headers: &http::HeaderMap,
+) -> Option<http::Response<String>> {
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let (body, content_type) = match path {
+        paths::PLAYGROUND => (PLAYGROUND_HTML.to_owned(), "text/html; charset=utf-8"),
+        paths::WEBSOCKET_INFO => {
+            let scheme = if is_secure(headers) { "wss" } else { "ws" };
+            let info = websocket_info(routes, &format!("{scheme}://{host}"));
+            (json!(info).to_string(), "application/json")
+        }
+        paths::ASYNCAPI => (
+            asyncapi(routes, "chanx endpoints", host).to_string(),
+            "application/json",
+        ),
+        _ => return None,
+    };
+    let mut response = http::Response::new(body);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    Some(response)
+}
+
+/// Whether a proxy in front says the client connected over TLS.
+fn is_secure(headers: &http::HeaderMap) -> bool {
+    let forwarded_proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let forwarded = headers
+        .get(http::header::FORWARDED)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split([';', ','])
+                .any(|part| part.trim().eq_ignore_ascii_case("proto=https"))
+        });
+    forwarded_proto || forwarded
+}

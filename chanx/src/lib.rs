@@ -32,7 +32,7 @@ mod server;
 mod session;
 mod shutdown;
 pub mod testing;
-mod ws;
+pub mod ws;
 
 pub use chanx_proto::{self as proto, NoEvent, Options};
 pub use consumer::{Consumer, Context, HandlerError, HandlerResult, NoGroupMessage};

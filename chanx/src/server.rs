@@ -89,6 +89,26 @@ impl Refusal {
             Refusal::ShuttingDown => 503,
         }
     }
+
+    /// The HTTP answer every adapter sends: the status and
+    /// `{"detail": "<reason>"}` as JSON.
+    ///
+    /// ```
+    /// let response = chanx::Refusal::NotFound.to_response();
+    /// assert_eq!(response.status(), 404);
+    /// assert_eq!(response.body(), r#"{"detail":"no WebSocket endpoint at this path"}"#);
+    /// ```
+    pub fn to_response(self) -> http::Response<String> {
+        let body = serde_json::json!({ "detail": self.to_string() }).to_string();
+        let mut response = http::Response::new(body);
+        *response.status_mut() =
+            http::StatusCode::from_u16(self.status()).unwrap_or(http::StatusCode::NOT_FOUND);
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        response
+    }
 }
 
 /// Routes, channel layer, origin policy and shutdown switch: everything an
@@ -140,6 +160,17 @@ impl Server {
     /// The shutdown switch.
     pub fn shutdown(&self) -> &Shutdown {
         &self.shutdown
+    }
+
+    /// The largest frame any endpoint accepts: the limit for a transport
+    /// configured before the route is known (the core still applies each
+    /// endpoint's own limit, closing with 1009).
+    pub fn max_frame_size(&self) -> usize {
+        self.routes
+            .routes()
+            .map(|route| route.target.info().options.max_frame_size)
+            .max()
+            .unwrap_or(chanx_proto::Options::default().max_frame_size)
     }
 
     /// Decides whether an upgrade request may proceed, before the WebSocket
@@ -201,6 +232,12 @@ impl Upgrade {
     /// The handshake authentication will see.
     pub fn handshake(&self) -> &Handshake {
         &self.handshake
+    }
+
+    /// The endpoint's largest accepted frame (see
+    /// [`ws::websocket_config`](crate::ws::websocket_config)).
+    pub fn max_frame_size(&self) -> usize {
+        self.endpoint.info().options.max_frame_size
     }
 
     /// Runs the connection over `socket` until it ends.

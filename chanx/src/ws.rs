@@ -1,54 +1,174 @@
-//! The transport-neutral WebSocket socket that the driver runs over.
+//! The transport-neutral WebSocket socket that the driver runs over, and
+//! the toolkit adapters build it with.
 //!
-//! Adapters map their framework's message type to [`WsMessage`] and hand
-//! the driver a [`BoxSocket`].
+//! Frames travel as [`Utf8Bytes`] and [`Bytes`]: the buffers of
+//! `tungstenite`, the protocol crate under axum, warp and async-tungstenite,
+//! so a text frame reaches the core and a reply reaches the socket without
+//! a copy. An adapter whose framework speaks tungstenite's [`Message`]
+//! uses [`from_tungstenite`] and [`into_tungstenite`]; every adapter
+//! classifies transport errors with [`SocketError::classify`], by type.
 
+use std::error::Error as StdError;
 use std::pin::Pin;
 
 use futures_util::{Sink, Stream};
+pub use tungstenite::{Bytes, Message, Utf8Bytes};
 
 /// One WebSocket message, independent of the framework that carried it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WsMessage {
     /// A text frame.
-    Text(String),
+    Text(Utf8Bytes),
     /// A binary frame.
-    Binary(Vec<u8>),
+    Binary(Bytes),
     /// A ping control frame.
-    Ping(Vec<u8>),
+    Ping(Bytes),
     /// A pong control frame.
-    Pong(Vec<u8>),
+    Pong(Bytes),
     /// A close frame with an optional code and reason.
     Close(Option<(u16, String)>),
 }
 
-/// A transport failure.
+/// A boxed error from a transport.
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// A transport failure, classified by the type of the underlying error.
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
-    /// A frame exceeded the transport's own size limit (answered with
-    /// close code 1009).
-    #[error("frame over the transport's size limit: {0}")]
-    TooBig(String),
-    /// The socket broke or the peer violated the protocol.
-    #[error("websocket transport error: {0}")]
-    Transport(String),
+    /// A frame or message exceeded the transport's size limit (the core
+    /// answers with close code 1009).
+    #[error("frame over the transport's size limit")]
+    TooBig(#[source] BoxError),
+    /// The peer violated the WebSocket protocol (close 1002).
+    #[error("websocket protocol violation")]
+    ProtocolViolation(#[source] BoxError),
+    /// A text frame was not valid UTF-8 (close 1007).
+    #[error("text frame is not valid UTF-8")]
+    InvalidUtf8(#[source] BoxError),
+    /// The socket broke or the peer went away.
+    #[error("websocket transport error")]
+    Transport(#[source] BoxError),
 }
 
 impl SocketError {
-    /// A generic transport failure.
-    pub fn new(message: impl std::fmt::Display) -> Self {
-        SocketError::Transport(message.to_string())
+    /// Classifies a transport error by its type: the first
+    /// [`tungstenite::Error`] in its chain of sources decides; anything
+    /// else is a broken transport.
+    pub fn classify(error: impl Into<BoxError>) -> Self {
+        let error = error.into();
+        let kind = {
+            let mut current: Option<&(dyn StdError + 'static)> = Some(&*error);
+            let mut kind = Kind::Transport;
+            while let Some(e) = current {
+                if let Some(ts) = e.downcast_ref::<tungstenite::Error>() {
+                    kind = Kind::of(ts);
+                    break;
+                }
+                current = e.source();
+            }
+            kind
+        };
+        match kind {
+            Kind::TooBig => SocketError::TooBig(error),
+            Kind::ProtocolViolation => SocketError::ProtocolViolation(error),
+            Kind::InvalidUtf8 => SocketError::InvalidUtf8(error),
+            Kind::Transport => SocketError::Transport(error),
+        }
     }
 
-    /// A frame over the transport's size limit.
-    pub fn too_big(message: impl std::fmt::Display) -> Self {
-        SocketError::TooBig(message.to_string())
+    /// A transport failure with this description.
+    pub fn new(message: impl std::fmt::Display) -> Self {
+        SocketError::Transport(message.to_string().into())
     }
 
     /// Whether this is a frame over the size limit.
     pub fn is_too_big(&self) -> bool {
         matches!(self, SocketError::TooBig(_))
     }
+}
+
+/// What a tungstenite error means for the connection.
+enum Kind {
+    TooBig,
+    ProtocolViolation,
+    InvalidUtf8,
+    Transport,
+}
+
+impl Kind {
+    fn of(error: &tungstenite::Error) -> Self {
+        use tungstenite::error::ProtocolError;
+        match error {
+            tungstenite::Error::Capacity(_) | tungstenite::Error::WriteBufferFull(_) => {
+                Kind::TooBig
+            }
+            tungstenite::Error::Utf8(_) => Kind::InvalidUtf8,
+            // A peer that hangs up without a close frame is gone, not rude.
+            tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                Kind::Transport
+            }
+            tungstenite::Error::Protocol(_) => Kind::ProtocolViolation,
+            _ => Kind::Transport,
+        }
+    }
+}
+
+/// A received tungstenite message as a chanx message, without copying;
+/// `None` for a raw frame (tungstenite yields those only when asked to).
+pub fn from_tungstenite(message: Message) -> Option<WsMessage> {
+    Some(match message {
+        Message::Text(text) => WsMessage::Text(text),
+        Message::Binary(bytes) => WsMessage::Binary(bytes),
+        Message::Ping(bytes) => WsMessage::Ping(bytes),
+        Message::Pong(bytes) => WsMessage::Pong(bytes),
+        Message::Close(frame) => {
+            WsMessage::Close(frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())))
+        }
+        Message::Frame(_) => return None,
+    })
+}
+
+/// A chanx message as a tungstenite message to send, without copying.
+pub fn into_tungstenite(message: WsMessage) -> Message {
+    use tungstenite::protocol::CloseFrame;
+    match message {
+        WsMessage::Text(text) => Message::Text(text),
+        WsMessage::Binary(bytes) => Message::Binary(bytes),
+        WsMessage::Ping(bytes) => Message::Ping(bytes),
+        WsMessage::Pong(bytes) => Message::Pong(bytes),
+        WsMessage::Close(frame) => Message::Close(frame.map(|(code, reason)| CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        })),
+    }
+}
+
+/// Read buffer per connection: small, for many mostly idle connections
+/// (tungstenite's default is 128 KiB).
+pub const READ_BUFFER_SIZE: usize = 4 * 1024;
+
+/// Write buffer flushed when this full.
+pub const WRITE_BUFFER_SIZE: usize = 8 * 1024;
+
+/// Room above an endpoint's frame limit given to the transport, so that the
+/// core (not the transport) decides on oversized frames (close 1009).
+const TRANSPORT_SLACK: usize = 64 * 1024;
+
+/// The message and frame limit to give a transport serving an endpoint
+/// whose frames may be `max_frame_size` bytes.
+pub fn transport_limit(max_frame_size: usize) -> usize {
+    max_frame_size.saturating_add(TRANSPORT_SLACK)
+}
+
+/// The tungstenite configuration every adapter uses: the buffer sizes
+/// above and [`transport_limit`] for messages and frames.
+pub fn websocket_config(max_frame_size: usize) -> tungstenite::protocol::WebSocketConfig {
+    let limit = transport_limit(max_frame_size);
+    tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_SIZE)
+        .write_buffer_size(WRITE_BUFFER_SIZE)
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit))
 }
 
 /// A WebSocket as a stream of incoming messages and a sink of outgoing ones.
@@ -64,3 +184,87 @@ impl<T> Socket for T where
 
 /// A boxed [`Socket`], what adapters hand to [`Server`](crate::Server).
 pub type BoxSocket = Pin<Box<dyn Socket>>;
+
+/// Wraps any tungstenite-speaking stream (async-tungstenite's, say) as a
+/// chanx socket: messages pass through without copies, errors are
+/// classified by type.
+pub fn tungstenite_socket<S, E>(socket: S) -> BoxSocket
+where
+    S: Stream<Item = Result<Message, E>> + Sink<Message, Error = E> + Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    use futures_util::{SinkExt, StreamExt, future};
+    Box::pin(
+        socket
+            .sink_map_err(SocketError::classify)
+            .with(|message: WsMessage| future::ready(Ok(into_tungstenite(message))))
+            .filter_map(|item| {
+                future::ready(match item {
+                    Ok(message) => from_tungstenite(message).map(Ok),
+                    Err(error) => Some(Err(SocketError::classify(error))),
+                })
+            }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tungstenite_errors_are_classified_by_type() {
+        use tungstenite::error::{CapacityError, ProtocolError};
+        let too_long = tungstenite::Error::Capacity(CapacityError::MessageTooLong {
+            size: 2,
+            max_size: 1,
+        });
+        assert!(matches!(
+            SocketError::classify(too_long),
+            SocketError::TooBig(_)
+        ));
+        let rsv = tungstenite::Error::Protocol(ProtocolError::NonZeroReservedBits);
+        assert!(matches!(
+            SocketError::classify(rsv),
+            SocketError::ProtocolViolation(_)
+        ));
+        let reset = tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+        assert!(matches!(
+            SocketError::classify(reset),
+            SocketError::Transport(_)
+        ));
+        let utf8 = tungstenite::Error::Utf8("bad".into());
+        assert!(matches!(
+            SocketError::classify(utf8),
+            SocketError::InvalidUtf8(_)
+        ));
+        // Wrapped by a framework: the source chain is searched.
+        #[derive(Debug, thiserror::Error)]
+        #[error("framework error")]
+        struct Wrapper(#[source] tungstenite::Error);
+        let wrapped = Wrapper(tungstenite::Error::Utf8("bad".into()));
+        assert!(matches!(
+            SocketError::classify(wrapped),
+            SocketError::InvalidUtf8(_)
+        ));
+        let io = std::io::Error::other("broken pipe");
+        assert!(matches!(
+            SocketError::classify(io),
+            SocketError::Transport(_)
+        ));
+    }
+
+    #[test]
+    fn messages_convert_both_ways_without_loss() {
+        for message in [
+            WsMessage::Text("hi".into()),
+            WsMessage::Binary(Bytes::from_static(b"\x00\x01")),
+            WsMessage::Ping(Bytes::new()),
+            WsMessage::Pong(Bytes::from_static(b"p")),
+            WsMessage::Close(Some((4008, "slow consumer".into()))),
+            WsMessage::Close(None),
+        ] {
+            let back = from_tungstenite(into_tungstenite(message.clone()));
+            assert_eq!(back, Some(message));
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! Built only on the public API of `chanx` and `chanx-axum`; [`build_app`]
 //! assembles everything so tests can serve it on any port.
 
+pub mod api;
 pub mod config;
 pub mod consumers;
 pub mod http;
@@ -27,6 +28,8 @@ pub struct App {
     pub server: Server,
     /// The axum router (HTTP API, playground, WebSockets).
     pub router: axum::Router,
+    /// The HTTP API without a framework, for the other adapters.
+    pub api: api::Api,
 }
 
 /// The seed's `authentication_classes = [SessionAuthentication]` and
@@ -74,6 +77,11 @@ pub fn build_app(config: &Config) -> Result<App, ConfigError> {
     )])?;
     let server = Server::new(routes, InMemoryLayer::new())
         .origins(chanx::OriginPolicy::allow_list(&config.allowed_origins));
-    let router = http::router(server.clone(), store);
-    Ok(App { server, router })
+    let api = api::Api::new(server.clone(), store);
+    let router = http::router(server.clone(), api.clone());
+    Ok(App {
+        server,
+        router,
+        api,
+    })
 }

@@ -33,7 +33,7 @@ pub(crate) use self::writer::link;
 use crate::auth::LoadedObject;
 use crate::handshake::{Handshake, User};
 use crate::layer::ChannelLayer;
-use crate::ws::{SocketError, WsMessage};
+use crate::ws::{Bytes, SocketError, WsMessage};
 
 /// What a connection knows about itself after authentication; shared with
 /// concurrent handlers.
@@ -165,12 +165,12 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                     if let Some(action) = log.action_of(log.sent, &text, key) {
                         tracing::info!(sent_action = %action, "Sent websocket json");
                     }
-                    if !self.outlet.link.send(WsMessage::Text(text)) {
+                    if !self.outlet.link.send(WsMessage::Text(text.into())) {
                         self.conn.handle_transport_closed();
                     }
                 }
                 Output::Ping => {
-                    self.outlet.link.send(WsMessage::Ping(Vec::new()));
+                    self.outlet.link.send(WsMessage::Ping(Bytes::new()));
                 }
                 Output::Close {
                     code,
@@ -247,6 +247,16 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
             Err(SocketError::TooBig(_)) => {
                 self.conn
                     .handle_transport_error(TransportError::MessageTooBig);
+                Ok(())
+            }
+            Err(SocketError::ProtocolViolation(_)) => {
+                self.conn
+                    .handle_transport_error(TransportError::ProtocolViolation);
+                Ok(())
+            }
+            Err(SocketError::InvalidUtf8(_)) => {
+                self.conn
+                    .handle_transport_error(TransportError::InvalidUtf8);
                 Ok(())
             }
             Err(error) => {

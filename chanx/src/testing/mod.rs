@@ -240,14 +240,14 @@ impl TestClient {
 
     /// Sends a text frame.
     pub async fn send_text(&mut self, text: &str) -> Result<(), TestError> {
-        self.send(WsMessage::Text(text.to_owned()))
+        self.send(WsMessage::Text(text.into()))
     }
 
     /// Sends any serializable value as a JSON text frame.
     pub async fn send_json<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), TestError> {
         let text =
             serde_json::to_string(value).map_err(|e| TestError::Unexpected(e.to_string()))?;
-        self.send(WsMessage::Text(text))
+        self.send(WsMessage::Text(text.into()))
     }
 
     /// Sends a raw WebSocket message (binary, ping, close, ...).
@@ -291,7 +291,8 @@ impl TestClient {
         loop {
             match self.receive_within(DEFAULT_TIMEOUT).await? {
                 WsMessage::Text(text) => {
-                    return serde_json::from_str(&text).map_err(|_| TestError::Unexpected(text));
+                    return serde_json::from_str(&text)
+                        .map_err(|_| TestError::Unexpected(text.to_string()));
                 }
                 WsMessage::Close(frame) => return Err(TestError::Closed(frame)),
                 WsMessage::Ping(_) | WsMessage::Pong(_) => {}

@@ -1,0 +1,127 @@
+//! The HTTP API (login and notify, `myapp/views.py` in the seed) without a
+//! web framework: each adapter hands it the method, path and body of a
+//! request and sends back the answer, so every framework serves the same
+//! API byte for byte.
+
+use chanx::{Consumer, Server};
+use http::{Method, Response, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::consumers::ChatConsumer;
+use crate::login::{invalid_credentials_json, parse_login};
+use crate::messages::{ChatEvent, NotifyPayload};
+use crate::notify::parse_notification;
+use crate::session::{DEFAULT_MAX_AGE, set_cookie_header};
+use crate::store::{SignedSessionStore, now_unix};
+
+/// The API's state: the chanx server (for its layer) and the session store.
+#[derive(Clone)]
+pub struct Api {
+    server: Server,
+    store: SignedSessionStore,
+}
+
+impl Api {
+    /// The API over `server` and `store`.
+    pub fn new(server: Server, store: SignedSessionStore) -> Self {
+        Api { server, store }
+    }
+
+    /// Answers a request to one of the API's paths; `None` for any other
+    /// path (the adapter goes on to the playground, WebSockets or 404).
+    /// Every method but `POST` gets 405.
+    pub async fn handle(
+        &self,
+        method: &Method,
+        path: &str,
+        body: &[u8],
+    ) -> Option<Response<String>> {
+        let route = if path == "/auth/login/" {
+            Route::Login
+        } else {
+            let room = path.strip_prefix("/api/notify/")?.strip_suffix('/')?;
+            if room.is_empty() || room.contains('/') {
+                return None;
+            }
+            Route::Notify(room)
+        };
+        if method != Method::POST {
+            let mut response = json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({ "detail": format!("Method \"{method}\" not allowed.") }),
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, http::HeaderValue::from_static("POST"));
+            return Some(response);
+        }
+        Some(match route {
+            Route::Login => self.login(body),
+            Route::Notify(room) => self.notify(room, body).await,
+        })
+    }
+
+    /// `POST /auth/login/`.
+    fn login(&self, body: &[u8]) -> Response<String> {
+        let request = match parse_login(body) {
+            Ok(r) => r,
+            Err(error) => return json_response(StatusCode::BAD_REQUEST, error.to_json()),
+        };
+        let Some(user) = self
+            .store
+            .users()
+            .check(&request.username, &request.password)
+        else {
+            tracing::info!(username = %request.username, "login refused");
+            return json_response(StatusCode::UNAUTHORIZED, invalid_credentials_json());
+        };
+        let cookie = self.store.signer().sign(&user.username, now_unix());
+        let set_cookie = set_cookie_header(&cookie, DEFAULT_MAX_AGE.as_secs());
+        tracing::info!(username = %user.username, "logged in");
+        let mut response = json_response(StatusCode::OK, json!({ "username": user.username }));
+        if let Ok(value) = http::HeaderValue::from_str(&set_cookie) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+        response
+    }
+
+    /// `POST /api/notify/<room_id>/`: sends the `notify` event to `chat_<room_id>`.
+    async fn notify(&self, room_id: &str, body: &[u8]) -> Response<String> {
+        let notification = match parse_notification(body) {
+            Ok(n) => n,
+            Err(error) => return json_response(StatusCode::BAD_REQUEST, error.to_json()),
+        };
+        let level = notification.level.as_str();
+        let event = ChatEvent::Notify(NotifyPayload {
+            content: notification.message.clone(),
+            level: level.to_owned(),
+        });
+        let group = format!("chat_{room_id}");
+        if let Err(error) = ChatConsumer::send_event(self.server.layer(), &group, &event).await {
+            tracing::error!(%error, group, "notify event not sent");
+            return json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "detail": "Channel layer unavailable." }),
+            );
+        }
+        json_response(
+            StatusCode::OK,
+            json!({ "status": "sent", "room_id": room_id, "message": notification.message, "level": level }),
+        )
+    }
+}
+
+enum Route<'a> {
+    Login,
+    Notify(&'a str),
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response<String> {
+    let mut response = Response::new(body.to_string());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
