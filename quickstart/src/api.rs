@@ -109,11 +109,26 @@ impl Api {
             json!({ "status": "sent", "room_id": room_id, "message": notification.message, "level": level }),
         )
     }
+
+    /// Whether `path` is one of the API's (before reading any body).
+    pub fn serves(path: &str) -> bool {
+        Route::of(path).is_some()
+    }
 }
 
 enum Route<'a> {
     Login,
     Notify(&'a str),
+}
+
+impl<'a> Route<'a> {
+    fn of(path: &'a str) -> Option<Self> {
+        if path == "/auth/login/" {
+            return Some(Route::Login);
+        }
+        let room = path.strip_prefix("/api/notify/")?.strip_suffix('/')?;
+        (!room.is_empty() && !room.contains('/')).then_some(Route::Notify(room))
+    }
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response<String> {

@@ -14,6 +14,7 @@ pub mod messages;
 pub mod notify;
 pub mod session;
 pub mod store;
+pub mod warp;
 
 use chanx::Server;
 use chanx::auth::IsAuthenticated;

@@ -1,7 +1,7 @@
 //! `quickstart`: the chanx Quick Start, runnable.
 //!
 //! ```text
-//! cargo run --release -p quickstart -- serve [--adapter axum] [--bind 127.0.0.1:8000]
+//! cargo run --release -p quickstart -- serve [--adapter axum|warp|async-std] [--bind 127.0.0.1:8000]
 //! cargo run --release -p quickstart -- session <username>
 //! ```
 
@@ -67,29 +67,23 @@ fn serve(
     bind: std::net::SocketAddr,
     redis: Option<String>,
 ) -> Result<(), ConfigError> {
-    match adapter {
-        Adapter::Axum => {}
-        Adapter::Warp | Adapter::AsyncStd => {
-            return Err(ConfigError::Unsupported(format!(
-                "--adapter {}: only axum is available in this build (warp and async-std adapters are not implemented yet)",
-                if adapter == Adapter::Warp {
-                    "warp"
-                } else {
-                    "async-std"
-                }
-            )));
-        }
-    }
     if let Some(url) = redis {
         return Err(ConfigError::Unsupported(format!(
             "--redis {url} (or CHANX_REDIS_URL): the Redis channel layer is not implemented yet; unset it to use the in-memory layer"
         )));
     }
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| ConfigError::Io {
-        what: "cannot start the async runtime".into(),
-        source: e,
-    })?;
-    runtime.block_on(run(adapter, bind))
+    match adapter {
+        Adapter::Axum | Adapter::Warp => {
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| ConfigError::Io {
+                what: "cannot start the async runtime".into(),
+                source: e,
+            })?;
+            runtime.block_on(run(adapter, bind))
+        }
+        Adapter::AsyncStd => Err(ConfigError::Unsupported(
+            "--adapter async-std: not available in this build yet".into(),
+        )),
+    }
 }
 
 /// How long shutdown waits for WebSockets to close before exiting anyway.
@@ -110,7 +104,12 @@ async fn run(adapter: Adapter, bind: std::net::SocketAddr) -> Result<(), ConfigE
         );
     }
     let app = build_app(&config)?;
-    println!("quickstart serving on http://{addr} (adapter axum, in-memory channel layer)");
+    let name = if adapter == Adapter::Warp {
+        "warp"
+    } else {
+        "axum"
+    };
+    println!("quickstart serving on http://{addr} (adapter {name}, in-memory channel layer)");
     println!("  POST http://{addr}/auth/login/            log in (alice, bob, carol)");
     println!("  POST http://{addr}/api/notify/<room_id>/  send a notification to a room");
     println!("  GET  http://{addr}/playground/websocket/  WebSocket playground");
@@ -118,23 +117,33 @@ async fn run(adapter: Adapter, bind: std::net::SocketAddr) -> Result<(), ConfigE
     println!("  WS   ws://{addr}/ws/myapp/echo/");
     println!("  WS   ws://{addr}/ws/myapp/chat/<room_id>/");
     let shutdown = app.server.shutdown().clone();
+    let stopped = async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing WebSockets with 1001");
+        if tokio::time::timeout(SHUTDOWN_GRACE, shutdown.graceful())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = shutdown.active_connections(),
+                "connections still open after the grace period; exiting anyway"
+            );
+        }
+    };
+    if adapter == Adapter::Warp {
+        let filter = quickstart::warp::filter(&app);
+        warp::serve(filter)
+            .incoming(listener)
+            .graceful(stopped)
+            .run()
+            .await;
+        return Ok(());
+    }
     let service = app
         .router
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let serving =
-        axum::serve(chanx_axum::nodelay(listener), service).with_graceful_shutdown(async move {
-            wait_for_signal().await;
-            tracing::info!("shutting down: closing WebSockets with 1001");
-            if tokio::time::timeout(SHUTDOWN_GRACE, shutdown.graceful())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    open = shutdown.active_connections(),
-                    "connections still open after the grace period; exiting anyway"
-                );
-            }
-        });
+        axum::serve(chanx_axum::nodelay(listener), service).with_graceful_shutdown(stopped);
     serving.await.map_err(|e| ConfigError::Io {
         what: "the server failed".into(),
         source: e,
@@ -150,6 +159,9 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    // Inherited by accepted sockets on Linux (warp accepts by itself;
+    // axum's connections also get it per socket through `nodelay`).
+    socket.set_nodelay(true)?;
     socket.bind(addr)?;
     socket.listen(1024)
 }

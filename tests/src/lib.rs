@@ -2,7 +2,8 @@
 //! ephemeral port with a chosen adapter, and a small WebSocket/HTTP client.
 //!
 //! The suite in `tests/` is written once against [`Running`] and runs per
-//! adapter, so a new adapter only adds a variant to [`Adapter`].
+//! adapter, so a new adapter only adds a variant to [`Adapter`] and the
+//! function that serves the app with it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,7 +16,38 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub use quickstart::Adapter;
+/// A framework (and runtime) the quickstart is served with in the suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adapter {
+    /// axum on tokio.
+    Axum,
+    /// warp on tokio.
+    Warp,
+    /// `chanx-async-std` on the async-std runtime.
+    AsyncStd,
+    /// `chanx-async-std` on smol.
+    Smol,
+}
+
+impl Adapter {
+    /// The quickstart's `--adapter` for this one.
+    pub fn quickstart(self) -> quickstart::Adapter {
+        match self {
+            Adapter::Axum => quickstart::Adapter::Axum,
+            Adapter::Warp => quickstart::Adapter::Warp,
+            Adapter::AsyncStd | Adapter::Smol => quickstart::Adapter::AsyncStd,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Adapter::Axum => 0,
+            Adapter::Warp => 1,
+            Adapter::AsyncStd => 2,
+            Adapter::Smol => 3,
+        }
+    }
+}
 
 /// How long a test waits for any one frame.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,12 +58,15 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Its chanx server (layer, shutdown).
     pub server: chanx::Server,
-    task: tokio::task::JoinHandle<()>,
+    /// Stops serving (called on drop).
+    stop: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
     }
 }
 
@@ -43,6 +78,7 @@ pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Co
     // An explicit backlog: many simultaneous connects must not overflow
     // the accept queue (a dropped SYN is retried only after a second).
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_nodelay(true).expect("nodelay");
     socket.bind(([127, 0, 0, 1], 0).into()).expect("bind");
     let listener = socket.listen(1024).expect("listen");
     let addr = listener.local_addr().expect("local addr");
@@ -51,20 +87,39 @@ pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Co
         _ => None,
     })
     .expect("config");
-    config.adapter = adapter;
+    config.adapter = adapter.quickstart();
     tweak(&mut config);
     let app = quickstart::build_app(&config).expect("app");
     let server = app.server.clone();
-    let task = match adapter {
-        Adapter::Axum => tokio::spawn(async move {
-            let service = app
-                .router
-                .into_make_service_with_connect_info::<SocketAddr>();
-            let _ = axum::serve(chanx_axum::nodelay(listener), service).await;
-        }),
+    let stop = match adapter {
+        Adapter::Axum => serve_axum(app, listener),
+        Adapter::Warp => serve_warp(app, listener),
         other => panic!("adapter {other:?} is not implemented"),
     };
-    Running { addr, server, task }
+    Running {
+        addr,
+        server,
+        stop: Some(stop),
+    }
+}
+
+fn serve_warp(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
+    let filter = quickstart::warp::filter(&app);
+    let task = tokio::spawn(warp::serve(filter).incoming(listener).run());
+    Box::new(move || task.abort())
+}
+
+/// A way to stop a server, called when its [`Running`] is dropped.
+type Stop = Box<dyn FnOnce() + Send + Sync>;
+
+fn serve_axum(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
+    let task = tokio::spawn(async move {
+        let service = app
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let _ = axum::serve(chanx_axum::nodelay(listener), service).await;
+    });
+    Box::new(move || task.abort())
 }
 
 /// Starts the quickstart program with default options.
@@ -82,16 +137,13 @@ pub async fn start(adapter: Adapter) -> Running {
 /// shutdown or a quiet room use [`start`] / [`start_with`].
 pub async fn shared(adapter: Adapter) -> &'static Running {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    static SERVERS: [tokio::sync::OnceCell<Running>; 3] = [
+    static SERVERS: [tokio::sync::OnceCell<Running>; 4] = [
+        tokio::sync::OnceCell::const_new(),
         tokio::sync::OnceCell::const_new(),
         tokio::sync::OnceCell::const_new(),
         tokio::sync::OnceCell::const_new(),
     ];
-    let cell = match adapter {
-        Adapter::Axum => &SERVERS[0],
-        Adapter::Warp => &SERVERS[1],
-        Adapter::AsyncStd => &SERVERS[2],
-    };
+    let cell = &SERVERS[adapter.index()];
     cell.get_or_init(|| async move {
         let runtime = RUNTIME.get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()

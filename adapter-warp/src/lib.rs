@@ -1,0 +1,248 @@
+//! warp adapter for chanx: a filter that serves a [`chanx::Server`]'s
+//! WebSocket endpoints, and one for the playground and the AsyncAPI
+//! document.
+//!
+//! ```no_run
+//! use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
+//! use chanx::routing::{RouteTable, path};
+//! use schemars::JsonSchema;
+//! use serde::{Deserialize, Serialize};
+//! use warp::Filter;
+//!
+//! #[derive(Debug, Deserialize, Serialize, JsonSchema)]
+//! pub struct MessagePayload { pub content: String }
+//!
+//! #[derive(Debug, Deserialize, Serialize, JsonSchema)]
+//! #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+//! pub enum EchoIncoming { Ping, Echo(MessagePayload) }
+//!
+//! #[derive(Serialize)]
+//! #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+//! pub enum EchoOutgoing { Pong, Echo(MessagePayload) }
+//!
+//! #[derive(Default)]
+//! pub struct EchoConsumer;
+//!
+//! impl Consumer for EchoConsumer {
+//!     type Incoming = EchoIncoming;
+//!     type Event = NoEvent;
+//!     type GroupMessage = NoGroupMessage;
+//!
+//!     async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, message: EchoIncoming) -> HandlerResult {
+//!         match message {
+//!             EchoIncoming::Ping => ctx.send_message(&EchoOutgoing::Pong).await?,
+//!             EchoIncoming::Echo(p) => {
+//!                 let content = format!("Echo: {}", p.content);
+//!                 ctx.send_message(&EchoOutgoing::Echo(MessagePayload { content })).await?
+//!             }
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let echo = chanx::Endpoint::builder(EchoConsumer::default).build()?;
+//!     let routes = RouteTable::new([path("ws/echo/", echo)])?;
+//!     let server = chanx::Server::new(routes, chanx::layer::InMemoryLayer::new());
+//!     // The one line that differs per framework:
+//!     let app = chanx_warp::websockets(server.clone()).or(chanx_warp::playground(server.clone()));
+//!     let listener = chanx_warp::listener("127.0.0.1:8000".parse()?)?;
+//!     warp::serve(app).incoming(listener).graceful(async move {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!         server.shutdown().graceful().await; // every WebSocket closes with 1001
+//!     }).run().await;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The upgrade request (path, query, headers with cookies, peer address)
+//! goes to [`Server::prepare`]; a refusal is answered before upgrading with
+//! its HTTP status (404, 403, 503) and `{"detail": ...}`. Text frames pass
+//! through without copies (one UTF-8 check each way: warp's message type
+//! hides tungstenite's, so the buffer is re-checked, not copied), and
+//! transport errors are classified by type.
+//!
+//! Limits: warp 0.4's `Ws` builder sets the message and frame limits (the
+//! same as every adapter, [`chanx::ws::transport_limit`]) but not the read
+//! and write buffer sizes, so warp connections keep tungstenite's default
+//! buffers (128 KiB read) where axum and async-std use 4 KiB. warp accepts
+//! only tokio listeners; [`listener`] sets `TCP_NODELAY` on the listening
+//! socket, which accepted sockets inherit on Linux.
+
+use std::net::SocketAddr;
+
+use chanx::ws::{self, SocketError, Utf8Bytes, WsMessage};
+use chanx::{BoxSocket, Server, docs};
+use futures_util::{SinkExt, StreamExt, future};
+use warp::filters::path::FullPath;
+use warp::filters::ws::{Message, WebSocket, Ws};
+use warp::http::{HeaderMap, Method, StatusCode};
+use warp::reply::{Reply, Response};
+use warp::{Filter, Rejection};
+
+/// Serves the server's WebSocket endpoints: every request that asks for a
+/// WebSocket (`Upgrade: websocket`) goes to chanx, whatever its path (a
+/// path no endpoint serves answers 404); other requests are not matched,
+/// so put this filter first and the HTTP routes after it with `.or(...)`.
+pub fn websockets(server: Server) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    wants_websocket()
+        .and(warp::path::full())
+        .and(raw_query())
+        .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
+        .and(warp::ws())
+        .map(
+            move |path: FullPath, query: Option<String>, headers: HeaderMap, peer, ws: Ws| {
+                upgrade(&server, path.as_str(), query, headers, peer, ws)
+            },
+        )
+}
+
+/// Serves `GET /playground/websocket/`, `GET /playground/websocket-info/`
+/// and `GET /asyncapi.json` ([`chanx::docs::respond`]); another method on
+/// those paths gets 405, any other path is not matched.
+pub fn playground(server: Server) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path::full()
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and_then(move |path: FullPath, method: Method, headers: HeaderMap| {
+            let path = path.as_str();
+            let answer = if !matches!(
+                path,
+                docs::paths::PLAYGROUND | docs::paths::WEBSOCKET_INFO | docs::paths::ASYNCAPI
+            ) {
+                None
+            } else if method == Method::GET {
+                docs::respond(server.routes(), path, &headers).map(Reply::into_response)
+            } else {
+                Some(StatusCode::METHOD_NOT_ALLOWED.into_response())
+            };
+            future::ready(answer.ok_or_else(warp::reject::not_found))
+        })
+}
+
+/// A tokio listener on `addr` for [`warp::serve`]: `TCP_NODELAY` (inherited
+/// by accepted sockets on Linux: pipelined frames must not wait for delayed
+/// ACKs) and a deep accept queue (1024) for bursts of connects.
+pub fn listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Rejects (as "not found", so other routes get their turn) every request
+/// that does not ask for a WebSocket.
+fn wants_websocket() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::optional::<String>("upgrade")
+        .and_then(|upgrade: Option<String>| {
+            let websocket = upgrade.is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+            future::ready(if websocket {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            })
+        })
+        .untuple_one()
+}
+
+/// The raw query string, `None` when the URL has none.
+fn raw_query() -> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone
+{
+    warp::query::raw()
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify()
+}
+
+fn upgrade(
+    server: &Server,
+    path: &str,
+    query: Option<String>,
+    headers: HeaderMap,
+    peer: Option<SocketAddr>,
+    ws: Ws,
+) -> Response {
+    match server.prepare(path, query.as_deref(), headers, peer) {
+        Ok(upgrade) => {
+            let limit = ws::transport_limit(upgrade.max_frame_size());
+            ws.max_message_size(limit)
+                .max_frame_size(limit)
+                .on_upgrade(move |socket| upgrade.run(into_socket(socket)))
+                .into_response()
+        }
+        Err(refusal) => {
+            tracing::info!(%path, status = refusal.status(), reason = %refusal, "WebSocket upgrade refused");
+            refusal.to_response().into_response()
+        }
+    }
+}
+
+/// warp's message as chanx's: the buffer is shared, text is re-checked.
+fn from_warp(message: Message) -> Result<WsMessage, SocketError> {
+    if message.is_close() {
+        let frame = message
+            .close_frame()
+            .map(|(code, reason)| (code, reason.to_owned()));
+        return Ok(WsMessage::Close(frame));
+    }
+    let is = (message.is_text(), message.is_ping(), message.is_pong());
+    let bytes = message.into_bytes();
+    Ok(match is {
+        (true, _, _) => WsMessage::Text(Utf8Bytes::try_from(bytes).map_err(SocketError::classify)?),
+        (_, true, _) => WsMessage::Ping(bytes),
+        (_, _, true) => WsMessage::Pong(bytes),
+        _ => WsMessage::Binary(bytes),
+    })
+}
+
+/// chanx's message as warp's. warp builds text from a `String`: the
+/// buffer is taken back without a copy when nothing else holds it.
+fn to_warp(message: WsMessage) -> Result<Message, SocketError> {
+    Ok(match message {
+        WsMessage::Text(text) => {
+            let bytes = Vec::<u8>::from(ws::Bytes::from(text));
+            Message::text(String::from_utf8(bytes).map_err(SocketError::classify)?)
+        }
+        WsMessage::Binary(bytes) => Message::binary(bytes),
+        WsMessage::Ping(bytes) => Message::ping(bytes),
+        WsMessage::Pong(bytes) => Message::pong(bytes),
+        WsMessage::Close(Some((code, reason))) => Message::close_with(code, reason),
+        WsMessage::Close(None) => Message::close(),
+    })
+}
+
+/// Wraps warp's WebSocket as a chanx socket.
+pub fn into_socket(socket: WebSocket) -> BoxSocket {
+    Box::pin(
+        socket
+            .sink_map_err(SocketError::classify)
+            .with(|message: WsMessage| future::ready(to_warp(message)))
+            .map(|item| item.map_err(SocketError::classify).and_then(from_warp)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_cross_warp_unchanged() {
+        for message in [
+            WsMessage::Text("héllo".into()),
+            WsMessage::Binary(ws::Bytes::from_static(b"\x00\xff")),
+            WsMessage::Ping(ws::Bytes::from_static(b"p")),
+            WsMessage::Pong(ws::Bytes::new()),
+            WsMessage::Close(Some((1001, "server shutdown".into()))),
+        ] {
+            let back = to_warp(message.clone()).and_then(from_warp);
+            assert_eq!(back.ok(), Some(message));
+        }
+    }
+}

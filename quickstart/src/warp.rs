@@ -1,0 +1,47 @@
+//! The quickstart on warp: the same HTTP API, playground and WebSockets as
+//! on axum, from the same framework-neutral pieces.
+
+use warp::filters::path::FullPath;
+use warp::http::Method;
+use warp::reply::{Reply, Response};
+use warp::{Filter, Rejection};
+
+use crate::App;
+use crate::api::Api;
+
+/// Largest request body the HTTP API reads.
+const MAX_BODY: u64 = 1 << 20;
+
+/// Every route of the quickstart as one warp filter: WebSockets first,
+/// then the API and the playground; anything else is warp's 404.
+pub fn filter(app: &App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + use<> {
+    let api = app.api.clone();
+    let api = warp::path::full()
+        .and_then(|path: FullPath| {
+            let serves = Api::serves(path.as_str());
+            std::future::ready(if serves {
+                Ok(path)
+            } else {
+                Err(warp::reject::not_found())
+            })
+        })
+        .and(warp::method())
+        .and(warp::body::content_length_limit(MAX_BODY))
+        .and(warp::body::bytes())
+        .and_then(
+            move |path: FullPath, method: Method, body: chanx::ws::Bytes| {
+                let api = api.clone();
+                async move {
+                    match api.handle(&method, path.as_str(), &body).await {
+                        Some(response) => Ok(response.into_response()),
+                        None => Err(warp::reject::not_found()),
+                    }
+                }
+            },
+        );
+    chanx_warp::websockets(app.server.clone())
+        .or(api)
+        .unify()
+        .or(chanx_warp::playground(app.server.clone()))
+        .unify()
+}
