@@ -224,6 +224,8 @@ pub struct Connection<M, E> {
     outbound_bytes: usize,
     pending_messages: usize,
     pending_events: usize,
+    /// The authentication frame waits for the join batch to be performed.
+    auth_frame_after_join: bool,
     rate: Option<TokenBucket>,
     heartbeat: Option<HeartbeatState>,
 }
@@ -251,6 +253,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             outbound_bytes: 0,
             pending_messages: 0,
             pending_events: 0,
+            auth_frame_after_join: false,
             rate,
             heartbeat: None,
         }
@@ -281,9 +284,11 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         &self.protocol
     }
 
-    /// Applies the authentication outcome: sends the `authentication` frame
-    /// (when enabled), then joins the groups (one [`LayerCommand::Join`]),
-    /// or closes with 4000 + status. Ignored once the connection is closing
+    /// Applies the authentication outcome: joins the groups (one
+    /// [`LayerCommand::Join`]) and sends the `authentication` frame (when
+    /// enabled) once [`handle_groups_joined`](Self::handle_groups_joined)
+    /// says the join is done — at once when there are no groups — or
+    /// closes with 4000 + status. Ignored once the connection is closing
     /// (e.g. a shutdown arrived while authenticating).
     pub fn handle_auth(&mut self, outcome: AuthOutcome, now: Instant) -> Result<(), ProtoError> {
         match self.state {
@@ -294,9 +299,6 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         let send_frame = self.protocol.options.send_authentication_message;
         match outcome {
             AuthOutcome::Accepted { user_pk, groups } => {
-                if send_frame {
-                    self.emit_auth_frame(200, "OK");
-                }
                 self.user_key = user_pk.as_ref().and_then(user_key);
                 self.user_pk = user_pk;
                 self.state = State::Open;
@@ -305,7 +307,14 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                         self.groups.push(group);
                     }
                 }
-                if !self.groups.is_empty() {
+                if self.groups.is_empty() {
+                    if send_frame {
+                        self.emit_auth_frame(200, "OK");
+                    }
+                } else {
+                    // A client that sees the authentication frame may rely
+                    // on its groups: the frame waits for the join.
+                    self.auth_frame_after_join = send_frame;
                     self.layer
                         .push_back(LayerCommand::Join(self.groups.clone()));
                 }
@@ -346,6 +355,16 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                 data: Detail { detail },
             },
         });
+    }
+
+    /// The runtime performed the [`LayerCommand::Join`] batch: the groups
+    /// are effective, the `authentication` frame goes out. (A join that
+    /// failed is [`handle_failure`](Self::handle_failure) with
+    /// [`Failure::LayerUnavailable`].)
+    pub fn handle_groups_joined(&mut self) {
+        if std::mem::take(&mut self.auth_frame_after_join) && self.state == State::Open {
+            self.emit_auth_frame(200, "OK");
+        }
     }
 
     /// Handles one frame from the client. Frames that arrive after the

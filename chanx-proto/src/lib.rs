@@ -11,7 +11,10 @@
 //!
 //! 1. Build a [`Protocol`] once per endpoint, share it in an `Arc`.
 //! 2. Per connection: [`Connection::new`], then [`Connection::handle_auth`]
-//!    with the outcome of your authentication.
+//!    with the outcome of your authentication. Perform the join batch it
+//!    emits, then call [`handle_groups_joined`](Connection::handle_groups_joined):
+//!    the `authentication` frame waits for it, so a client that sees it can
+//!    rely on its groups.
 //! 3. For every input — [`handle_frame`](Connection::handle_frame),
 //!    [`handle_layer_message`](Connection::handle_layer_message),
 //!    [`handle_timeout`](Connection::handle_timeout),
@@ -80,9 +83,10 @@
 //! let mut conn = Connection::new(protocol, "chan.1", now);
 //!
 //! conn.handle_auth(AuthOutcome::Accepted { user_pk: Some(1.into()), groups: vec!["lobby".into()] }, now).unwrap();
+//! assert!(matches!(conn.poll_layer(), Some(LayerCommand::Join(groups)) if groups == ["lobby"]));
+//! conn.handle_groups_joined(); // the layer joined them
 //! let Some(Output::Frame(frame)) = conn.poll_output() else { panic!() };
 //! assert_eq!(frame, r#"{"action":"authentication","payload":{"status_code":200,"status_text":"OK","data":{"detail":"OK"}}}"#);
-//! assert!(matches!(conn.poll_layer(), Some(LayerCommand::Join(groups)) if groups == ["lobby"]));
 //!
 //! conn.handle_frame(InFrame::Text(r#"{"action":"echo","payload":{"content":"hi"}}"#), now).unwrap();
 //! let Some(Output::Message(Incoming::Echo(p))) = conn.poll_output() else { panic!() };

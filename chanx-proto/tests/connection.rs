@@ -179,7 +179,12 @@ fn auth_success_sends_exact_frame_then_joins_each_group_once() {
     assert_eq!(conn.state(), State::Handshake);
     conn.handle_auth(accepted(Some(json!(7)), &["a", "b", "a", "b"]), now)
         .unwrap();
-    assert_eq!(describe_all(&mut conn), [AUTH_OK, "<join a,b>"]);
+    // The authentication frame waits until the groups are joined.
+    assert_eq!(describe_all(&mut conn), ["<join a,b>"]);
+    conn.handle_groups_joined();
+    assert_eq!(describe_all(&mut conn), [AUTH_OK]);
+    conn.handle_groups_joined();
+    assert!(describe_all(&mut conn).is_empty(), "sent once");
     assert_eq!(conn.groups(), ["a", "b"]);
     assert_eq!(conn.state(), State::Open);
     assert_eq!(conn.user_pk(), Some(&json!(7)));
@@ -1356,8 +1361,9 @@ fn outbound_overflow_closes_4008() {
     let mut conn: Conn = Connection::new(protocol(bounded()), "chan.1", now);
     conn.handle_auth(accepted(Some(json!(7)), &["room"]), now)
         .unwrap();
-    drain(&mut conn); // frame 1: authentication
     drain_layer(&mut conn);
+    conn.handle_groups_joined();
+    drain(&mut conn); // frame 1: authentication
     conn.send_message(&chat("2")).unwrap();
     conn.send_message(&chat("3")).unwrap();
     assert_eq!(drain(&mut conn).len(), 2);
@@ -1669,13 +1675,13 @@ fn layer_commands_wait_on_their_own_queue() {
     let mut conn: Conn = Connection::new(protocol(completing()), "chan.1", now);
     conn.handle_auth(accepted(Some(json!(7)), &["a", "b"]), now)
         .unwrap();
+    assert_eq!(layer_log(&mut conn), ["<join a,b>"]);
+    conn.handle_groups_joined();
     conn.send_group_message(&chat("hi"), None, true).unwrap();
+    conn.send_message(&chat("direct")).unwrap();
     // Frames come out without waiting for any layer command.
-    assert_eq!(describe(&drain(&mut conn)), [AUTH_OK]);
-    assert_eq!(
-        layer_log(&mut conn),
-        ["<join a,b>", "<group_send a>", "<group_send b>"]
-    );
+    assert_eq!(drain(&mut conn).len(), 2);
+    assert_eq!(layer_log(&mut conn), ["<group_send a>", "<group_send b>"]);
     conn.close(1000, "bye");
     assert_eq!(describe(&drain(&mut conn)), ["<close 1000>"]);
     assert_eq!(layer_log(&mut conn), ["<leave a,b>"]);

@@ -430,6 +430,8 @@ enum Op {
     MessageHandled(bool),
     /// The runtime stops (true) or resumes (false) reading.
     ReadsPaused(bool),
+    /// The runtime performed the join batch.
+    GroupsJoined,
     /// The transport reports a too-big frame (0), a protocol violation (1)
     /// or invalid UTF-8 (2).
     TransportError(u8),
@@ -485,6 +487,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => any::<bool>().prop_map(Op::MessageHandled),
         2 => Just(Op::EventHandled),
         2 => any::<bool>().prop_map(Op::ReadsPaused),
+        2 => Just(Op::GroupsJoined),
         1 => (0u8..3).prop_map(Op::TransportError),
         1 => any::<bool>().prop_map(Op::Failure),
     ]
@@ -757,6 +760,7 @@ proptest! {
                         prop_assert!(r.is_ok(), "{:?}", r);
                     }
                 }
+                Op::GroupsJoined => conn.handle_groups_joined(),
                 Op::ReadsPaused(true) => conn.handle_reads_paused(),
                 Op::ReadsPaused(false) => conn.handle_reads_resumed(),
                 Op::TransportError(kind) => conn.handle_transport_error(match kind {

@@ -29,6 +29,7 @@ enum Op {
     MessageHandled(bool),
     EventHandled,
     ReadsPaused(bool),
+    GroupsJoined,
     TooBig,
     Failure,
 }
@@ -126,6 +127,10 @@ fuzz_target!(|input: (bool, Vec<u8>, Vec<Op>)| {
             }
             Op::ReadsPaused(false) => {
                 conn.handle_reads_resumed();
+                Ok(())
+            }
+            Op::GroupsJoined => {
+                conn.handle_groups_joined();
                 Ok(())
             }
             Op::TooBig => {

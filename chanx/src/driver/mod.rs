@@ -191,6 +191,7 @@ async fn session<C: Consumer>(
             tracing::error!(%error, "could not join the connection's groups");
             core.conn.handle_failure(Failure::LayerUnavailable);
         } else {
+            core.conn.handle_groups_joined();
             let outcome = {
                 let mut ctx = Context::direct(&mut core);
                 AssertUnwindSafe(consumer.post_authentication(&mut ctx))
