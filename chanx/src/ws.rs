@@ -1,10 +1,10 @@
 //! The transport-neutral WebSocket socket that the driver runs over, and
 //! the toolkit adapters build it with.
 //!
-//! Frames travel as [`Utf8Bytes`] and [`Bytes`]: the buffers of
-//! `tungstenite`, the protocol crate under axum, warp and async-tungstenite,
-//! so a text frame reaches the core and a reply reaches the socket without
-//! a copy. An adapter whose framework speaks tungstenite's [`Message`]
+//! Frames travel as [`Text`] and [`Bytes`]: replies the server built stay
+//! `String`s until the framework takes them, frames a framework received
+//! stay in its buffer (`tungstenite`'s, under axum, warp and
+//! async-tungstenite), so neither direction copies a frame. An adapter whose framework speaks tungstenite's [`Message`]
 //! uses [`from_tungstenite`] and [`into_tungstenite`]; every adapter
 //! classifies transport errors with [`SocketError::classify`], by type.
 
@@ -14,11 +14,90 @@ use std::pin::Pin;
 use futures_util::{Sink, Stream};
 pub use tungstenite::{Bytes, Message, Utf8Bytes};
 
+/// The text of a frame: a `String` the server built (handed to any
+/// framework without a copy) or a shared buffer a framework received
+/// (read by the core without a copy).
+#[derive(Clone, Debug)]
+pub struct Text(TextRepr);
+
+#[derive(Clone, Debug)]
+enum TextRepr {
+    Owned(String),
+    Shared(Utf8Bytes),
+}
+
+impl Text {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            TextRepr::Owned(text) => text,
+            TextRepr::Shared(text) => text.as_str(),
+        }
+    }
+
+    /// As a `String`: free for text the server built; text received into a
+    /// shared buffer is copied.
+    pub fn into_string(self) -> String {
+        match self.0 {
+            TextRepr::Owned(text) => text,
+            TextRepr::Shared(text) => text.as_str().to_owned(),
+        }
+    }
+
+    /// As tungstenite's text, free either way.
+    pub fn into_utf8_bytes(self) -> Utf8Bytes {
+        match self.0 {
+            TextRepr::Owned(text) => text.into(),
+            TextRepr::Shared(text) => text,
+        }
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
+        Text(TextRepr::Owned(text))
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Text(TextRepr::Owned(text.to_owned()))
+    }
+}
+
+impl From<Utf8Bytes> for Text {
+    fn from(text: Utf8Bytes) -> Self {
+        Text(TextRepr::Shared(text))
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One WebSocket message, independent of the framework that carried it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WsMessage {
     /// A text frame.
-    Text(Utf8Bytes),
+    Text(Text),
     /// A binary frame.
     Binary(Bytes),
     /// A ping control frame.
@@ -117,7 +196,7 @@ impl Kind {
 /// `None` for a raw frame (tungstenite yields those only when asked to).
 pub fn from_tungstenite(message: Message) -> Option<WsMessage> {
     Some(match message {
-        Message::Text(text) => WsMessage::Text(text),
+        Message::Text(text) => WsMessage::Text(text.into()),
         Message::Binary(bytes) => WsMessage::Binary(bytes),
         Message::Ping(bytes) => WsMessage::Ping(bytes),
         Message::Pong(bytes) => WsMessage::Pong(bytes),
@@ -132,7 +211,7 @@ pub fn from_tungstenite(message: Message) -> Option<WsMessage> {
 pub fn into_tungstenite(message: WsMessage) -> Message {
     use tungstenite::protocol::CloseFrame;
     match message {
-        WsMessage::Text(text) => Message::Text(text),
+        WsMessage::Text(text) => Message::Text(text.into_utf8_bytes()),
         WsMessage::Binary(bytes) => Message::Binary(bytes),
         WsMessage::Ping(bytes) => Message::Ping(bytes),
         WsMessage::Pong(bytes) => Message::Pong(bytes),
@@ -251,6 +330,21 @@ mod tests {
             SocketError::classify(io),
             SocketError::Transport(_)
         ));
+    }
+
+    #[test]
+    fn text_moves_between_representations_without_copies() {
+        let reply = String::from(r#"{"action":"pong","payload":null}"#);
+        let at = reply.as_ptr();
+        assert_eq!(
+            Text::from(reply.clone()).into_string().as_ptr(),
+            reply.as_ptr()
+        );
+        assert_eq!(Text::from(reply).into_utf8_bytes().as_str().as_ptr(), at);
+        let received = Utf8Bytes::from_static("hi");
+        let text = Text::from(received.clone());
+        assert_eq!(text.as_str().as_ptr(), received.as_str().as_ptr());
+        assert_eq!(text, Text::from("hi"));
     }
 
     #[test]
