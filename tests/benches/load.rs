@@ -154,6 +154,11 @@ async fn main() {
     })
     .await;
     let chanx_url = chanx.ws_url("/ws/myapp/echo/");
+    let warp = start_with(Adapter::Warp, |config| {
+        config.options.heartbeat = None;
+    })
+    .await;
+    let warp_url = warp.ws_url("/ws/myapp/echo/");
     let cookie = Some(format!("sessionid={}", session_for("alice")));
     println!("load: {connections} connections x {messages} echo messages, {rounds} rounds (msg/s)");
     if std::env::var("LOAD_ONLY_CHANX").is_ok() {
@@ -164,25 +169,27 @@ async fn main() {
         }
         return;
     }
-    let mut rates: [Vec<f64>; 3] = Default::default();
+    let mut rates: [Vec<f64>; 4] = Default::default();
     for round in 1..=rounds {
         let n = run(&naive, None, connections, messages).await;
         let t = run(&tuned, None, connections, messages).await;
         let c = run(&chanx_url, cookie.clone(), connections, messages).await;
+        let w = run(&warp_url, cookie.clone(), connections, messages).await;
         println!(
-            "round {round}: raw tungstenite send-per-reply {n:>9.0}  raw tungstenite batched {t:>9.0}  chanx-axum {c:>9.0}"
+            "round {round}: raw tungstenite send-per-reply {n:>9.0}  raw tungstenite batched {t:>9.0}  chanx-axum {c:>9.0}  chanx-warp {w:>9.0}"
         );
-        for (list, rate) in rates.iter_mut().zip([n, t, c]) {
+        for (list, rate) in rates.iter_mut().zip([n, t, c, w]) {
             list.push(rate);
         }
     }
-    let [n, t, c] = rates.map(|mut v| {
+    let [n, t, c, w] = rates.map(|mut v| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     });
     println!(
-        "median: chanx-axum / raw batched = {:.2}, chanx-axum / raw send-per-reply = {:.2}",
+        "median: chanx-axum / raw batched = {:.2}, chanx-axum / raw send-per-reply = {:.2}, chanx-warp / raw batched = {:.2}",
         c / t,
-        c / n
+        c / n,
+        w / t
     );
 }
