@@ -18,14 +18,60 @@
 //! of throughput for pipelined traffic, measured with the load benchmark.
 //!
 //! ```no_run
-//! # async fn run(server: chanx::Server) {
+//! use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
+//! use chanx::routing::{RouteTable, path};
 //! use chanx_axum::RouterExt;
-//! let app = axum::Router::new().chanx_playground(server.clone()).chanx(server.clone());
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await.unwrap();
-//! axum::serve(chanx_axum::nodelay(listener), app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-//!     .await
-//!     .unwrap();
-//! # }
+//! use schemars::JsonSchema;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Deserialize, Serialize, JsonSchema)]
+//! pub struct MessagePayload { pub content: String }
+//!
+//! #[derive(Debug, Deserialize, Serialize, JsonSchema)]
+//! #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+//! pub enum EchoIncoming { Ping, Echo(MessagePayload) }
+//!
+//! #[derive(Serialize)]
+//! #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+//! pub enum EchoOutgoing { Pong, Echo(MessagePayload) }
+//!
+//! #[derive(Default)]
+//! pub struct EchoConsumer;
+//!
+//! impl Consumer for EchoConsumer {
+//!     type Incoming = EchoIncoming;
+//!     type Event = NoEvent;
+//!     type GroupMessage = NoGroupMessage;
+//!
+//!     async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, message: EchoIncoming) -> HandlerResult {
+//!         match message {
+//!             EchoIncoming::Ping => ctx.send_message(&EchoOutgoing::Pong).await?,
+//!             EchoIncoming::Echo(p) => {
+//!                 let content = format!("Echo: {}", p.content);
+//!                 ctx.send_message(&EchoOutgoing::Echo(MessagePayload { content })).await?
+//!             }
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let echo = chanx::Endpoint::builder(EchoConsumer::default).build()?;
+//!     let routes = RouteTable::new([path("ws/echo/", echo)])?;
+//!     let server = chanx::Server::new(routes, chanx::layer::InMemoryLayer::new());
+//!     // The one line that differs per framework:
+//!     let app = axum::Router::new().chanx_playground(server.clone()).chanx(server.clone());
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//!     let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+//!     axum::serve(chanx_axum::nodelay(listener), service)
+//!         .with_graceful_shutdown(async move {
+//!             let _ = tokio::signal::ctrl_c().await;
+//!             server.shutdown().graceful().await; // every WebSocket closes with 1001
+//!         })
+//!         .await?;
+//!     Ok(())
+//! }
 //! ```
 
 use std::future::ready;
