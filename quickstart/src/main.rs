@@ -80,9 +80,7 @@ fn serve(
             })?;
             runtime.block_on(run(adapter, bind))
         }
-        Adapter::AsyncStd => Err(ConfigError::Unsupported(
-            "--adapter async-std: not available in this build yet".into(),
-        )),
+        Adapter::AsyncStd => serve_async_std(bind),
     }
 }
 
@@ -186,4 +184,66 @@ async fn wait_for_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// `--adapter async-std`: the WebSockets only, with `chanx-async-std` on
+/// the async-std runtime (there is no HTTP framework to serve the API and
+/// the playground). A small tokio runtime binds the listener, as for the
+/// other adapters, and waits for SIGINT/SIGTERM.
+fn serve_async_std(bind: std::net::SocketAddr) -> Result<(), ConfigError> {
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ConfigError::Io {
+            what: "cannot start the signal handler".into(),
+            source: e,
+        })?;
+    let listener = {
+        let _context = signals.enter();
+        listen(bind).and_then(tokio::net::TcpListener::into_std)
+    }
+    .map_err(|e| ConfigError::Invalid {
+        field: "--bind".into(),
+        reason: format!("cannot listen on {bind}: {e}"),
+    })?;
+    let addr = listener.local_addr().unwrap_or(bind);
+    let mut config = Config::from_env(addr, env)?;
+    config.adapter = Adapter::AsyncStd;
+    if config.secret_is_default {
+        tracing::warn!(
+            "CHANX_SECRET_KEY is not set: session cookies are signed with a fixed development key"
+        );
+    }
+    let server = build_app(&config)?.server;
+    println!(
+        "quickstart serving WebSockets on ws://{addr} (adapter async-std, in-memory channel layer)"
+    );
+    println!("  WebSockets only: the HTTP API and playground are not served in this mode");
+    println!("  (no /auth/login/, /api/notify/, /playground/websocket/ or /asyncapi.json);");
+    println!("  get a session cookie with `quickstart session <username>`");
+    println!("  WS   ws://{addr}/ws/myapp/echo/");
+    println!("  WS   ws://{addr}/ws/myapp/chat/<room_id>/");
+    let listener = async_std::net::TcpListener::from(listener);
+    async_std::task::block_on(async {
+        let signal = async_std::task::spawn_blocking(move || signals.block_on(wait_for_signal()));
+        let serving = chanx_async_std::serve(&server, listener, |task| {
+            async_std::task::spawn(task);
+        });
+        let stopped = async {
+            signal.await;
+            tracing::info!("shutting down: closing WebSockets with 1001");
+            let shutdown = server.shutdown();
+            if async_std::future::timeout(SHUTDOWN_GRACE, shutdown.graceful())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    open = shutdown.active_connections(),
+                    "connections still open after the grace period; exiting anyway"
+                );
+            }
+        };
+        futures_util::future::join(serving, stopped).await;
+    });
+    Ok(())
 }

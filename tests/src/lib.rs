@@ -94,7 +94,8 @@ pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Co
     let stop = match adapter {
         Adapter::Axum => serve_axum(app, listener),
         Adapter::Warp => serve_warp(app, listener),
-        other => panic!("adapter {other:?} is not implemented"),
+        Adapter::AsyncStd => serve_async_std(app, listener),
+        Adapter::Smol => serve_smol(app, listener),
     };
     Running {
         addr,
@@ -120,6 +121,75 @@ fn serve_axum(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
         let _ = axum::serve(chanx_axum::nodelay(listener), service).await;
     });
     Box::new(move || task.abort())
+}
+
+/// Serves `app`'s WebSockets with `chanx-async-std` on the async-std
+/// runtime, as `quickstart serve --adapter async-std` does: the accept loop
+/// blocks a thread of its own, the connections run on async-std's
+/// executor. Stopping ends the loop and every connection (as aborting a
+/// task does on tokio), without starting the server's shutdown.
+fn serve_async_std(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
+    let listener = async_std::net::TcpListener::from(listener.into_std().expect("std listener"));
+    let server = app.server;
+    let (cancel, cancelled) = async_channel::bounded::<()>(1);
+    let thread = std::thread::Builder::new()
+        .name("e2e-async-std".into())
+        .spawn(move || {
+            let spawn = |task| {
+                async_std::task::spawn(until_cancelled(task, cancelled.clone()));
+            };
+            let serving = chanx_async_std::serve(&server, listener, spawn);
+            async_std::task::block_on(until_cancelled(serving, cancelled.clone()));
+        })
+        .expect("async-std server thread");
+    Box::new(move || {
+        // Closing the channel wakes every waiting `recv`.
+        cancel.close();
+        let _ = thread.join();
+    })
+}
+
+/// Serves `app`'s WebSockets with `chanx-async-std` on a smol executor of
+/// its own, run by two threads. Stopping ends the accept loop and drops
+/// the executor with every connection on it, without starting the
+/// server's shutdown.
+fn serve_smol(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
+    let listener = smol::net::TcpListener::try_from(listener.into_std().expect("std listener"))
+        .expect("smol listener");
+    let server = app.server;
+    let (cancel, cancelled) = async_channel::bounded::<()>(1);
+    let executor = std::sync::Arc::new(smol::Executor::new());
+    let helper = std::thread::Builder::new()
+        .name("e2e-smol".into())
+        .spawn({
+            let executor = std::sync::Arc::clone(&executor);
+            let cancelled = cancelled.clone();
+            move || smol::block_on(executor.run(async move { cancelled.recv().await }))
+        })
+        .expect("smol executor thread");
+    let main = std::thread::Builder::new()
+        .name("e2e-smol".into())
+        .spawn(move || {
+            let spawner = std::sync::Arc::clone(&executor);
+            let spawn = move |task| spawner.spawn(task).detach();
+            let serving = chanx_async_std::serve(&server, listener, spawn);
+            smol::block_on(executor.run(until_cancelled(serving, cancelled)));
+        })
+        .expect("smol server thread");
+    Box::new(move || {
+        cancel.close();
+        let _ = main.join();
+        let _ = helper.join();
+    })
+}
+
+/// Runs `future` until it ends or `cancelled` is closed.
+async fn until_cancelled(
+    future: impl std::future::Future<Output = ()>,
+    cancelled: async_channel::Receiver<()>,
+) {
+    let cancelled = std::pin::pin!(cancelled.recv());
+    futures_util::future::select(std::pin::pin!(future), cancelled).await;
 }
 
 /// Starts the quickstart program with default options.
