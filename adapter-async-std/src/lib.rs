@@ -97,7 +97,7 @@ use std::time::Duration;
 
 use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use async_tungstenite::tungstenite::http::{HeaderValue, header};
-use chanx::{Refusal, Server, Shutdown, ws};
+use chanx::{Refusal, Server, ws};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_timer::Delay;
 use futures_util::future::{BoxFuture, Either, select};
@@ -105,10 +105,6 @@ use futures_util::future::{BoxFuture, Either, select};
 /// How long a client has to complete the WebSocket handshake after its
 /// connection was accepted; a silent one is dropped then.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How often [`serve`] looks whether shutdown has started while it waits
-/// for a connection.
-const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 
 /// How long [`serve`] pauses after an accept error that is not about one
 /// connection (out of file descriptors, say) before accepting again.
@@ -184,7 +180,7 @@ pub async fn serve<L: Listener>(
     listener: L,
     spawn: impl Fn(BoxFuture<'static, ()>),
 ) {
-    let mut stop = pin!(started(server.shutdown()));
+    let mut stop = pin!(server.shutdown().triggered());
     loop {
         let accepted = match select(pin!(listener.accept()), stop.as_mut()).await {
             Either::Left((accepted, _)) => accepted,
@@ -209,15 +205,6 @@ pub async fn serve<L: Listener>(
         }
     }
     tracing::debug!("shutdown started: no longer accepting connections");
-}
-
-/// Resolves once shutdown has started. chanx offers no future for that,
-/// so this looks every [`SHUTDOWN_POLL`]; upgrades that arrive meanwhile
-/// are refused with 503 by [`Server::prepare`].
-async fn started(shutdown: &Shutdown) {
-    while !shutdown.is_triggered() {
-        Delay::new(SHUTDOWN_POLL).await;
-    }
 }
 
 /// Whether an accept error concerns only the connection being accepted.

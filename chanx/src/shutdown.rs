@@ -76,6 +76,18 @@ impl Shutdown {
         }
     }
 
+    /// Resolves once shutdown has started (at once if it has), on any
+    /// runtime: an accept loop stops accepting when it does.
+    ///
+    /// ```
+    /// let shutdown = chanx::Shutdown::new();
+    /// shutdown.trigger();
+    /// futures_executor::block_on(shutdown.triggered());
+    /// ```
+    pub async fn triggered(&self) {
+        self.signal().wait().await;
+    }
+
     /// Whether shutdown has started.
     pub fn is_triggered(&self) -> bool {
         self.inner.trigger.is_closed()

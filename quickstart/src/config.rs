@@ -9,9 +9,9 @@ use chanx::Options;
 pub enum Adapter {
     /// axum (the default).
     Axum,
-    /// warp (not available yet).
+    /// warp: everything, HTTP API included.
     Warp,
-    /// async-std (not available yet).
+    /// async-std: the WebSockets only.
     AsyncStd,
 }
 

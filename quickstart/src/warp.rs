@@ -26,7 +26,7 @@ pub fn filter(app: &App) -> impl Filter<Extract = (Response,), Error = Rejection
     });
     // Only a POST has a body worth reading; any other method is answered
     // (405) before warp would ask for a Content-Length.
-    let other_methods = ours.clone().and(warp::method()).and_then({
+    let other_methods = ours.and(warp::method()).and_then({
         let api = api.clone();
         move |path: FullPath, method: Method| {
             let api = api.clone();

@@ -1,8 +1,6 @@
 //! The end-to-end suite against `chanx-async-std` on the async-std runtime.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-// Every test of `suite::http_api` is skipped, so its re-export is unused.
-#[allow(unused_imports)]
 mod suite;
 
 use chanx_e2e::Adapter;

@@ -49,6 +49,8 @@ mod routing;
 
 pub(crate) use auth::*;
 pub(crate) use chat::*;
+// Adapters without an HTTP API skip every test of this module.
+#[allow(unused_imports)]
 pub(crate) use http_api::*;
 pub(crate) use limits::*;
 pub(crate) use load::*;
