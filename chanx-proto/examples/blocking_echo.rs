@@ -466,6 +466,11 @@ impl Session {
                     "blocking_echo: {}: channel layer message rejected: {rejection:?}",
                     self.conn.channel_name()
                 ),
+                // No channel layer here, so no group can miss messages.
+                Output::Gap(group) => eprintln!(
+                    "blocking_echo: {}: messages for {group} may have been lost",
+                    self.conn.channel_name()
+                ),
             }
         }
         // This example has no channel layer: every connection is in no

@@ -12,7 +12,7 @@ use crate::codec::{self, Decoded, Serialized};
 use crate::envelope::{ContentKind, GroupEnvelope, LayerMessage, user_key};
 use crate::error::{EncodeError, ProtoError, SendError, ValidationError};
 use crate::limits::{HeartbeatState, TokenBucket};
-use crate::message::{AuthPayload, CoreFrame, Detail, MessageSet, status_text};
+use crate::message::{AuthPayload, CoreFrame, Detail, GapPayload, MessageSet, status_text};
 use crate::options::Protocol;
 
 /// Close codes the core uses. A runtime never picks one itself: every
@@ -165,6 +165,10 @@ pub enum Output<M, E> {
     /// nothing reaches the client (chanx logs it). Report it to the
     /// operator.
     LayerRejected(LayerRejection),
+    /// The channel layer may have lost messages for this group of the
+    /// connection: give it to the application's gap hook (the client got
+    /// a `group_gap` frame before it when the endpoint sends those).
+    Gap(String),
 }
 
 /// Why a message from the channel layer was not delivered.
@@ -560,6 +564,19 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                         LayerRejection::InvalidGroupContent(error),
                     )),
                 }
+            }
+            LayerMessage::Gap(notice) => {
+                let group = notice.group();
+                if !self.groups.iter().any(|g| g == group) {
+                    return Ok(());
+                }
+                if self.protocol.options.send_gap_frames {
+                    self.emit_core(&CoreFrame {
+                        action: "group_gap",
+                        payload: GapPayload { group },
+                    });
+                }
+                self.outputs.push_back(Output::Gap(group.to_owned()));
             }
             LayerMessage::Event(event) => match serde_json::from_str::<E>(event.event_data()) {
                 Ok(e) => {

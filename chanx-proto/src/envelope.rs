@@ -57,6 +57,23 @@ pub enum LayerMessage {
     Group(GroupEnvelope),
     /// `{"type": "handle_channel_event", ...}`.
     Event(EventEnvelope),
+    /// `{"type": "chanx.gap", "group": ...}`: the layer may have lost
+    /// messages for `group` (a reconnect, a lagging receiver, a sequence
+    /// gap). Built by a layer for its local members, never by a client.
+    Gap(GapNotice),
+}
+
+/// What a [`LayerMessage::Gap`] says: which group may have lost messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GapNotice {
+    group: String,
+}
+
+impl GapNotice {
+    /// The group that may have lost messages.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
 }
 
 /// Why bytes from the layer are not a [`LayerMessage`].
@@ -107,6 +124,7 @@ struct WireIn<'a> {
     #[serde(default)]
     event_data: Raw,
     seq: Option<u64>,
+    group: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -124,6 +142,8 @@ enum WireOut<'a> {
     },
     #[serde(rename = "handle_channel_event")]
     Event { event_data: &'a RawValue },
+    #[serde(rename = "chanx.gap")]
+    Gap { group: &'a str },
 }
 
 fn is_object(raw: &RawValue) -> bool {
@@ -327,8 +347,27 @@ impl LayerMessage {
                 })?;
                 Ok(LayerMessage::Event(EventEnvelope { event_data }))
             }
+            "chanx.gap" => Ok(LayerMessage::gap(wire.group.ok_or(
+                EnvelopeError::Missing {
+                    kind: "chanx.gap",
+                    field: "group",
+                },
+            )?)),
             other => Err(EnvelopeError::UnknownType(other.to_owned())),
         }
+    }
+
+    /// A gap notice for `group`: what a layer delivers to the local members
+    /// of a group when it may have lost messages for it.
+    ///
+    /// ```
+    /// let notice = chanx_proto::LayerMessage::gap("chat_lobby");
+    /// assert_eq!(notice.to_json(), r#"{"type":"chanx.gap","group":"chat_lobby"}"#);
+    /// ```
+    pub fn gap(group: impl Into<String>) -> Self {
+        LayerMessage::Gap(GapNotice {
+            group: group.into(),
+        })
     }
 
     /// Serializes the envelope (for a layer that crosses processes).
@@ -345,6 +384,7 @@ impl LayerMessage {
             LayerMessage::Event(e) => WireOut::Event {
                 event_data: &e.event_data,
             },
+            LayerMessage::Gap(g) => WireOut::Gap { group: &g.group },
         };
         // Every field is already valid JSON or a plain string: this cannot fail.
         serde_json::to_string(&wire).unwrap_or_default()

@@ -126,7 +126,9 @@ pub use connection::{
     AuthOutcome, Connection, Failure, Handled, InFrame, LayerCommand, LayerRejection, Output,
     State, TransportError, close_code,
 };
-pub use envelope::{ContentKind, EnvelopeError, EventEnvelope, GroupEnvelope, LayerMessage};
+pub use envelope::{
+    ContentKind, EnvelopeError, EventEnvelope, GapNotice, GroupEnvelope, LayerMessage,
+};
 pub use error::{ConfigError, EncodeError, LocItem, ProtoError, SendError, ValidationError};
 pub use message::{MessageSet, NoEvent, status_text};
 pub use options::{Heartbeat, Options, Protocol, RateLimit};

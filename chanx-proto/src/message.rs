@@ -59,6 +59,12 @@ pub(crate) struct AuthPayload<'a> {
     pub(crate) data: Detail<'a>,
 }
 
+/// Payload of the `group_gap` frame.
+#[derive(Serialize)]
+pub(crate) struct GapPayload<'a> {
+    pub(crate) group: &'a str,
+}
+
 /// `{"detail": "..."}`.
 #[derive(Serialize)]
 pub(crate) struct Detail<'a> {

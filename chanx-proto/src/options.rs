@@ -67,6 +67,11 @@ pub struct Options {
     pub rate_limit: Option<RateLimit>,
     /// Optional liveness checks (on by default).
     pub heartbeat: Option<Heartbeat>,
+    /// Send the client `{"action": "group_gap", "payload": {"group": ...}}`
+    /// when the channel layer may have lost messages for one of its groups
+    /// (so it can fetch the state again). Off by default: the consumer's
+    /// gap hook runs either way.
+    pub send_gap_frames: bool,
 }
 
 impl Default for Options {
@@ -81,6 +86,7 @@ impl Default for Options {
             max_outbound_bytes: 16 << 20,
             rate_limit: None,
             heartbeat: Some(Heartbeat::default()),
+            send_gap_frames: false,
         }
     }
 }

@@ -1670,6 +1670,33 @@ fn serialized_messages_are_sent_as_is_or_camelized() {
 }
 
 #[test]
+fn gap_notices_reach_the_application_and_optionally_the_client() {
+    let now = Instant::now();
+    let mut conn = open(completing(), now);
+    conn.handle_layer_message(&LayerMessage::gap("room"))
+        .unwrap();
+    assert_eq!(describe(&drain(&mut conn)), ["<gap room>"]);
+    // A group this connection is not in: nothing.
+    conn.handle_layer_message(&LayerMessage::gap("other"))
+        .unwrap();
+    assert!(drain(&mut conn).is_empty());
+    let telling = Options {
+        send_gap_frames: true,
+        ..completing()
+    };
+    let mut conn = open(telling, now);
+    conn.handle_layer_message(&LayerMessage::gap("room"))
+        .unwrap();
+    assert_eq!(
+        describe(&drain(&mut conn)),
+        [
+            r#"{"action":"group_gap","payload":{"group":"room"}}"#,
+            "<gap room>"
+        ]
+    );
+}
+
+#[test]
 fn layer_commands_wait_on_their_own_queue() {
     let now = Instant::now();
     let mut conn: Conn = Connection::new(protocol(completing()), "chan.1", now);

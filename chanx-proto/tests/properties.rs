@@ -409,6 +409,8 @@ enum Op {
     },
     /// A channel event this endpoint can or cannot decode.
     LayerEvent { valid: bool },
+    /// A gap notice for one of a few groups.
+    LayerGap(String),
     /// Time advances by this many milliseconds.
     Timeout(u64),
     /// The driver reports this many frames written.
@@ -476,6 +478,7 @@ fn op() -> impl Strategy<Value = Op> {
                 own_channel, exclude, sender_pk, content,
             }),
         2 => any::<bool>().prop_map(|valid| Op::LayerEvent { valid }),
+        1 => group_name().prop_map(Op::LayerGap),
         3 => (0u64..1500).prop_map(Op::Timeout),
         3 => (0usize..4).prop_map(Op::FramesWritten),
         3 => Just(Op::SendMessage),
@@ -563,6 +566,7 @@ impl Observed {
                     self.closed = true;
                 }
                 Output::LayerRejected(_) => {}
+                Output::Gap(_) => prop_assert!(!self.closed, "gap after close"),
                 Output::Message(_) => {
                     prop_assert!(!self.closed, "message after close");
                     self.pending_messages += 1;
@@ -707,6 +711,15 @@ proptest! {
                     let (outputs, _) = seen.drain(&mut conn)?;
                     let rejected = outputs.iter().any(|o| matches!(o, Output::LayerRejected(LayerRejection::InvalidEvent(_))));
                     prop_assert_eq!(rejected, open && !valid, "{:?}", outputs);
+                    continue;
+                }
+                Op::LayerGap(group) => {
+                    let member = conn.groups().contains(&group);
+                    let r = conn.handle_layer_message(&LayerMessage::gap(group));
+                    prop_assert!(r.is_ok(), "{:?}", r);
+                    let (outputs, _) = seen.drain(&mut conn)?;
+                    let gap = outputs.iter().any(|o| matches!(o, Output::Gap(_)));
+                    prop_assert_eq!(gap, open && member, "{:?}", outputs);
                     continue;
                 }
                 Op::Timeout(ms) => {

@@ -107,6 +107,21 @@ pub trait Consumer: Send + Sized + 'static {
         async { Ok(()) }
     }
 
+    /// The channel layer may have lost messages for `group`, one of this
+    /// connection's groups (a networked layer reconnected, lagged or saw a
+    /// sequence gap). The default does nothing more than the warning the
+    /// driver logs; resend state the client may have missed here, or turn
+    /// on [`Options::send_gap_frames`](chanx_proto::Options::send_gap_frames)
+    /// so the client hears `{"action": "group_gap", ...}` and refetches.
+    fn on_gap(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        group: &str,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        let _ = (ctx, group);
+        async { Ok(()) }
+    }
+
     /// Runs once when the connection ends — client close, server close,
     /// shutdown, broken socket — with its groups already left. It does not
     /// run when the connection's future itself is dropped (a runtime

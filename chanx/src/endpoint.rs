@@ -213,6 +213,13 @@ impl<C: Consumer> EndpointBuilder<C> {
         self
     }
 
+    /// Sends the client `{"action": "group_gap", "payload": {"group": ...}}`
+    /// when the channel layer may have lost messages for one of its groups.
+    pub fn send_gap_frames(mut self, on: bool) -> Self {
+        self.options.send_gap_frames = on;
+        self
+    }
+
     /// Sets which messages are logged.
     pub fn logging(mut self, log: LogSettings) -> Self {
         self.log = log;

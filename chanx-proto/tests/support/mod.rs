@@ -87,6 +87,7 @@ pub fn describe<M: Debug, E: Debug>(outs: &[Output<M, E>]) -> Vec<String> {
             Output::Message(m) => format!("<message {m:?}>"),
             Output::Event(e) => format!("<event {e:?}>"),
             Output::LayerRejected(r) => format!("<rejected {r:?}>"),
+            Output::Gap(group) => format!("<gap {group}>"),
         })
         .collect()
 }

@@ -34,6 +34,7 @@ pub(super) fn finish<M: MessageSet, E: MessageSet>(
     let result = match finished {
         Finished::Message(handled) => core.conn.message_handled(handled),
         Finished::Event => core.conn.event_handled(),
+        Finished::Gap => Ok(()),
     };
     if let Err(error) = result {
         tracing::error!(%error, "bug: completion without a delivery");
@@ -62,6 +63,13 @@ async fn handle<C: Consumer>(
             report("Failed to process channel event", outcome);
             Finished::Event
         }
+        Delivery::Gap(group) => {
+            let outcome = AssertUnwindSafe(consumer.on_gap(ctx, &group))
+                .catch_unwind()
+                .await;
+            report("on_gap failed", outcome);
+            Finished::Gap
+        }
     }
 }
 
@@ -69,6 +77,7 @@ async fn handle<C: Consumer>(
 pub(super) enum Finished {
     Message(Handled),
     Event,
+    Gap,
 }
 
 /// Handlers in flight for an endpoint with

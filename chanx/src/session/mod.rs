@@ -49,6 +49,8 @@ pub(crate) struct SessionInfo {
 pub(crate) enum Delivery<M, E> {
     Message(M),
     Event(E),
+    /// The layer may have lost messages for this group.
+    Gap(String),
 }
 
 /// An action a handler asks its connection to perform.
@@ -182,6 +184,10 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                 }
                 Output::Message(message) => self.pending.push_back(Delivery::Message(message)),
                 Output::Event(event) => self.pending.push_back(Delivery::Event(event)),
+                Output::Gap(group) => {
+                    tracing::warn!(group, "messages for the group may have been lost");
+                    self.pending.push_back(Delivery::Gap(group));
+                }
                 Output::LayerRejected(LayerRejection::InvalidEvent(errors)) => {
                     tracing::error!(?errors, "Failed to process channel event");
                 }
