@@ -46,8 +46,18 @@ fn secured<C: chanx::Consumer>(
         .options(config.options.clone())
 }
 
-/// Builds the WebSocket routes, the HTTP API and the playground.
+/// Builds the WebSocket routes, the HTTP API and the playground on the
+/// embedded in-memory channel layer.
 pub fn build_app(config: &Config) -> Result<App, ConfigError> {
+    build_app_on(config, InMemoryLayer::new())
+}
+
+/// [`build_app`] on a channel layer of your choice (Redis, for several
+/// processes).
+pub fn build_app_on(
+    config: &Config,
+    layer: impl chanx::layer::ChannelLayer,
+) -> Result<App, ConfigError> {
     let store = store::SignedSessionStore::new(
         config.secret_key.as_bytes(),
         login::DemoUsers::new(config.demo_password.clone()),
@@ -76,7 +86,7 @@ pub fn build_app(config: &Config) -> Result<App, ConfigError> {
             ],
         )],
     )])?;
-    let server = Server::new(routes, InMemoryLayer::new())
+    let server = Server::new(routes, layer)
         .origins(chanx::OriginPolicy::allow_list(&config.allowed_origins));
     let api = api::Api::new(server.clone(), store);
     let router = http::router(server.clone(), api.clone());

@@ -358,6 +358,15 @@ impl Client {
         self.ws.flush().await.expect("flush");
     }
 
+    /// Sends messages in one write (one TCP segment when they fit), as a
+    /// client that sends and closes at once does.
+    pub async fn send_all(&mut self, messages: impl IntoIterator<Item = Message>) {
+        for message in messages {
+            self.ws.feed(message).await.expect("feed");
+        }
+        self.ws.flush().await.expect("flush");
+    }
+
     /// Sends any message.
     pub async fn send(&mut self, message: Message) {
         self.ws.send(message).await.expect("send");

@@ -79,13 +79,18 @@ async fn write_loop(
             continue;
         }
         if let Err(error) = sink.feed(message).await {
+            // E.g. the peer's Close arrived: the transport refuses data but
+            // still owes the peer its Close reply, which closing flushes.
             tracing::debug!(%error, "socket write failed");
             queue.close();
-            return;
+            break;
         }
-        if queue.is_empty() && sink.flush().await.is_err() {
+        if queue.is_empty()
+            && let Err(error) = sink.flush().await
+        {
+            tracing::debug!(%error, "socket flush failed");
             queue.close();
-            return;
+            break;
         }
         if is_data {
             written.fetch_add(1, Ordering::Release);
@@ -95,5 +100,7 @@ async fn write_loop(
     if let Some((code, reason)) = frame {
         let _ = sink.send(WsMessage::Close(Some((code, reason)))).await;
     }
+    // Always close, after a failed write too: RFC 6455 wants the peer's
+    // Close answered, and the transport may hold that answer unflushed.
     let _ = sink.close().await;
 }

@@ -260,3 +260,23 @@ pub(crate) async fn empty_text_frame_is_an_error(adapter: Adapter) {
         assert_echoes(&mut client, "after an empty frame").await;
     }
 }
+
+/// RFC 6455 5.5.1: a Close from the client is answered with a Close, even
+/// when the server still owed it a reply (tungstenite refuses data after
+/// the peer's Close, so the reply itself may be lost; the Close is not).
+pub(crate) async fn close_after_send_gets_a_close_reply(adapter: Adapter) {
+    let server = shared(adapter).await;
+    for round in 0..5 {
+        let mut client = server.connect_as(ECHO, "alice").await;
+        let last = echo_msg(&format!("last words {round}")).to_string();
+        let close = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+            code: 1000.into(),
+            reason: "bye".into(),
+        };
+        // Both in one write: the server reads the Close before it replies.
+        client
+            .send_all([Message::Text(last.into()), Message::Close(Some(close))])
+            .await;
+        assert_eq!(client.expect_close().await, Some(1000), "round {round}");
+    }
+}
