@@ -115,6 +115,8 @@ async fn run(adapter: Adapter, bind: std::net::SocketAddr) -> Result<(), ConfigE
     println!("  WS   ws://{addr}/ws/myapp/echo/");
     println!("  WS   ws://{addr}/ws/myapp/chat/<room_id>/");
     let shutdown = app.server.shutdown().clone();
+    // Fires once the WebSockets are closed (or the grace period is over).
+    let (done, closed) = tokio::sync::oneshot::channel::<()>();
     let stopped = async move {
         wait_for_signal().await;
         tracing::info!("shutting down: closing WebSockets with 1001");
@@ -127,26 +129,51 @@ async fn run(adapter: Adapter, bind: std::net::SocketAddr) -> Result<(), ConfigE
                 "connections still open after the grace period; exiting anyway"
             );
         }
+        let _ = done.send(());
     };
-    if adapter == Adapter::Warp {
-        let filter = quickstart::warp::filter(&app);
-        warp::serve(filter)
-            .incoming(listener)
-            .graceful(stopped)
-            .run()
-            .await;
-        return Ok(());
+    // The HTTP server's own graceful shutdown waits for every connection,
+    // a client that never finishes its request head included: after the
+    // WebSockets, give HTTP requests a moment, then exit regardless.
+    let deadline = async move {
+        if closed.await.is_ok() {
+            tokio::time::sleep(HTTP_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let serving = async move {
+        if adapter == Adapter::Warp {
+            let filter = quickstart::warp::filter(&app);
+            warp::serve(filter)
+                .incoming(listener)
+                .graceful(stopped)
+                .run()
+                .await;
+            return Ok(());
+        }
+        let service = app
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(chanx_axum::nodelay(listener), service)
+            .with_graceful_shutdown(stopped)
+            .await
+            .map_err(|e| ConfigError::Io {
+                what: "the server failed".into(),
+                source: e,
+            })
+    };
+    tokio::select! {
+        served = serving => served,
+        () = deadline => {
+            tracing::warn!("HTTP connections still open after the grace period; exiting anyway");
+            Ok(())
+        }
     }
-    let service = app
-        .router
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let serving =
-        axum::serve(chanx_axum::nodelay(listener), service).with_graceful_shutdown(stopped);
-    serving.await.map_err(|e| ConfigError::Io {
-        what: "the server failed".into(),
-        source: e,
-    })
 }
+
+/// How long HTTP requests still in progress may take once the WebSockets
+/// are closed.
+const HTTP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Binds with a deep accept queue: the OS default (128) makes bursts of
 /// simultaneous WebSocket connects wait for SYN retries.

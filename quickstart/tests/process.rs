@@ -1,0 +1,132 @@
+//! The `quickstart` program as a user runs it: a real process, real
+//! sockets, real signals.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the program may take to exit after SIGTERM: its grace period
+/// for WebSockets (10 s) and for HTTP requests (1 s), plus slack for a
+/// loaded machine.
+const EXIT_BOUND: Duration = Duration::from_secs(20);
+
+/// A running `quickstart serve`, killed on drop.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .env("CHANX_SECRET_KEY", "process-test-key")
+        .env_remove("CHANX_REDIS_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the quickstart binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the program prints where it listens")
+            .expect("stdout is text");
+        if let Some(rest) = line
+            .split_once("://")
+            .filter(|_| line.starts_with("quickstart serving"))
+            .map(|(_, rest)| rest)
+        {
+            let addr = rest.split_whitespace().next().expect("an address");
+            break addr
+                .trim_end_matches('/')
+                .parse()
+                .expect("a socket address");
+        }
+    };
+    // Keep draining stdout so the program never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Served { child, addr }
+}
+
+fn terminate(served: &mut Served) -> Duration {
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    loop {
+        if served.child.try_wait().expect("wait").is_some() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < EXIT_BOUND,
+            "still running {EXIT_BOUND:?} after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A client that has sent half a request head and then waits.
+fn half_request(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /ws/myapp/echo/ HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    stream
+}
+
+#[test]
+fn sigterm_ends_the_process_even_with_half_requests_open() {
+    for adapter in ["axum", "warp", "async-std"] {
+        let mut served = serve(&["--adapter", adapter]);
+        let _waiting: Vec<_> = (0..3).map(|_| half_request(served.addr)).collect();
+        // Let the server accept them.
+        std::thread::sleep(Duration::from_millis(200));
+        terminate(&mut served);
+    }
+}
+
+#[test]
+fn sigterm_closes_open_websockets_with_1001() {
+    for adapter in ["axum", "warp", "async-std"] {
+        let mut served = serve(&["--adapter", adapter]);
+        let cookie = quickstart::session::SessionSigner::new(b"process-test-key")
+            .sign("alice", quickstart::store::now_unix());
+        let mut request = tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{}/ws/myapp/echo/",
+            served.addr
+        ))
+        .unwrap();
+        request
+            .headers_mut()
+            .insert("cookie", format!("sessionid={cookie}").parse().unwrap());
+        let (mut ws, _) = tungstenite::connect(request).unwrap();
+        let auth = ws.read().unwrap();
+        assert!(
+            auth.to_text().unwrap().contains("\"status_code\":200"),
+            "{adapter}"
+        );
+        terminate(&mut served);
+        let code = loop {
+            match ws.read() {
+                Ok(tungstenite::Message::Close(frame)) => break frame.map(|f| u16::from(f.code)),
+                Ok(_) => {}
+                Err(error) => panic!("{adapter}: no close frame: {error}"),
+            }
+        };
+        assert_eq!(code, Some(1001), "{adapter}");
+    }
+}
