@@ -104,7 +104,7 @@ use futures_util::future::{BoxFuture, Either, select};
 
 /// How long a client has to complete the WebSocket handshake after its
 /// connection was accepted; a silent one is dropped then.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long [`serve`] pauses after an accept error that is not about one
 /// connection (out of file descriptors, say) before accepting again.

@@ -11,11 +11,13 @@
 //! default is 128 KiB); what waits to be written is bounded by the core
 //! (frames and bytes, close 4008).
 //!
-//! Serve through [`nodelay`] (`TCP_NODELAY` on every connection): the
-//! writer flushes whatever is queued
-//! as soon as it gets a turn, and with Nagle's algorithm on, a second small
-//! write waits for the client's delayed ACK (40 ms on Linux) — a 10x loss
-//! of throughput for pipelined traffic, measured with the load benchmark.
+//! Serve with [`serve`]: unlike `axum::serve` it bounds the time a client
+//! may take to send its request head (a slowloris client is dropped), caps
+//! the connections still in their HTTP exchange, sets `TCP_NODELAY` (with
+//! Nagle's algorithm on, a second small write waits for the client's
+//! delayed ACK — a 10x loss of throughput for pipelined traffic, measured
+//! with the load benchmark) and ends its shutdown after a grace period.
+//! With `axum::serve`, wrap the listener in [`nodelay`] at least.
 //!
 //! ```no_run
 //! use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
@@ -63,16 +65,18 @@
 //!     // The one line that differs per framework:
 //!     let app = axum::Router::new().chanx_playground(server.clone()).chanx(server.clone());
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//!     let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-//!     axum::serve(chanx_axum::nodelay(listener), service)
-//!         .with_graceful_shutdown(async move {
-//!             let _ = tokio::signal::ctrl_c().await;
-//!             server.shutdown().graceful().await; // every WebSocket closes with 1001
-//!         })
-//!         .await?;
+//!     let stop = async move {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!         server.shutdown().graceful().await; // every WebSocket closes with 1001
+//!     };
+//!     chanx_axum::serve(listener, app, chanx_axum::ServeLimits::default(), stop).await;
 //!     Ok(())
 //! }
 //! ```
+
+mod serve;
+
+pub use serve::{ServeLimits, serve};
 
 use std::future::ready;
 use std::net::SocketAddr;

@@ -151,16 +151,12 @@ async fn run(adapter: Adapter, bind: std::net::SocketAddr) -> Result<(), ConfigE
                 .await;
             return Ok(());
         }
-        let service = app
-            .router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(chanx_axum::nodelay(listener), service)
-            .with_graceful_shutdown(stopped)
-            .await
-            .map_err(|e| ConfigError::Io {
-                what: "the server failed".into(),
-                source: e,
-            })
+        let limits = chanx_axum::ServeLimits {
+            shutdown_grace: HTTP_GRACE,
+            ..Default::default()
+        };
+        chanx_axum::serve(listener, app.router, limits, stopped).await;
+        Ok(())
     };
     tokio::select! {
         served = serving => served,

@@ -130,3 +130,39 @@ fn sigterm_closes_open_websockets_with_1001() {
         assert_eq!(code, Some(1001), "{adapter}");
     }
 }
+
+#[test]
+fn a_half_sent_request_head_is_dropped_after_the_header_timeout() {
+    // warp's server sets no header timeout (see chanx-warp's docs).
+    for adapter in ["axum", "async-std"] {
+        let served = serve(&["--adapter", adapter]);
+        let mut slow = half_request(served.addr);
+        slow.set_read_timeout(Some(EXIT_BOUND)).unwrap();
+        let mut buffer = [0u8; 256];
+        // The server hangs up (EOF, or a reset) instead of waiting forever.
+        match std::io::Read::read(&mut slow, &mut buffer) {
+            Ok(n) => assert!(
+                n == 0 || buffer.starts_with(b"HTTP/1.1 408"),
+                "{adapter}: unexpected answer {:?}",
+                String::from_utf8_lossy(&buffer[..n])
+            ),
+            Err(error) => assert!(
+                !matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "{adapter}: the half-sent request was still open after {EXIT_BOUND:?}"
+            ),
+        }
+        // A fresh client is served meanwhile.
+        let mut fresh = TcpStream::connect(served.addr).unwrap();
+        fresh
+            .write_all(b"GET /nowhere/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut reply = String::new();
+        let _ = std::io::Read::read_to_string(&mut fresh, &mut reply);
+        if adapter == "axum" {
+            assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+        }
+    }
+}

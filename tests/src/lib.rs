@@ -114,12 +114,13 @@ fn serve_warp(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
 type Stop = Box<dyn FnOnce() + Send + Sync>;
 
 fn serve_axum(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
-    let task = tokio::spawn(async move {
-        let service = app
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let _ = axum::serve(chanx_axum::nodelay(listener), service).await;
-    });
+    let limits = chanx_axum::ServeLimits::default();
+    let task = tokio::spawn(chanx_axum::serve(
+        listener,
+        app.router,
+        limits,
+        std::future::pending(),
+    ));
     Box::new(move || task.abort())
 }
 
