@@ -72,6 +72,7 @@ fn serve(
             "--redis {url} (or CHANX_REDIS_URL): the Redis channel layer is not implemented yet; unset it to use the in-memory layer"
         )));
     }
+    raise_file_limit();
     match adapter {
         Adapter::Axum | Adapter::Warp => {
             let runtime = tokio::runtime::Runtime::new().map_err(|e| ConfigError::Io {
@@ -164,6 +165,16 @@ async fn run(adapter: Adapter, bind: std::net::SocketAddr) -> Result<(), ConfigE
             tracing::warn!("HTTP connections still open after the grace period; exiting anyway");
             Ok(())
         }
+    }
+}
+
+/// Every connection holds a file descriptor: raise the soft limit (often
+/// 1024) to the hard one, so that the server does not run out long before
+/// the machine does.
+fn raise_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
     }
 }
 
