@@ -1,0 +1,844 @@
+//! [`FredLayer`]: the channel layer over Redis pub/sub, and the tasks
+//! that keep its subscriptions and route what Redis delivers.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use chanx::layer::{ChannelLayer, Inbox, Joined, LayerError, LocalRegistry};
+use chanx_proto::LayerMessage;
+use fred::prelude::{
+    Builder, Client, ClientLike, Config, EventInterface, PubsubInterface, ReconnectPolicy,
+};
+use fred::types::{Message, RespVersion};
+use futures_util::future::BoxFuture;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{Notify, broadcast, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::config::FredConfig;
+use crate::envelope::{self, Observed, SeqCounter, SeqTracker, Target};
+use crate::error::Error;
+use crate::names::{self, Naming};
+use crate::subscriptions::Subscriptions;
+
+/// Wakes a join once its group's subscription is confirmed (or failed).
+type Waiter = oneshot::Sender<Result<(), fred::error::Error>>;
+
+/// Channels per SUBSCRIBE command when resubscribing many at once.
+const SUBSCRIBE_BATCH: usize = 512;
+
+/// A channel layer over Redis pub/sub, on the fred client: groups and
+/// channels shared by every process (server) connected to the same Redis
+/// with the same key prefix.
+///
+/// ```no_run
+/// use chanx::routing::{RouteTable, path};
+/// use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
+/// use chanx_fred::{FredConfig, FredLayer};
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// #[serde(tag = "action", rename_all = "snake_case")]
+/// enum Incoming { Ping }
+///
+/// #[derive(serde::Serialize)]
+/// #[serde(tag = "action", rename_all = "snake_case")]
+/// enum Outgoing { Pong }
+///
+/// #[derive(Default)]
+/// struct PingConsumer;
+///
+/// impl Consumer for PingConsumer {
+///     type Incoming = Incoming;
+///     type Event = NoEvent;
+///     type GroupMessage = NoGroupMessage;
+///     async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, _: Incoming) -> HandlerResult {
+///         ctx.send_message(&Outgoing::Pong).await?;
+///         Ok(())
+///     }
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     // Fails at once, saying why, if Redis cannot be reached.
+///     let layer = FredLayer::connect(FredConfig::new("redis://127.0.0.1:6379")).await?;
+///     let endpoint = chanx::Endpoint::builder(PingConsumer::default).build()?;
+///     let routes = RouteTable::new([path("ws/ping/", endpoint)])?;
+///     let server = chanx::Server::new(routes, layer);
+///     // Serve `server` with an adapter (chanx-axum, chanx-warp, ...).
+///     # drop(server);
+///     Ok(())
+/// }
+/// ```
+///
+/// # Runtime
+///
+/// fred runs on tokio: [`connect`](Self::connect) and the layer's
+/// futures must run inside a tokio runtime, which also runs the layer's
+/// background tasks.
+///
+/// # How it works
+///
+/// - **Membership is local.** Each process keeps its connections and their
+///   groups in memory. While a group has at least one local member, the
+///   process is subscribed to the group's Redis channel
+///   (`<prefix>:g:<group>`); when the last local member leaves, it
+///   unsubscribes. A join resolves only once Redis confirmed the
+///   subscription, so a message sent after a join has resolved reaches the
+///   new member.
+/// - **A group send publishes once.** Local members get the message
+///   directly; every other subscribed process parses it once and shares it
+///   (an `Arc`) among its local members.
+/// - **Channel sends cross processes.** Channel names are
+///   `specific.<layer id>!<n>`; a send to another layer's channel is
+///   published on that layer's own Redis channel (`<prefix>:proc:<id>`).
+/// - **At most once, ordered per sender, bounded**, like every chanx layer:
+///   inboxes hold [`FredConfig::capacity`] messages, a full inbox loses new
+///   ones (logged).
+///
+/// # Losing messages honestly
+///
+/// Redis pub/sub keeps nothing for a disconnected subscriber. Every
+/// message carries its publisher's id and a sequence number per Redis
+/// channel, and the layer detects when messages for a group may have been
+/// lost: a jump in a publisher's sequence, the local pub/sub buffer
+/// overflowing, or a reconnection to Redis (after which every subscription
+/// is restored, and confirmed, before anyone is told). Each such gap is
+/// logged, counted ([`gaps_detected`](Self::gaps_detected)), and reported
+/// to the group's local members.
+///
+/// Reconnection is automatic and never gives up (backoff up to
+/// [`FredConfig::max_reconnect_delay`]); it is logged with `tracing`.
+#[derive(Clone)]
+pub struct FredLayer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for FredLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FredLayer")
+            .field("layer_id", &self.inner.shared.naming.layer_id())
+            .field("capacity", &self.inner.shared.capacity)
+            .finish()
+    }
+}
+
+/// Owns the background tasks: dropping the last handle stops them and
+/// closes the Redis connections.
+struct Inner {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let publisher = self.shared.publisher.clone();
+        let subscriber = self.shared.subscriber.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = subscriber.quit().await;
+                let _ = publisher.quit().await;
+            });
+        }
+    }
+}
+
+/// Local state changed together: who is a member, what is subscribed,
+/// what sequence numbers were seen.
+#[derive(Default)]
+struct State {
+    registry: LocalRegistry,
+    subscriptions: Subscriptions<Waiter>,
+    tracker: SeqTracker,
+}
+
+struct Shared {
+    naming: Naming,
+    capacity: usize,
+    state: Mutex<State>,
+    /// Sequence numbers of what this layer publishes; held while a
+    /// publish is handed to fred, so Redis sees them in order.
+    counter: Mutex<SeqCounter>,
+    next_channel: AtomicU64,
+    /// Wakes the subscription task after a change of membership.
+    wake: Notify,
+    gaps: AtomicU64,
+    publisher: Client,
+    subscriber: Client,
+}
+
+/// Unregisters a channel when its inbox is dropped.
+struct Registration {
+    shared: Weak<Shared>,
+    channel: String,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.upgrade() {
+            let emptied = shared.state().registry.unregister(&self.channel);
+            if !emptied.is_empty() {
+                shared.wake.notify_one();
+            }
+        }
+    }
+}
+
+impl FredLayer {
+    /// Connects to Redis and starts the layer.
+    ///
+    /// Fails with [`Error::Connect`] or [`Error::ConnectTimeout`] if
+    /// Redis cannot be reached now; once started, the layer reconnects by
+    /// itself. Must be called inside a tokio runtime.
+    pub async fn connect(config: FredConfig) -> Result<FredLayer, Error> {
+        let subscriber = build_client(&config)?;
+        let publisher = build_client(&config)?;
+        init(&subscriber, &config).await?;
+        if let Err(error) = init(&publisher, &config).await {
+            let _ = subscriber.quit().await;
+            return Err(error);
+        }
+        // Before the first SUBSCRIBE, so no message is missed.
+        let messages = subscriber.message_rx();
+        let reconnects = subscriber.reconnect_rx();
+        let shared = Arc::new(Shared {
+            naming: Naming::new(&config.prefix, names::random_layer_id()),
+            capacity: config.capacity,
+            state: Mutex::new(State::default()),
+            counter: Mutex::new(SeqCounter::default()),
+            next_channel: AtomicU64::new(0),
+            wake: Notify::new(),
+            gaps: AtomicU64::new(0),
+            publisher,
+            subscriber,
+        });
+        let tasks = vec![
+            tokio::spawn(route_messages(Arc::clone(&shared), messages)),
+            tokio::spawn(log_connection_events(Arc::clone(&shared))),
+            tokio::spawn(maintain_subscriptions(Arc::clone(&shared), reconnects)),
+        ];
+        let layer = FredLayer {
+            inner: Arc::new(Inner { shared, tasks }),
+        };
+        let own = layer.shared().naming.own_channel();
+        layer.shared().await_subscriptions([own]).await?;
+        tracing::info!(
+            url = %config.redacted_url(),
+            layer_id = layer.shared().naming.layer_id(),
+            "channel layer connected to Redis"
+        );
+        Ok(layer)
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// This layer's id: its connection channels are named
+    /// `specific.<id>!<n>`.
+    pub fn layer_id(&self) -> &str {
+        self.shared().naming.layer_id()
+    }
+
+    /// How many gaps (group messages possibly lost) this layer detected
+    /// since it started, summed over the groups concerned.
+    pub fn gaps_detected(&self) -> u64 {
+        self.shared().gaps.load(Ordering::Relaxed)
+    }
+
+    /// Number of local members of `group`.
+    pub fn group_size(&self, group: &str) -> usize {
+        self.shared().state().registry.group_size(group)
+    }
+
+    /// Number of local channels.
+    pub fn channel_count(&self) -> usize {
+        self.shared().state().registry.channel_count()
+    }
+
+    /// Number of Redis channels Redis confirmed this layer is subscribed
+    /// to on the current connection (its own channel included).
+    pub fn subscription_count(&self) -> usize {
+        self.shared().state().subscriptions.confirmed_count()
+    }
+}
+
+fn build_client(config: &FredConfig) -> Result<Client, Error> {
+    let mut fred_config = Config::from_url(&config.url).map_err(Error::Config)?;
+    // RESP3 lets the subscribing connection run other commands too and
+    // delivers pub/sub messages as push frames.
+    fred_config.version = RespVersion::RESP3;
+    fred_config.fail_fast = true;
+    let max_delay = u32::try_from(config.max_reconnect_delay.as_millis()).unwrap_or(u32::MAX);
+    Builder::from_config(fred_config)
+        .with_performance_config(|performance| {
+            performance.broadcast_channel_capacity = config.broadcast_capacity;
+            performance.default_command_timeout = config.command_timeout;
+        })
+        .with_connection_config(|connection| {
+            connection.connection_timeout = config.connect_timeout;
+        })
+        // 0 attempts: never give up.
+        .set_policy(ReconnectPolicy::new_exponential(
+            0,
+            100,
+            max_delay.max(100),
+            2,
+        ))
+        .build()
+        .map_err(Error::Config)
+}
+
+async fn init(client: &Client, config: &FredConfig) -> Result<(), Error> {
+    let url = config.redacted_url();
+    // fred applies the connect timeout itself; this one is a backstop.
+    let backstop = config.connect_timeout + Duration::from_secs(1);
+    match tokio::time::timeout(backstop, client.init()).await {
+        Ok(Ok(_connection_task)) => Ok(()),
+        Ok(Err(source)) => Err(Error::Connect { url, source }),
+        Err(_) => Err(Error::ConnectTimeout {
+            url,
+            timeout: config.connect_timeout,
+        }),
+    }
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The Redis channels this process must be subscribed to.
+    fn wanted(&self, state: &State) -> HashSet<String> {
+        let mut wanted: HashSet<String> = state
+            .registry
+            .groups()
+            .map(|group| self.naming.group_channel(group))
+            .collect();
+        wanted.insert(self.naming.own_channel());
+        wanted
+    }
+
+    /// Waits until Redis confirmed a subscription to each of `channels`
+    /// (at once for those already confirmed).
+    async fn await_subscriptions(
+        &self,
+        channels: impl IntoIterator<Item = String>,
+    ) -> Result<(), Error> {
+        let waits = {
+            let mut state = self.state();
+            register_waits(&mut state, channels)
+        };
+        self.finish_waits(waits).await
+    }
+
+    async fn finish_waits(&self, waits: Vec<oneshot::Receiver<WaitResult>>) -> Result<(), Error> {
+        if waits.is_empty() {
+            return Ok(());
+        }
+        self.wake.notify_one();
+        for wait in waits {
+            match wait.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(Error::Command(error)),
+                Err(_) => return Err(Error::Closed),
+            }
+        }
+        Ok(())
+    }
+
+    /// Members of `group` may have lost messages: count, log and tell them.
+    fn notify_gap(&self, registry: &LocalRegistry, group: &str, reason: &'static str) {
+        self.gaps.fetch_add(1, Ordering::Relaxed);
+        let members = registry.group_size(group);
+        tracing::warn!(
+            group,
+            reason,
+            members,
+            "group messages may have been lost; telling the group's local members"
+        );
+        deliver_gap_notice(registry, group);
+    }
+
+    /// Messages sent to this layer's channels (not groups) may have been
+    /// lost. There is no per-channel notice; count and log it.
+    fn direct_gap(&self, reason: &'static str) {
+        self.gaps.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            reason,
+            "channel messages to this process may have been lost"
+        );
+    }
+
+    /// Redis confirmed a SUBSCRIBE of `channels`.
+    fn confirmed(&self, channels: &[String]) {
+        let waiters = {
+            let mut state = self.state();
+            let confirmed = state.subscriptions.subscribed(channels);
+            for channel in &confirmed.resynced {
+                match self.naming.group_of(channel) {
+                    Some(group) => self.notify_gap(&state.registry, group, "reconnected"),
+                    None => self.direct_gap("reconnected"),
+                }
+            }
+            confirmed.waiters
+        };
+        for waiter in waiters {
+            let _ = waiter.send(Ok(()));
+        }
+    }
+
+    /// The subscribing connection was replaced: everything must be
+    /// subscribed again.
+    fn connection_lost(&self) {
+        let mut state = self.state();
+        state.subscriptions.connection_lost();
+        state.tracker.reset_all();
+    }
+
+    /// Routes one message Redis delivered to the local inboxes.
+    fn route(&self, message: &Message) {
+        let Some(bytes) = message.value.as_bytes() else {
+            tracing::warn!(channel = %message.channel, "dropping a non-text pub/sub message");
+            return;
+        };
+        let wrapped = match envelope::decode(bytes) {
+            Ok(wrapped) => wrapped,
+            Err(error) => {
+                tracing::warn!(channel = %message.channel, %error, "dropping a malformed pub/sub message");
+                return;
+            }
+        };
+        if wrapped.publisher == self.naming.layer_id() {
+            // Our own group send: its local members already have it.
+            return;
+        }
+        // Parsed once, shared by every local receiver.
+        let layer_message = match LayerMessage::from_json(wrapped.message.get().as_bytes()) {
+            Ok(layer_message) => Arc::new(layer_message),
+            Err(error) => {
+                tracing::warn!(channel = %message.channel, %error, "dropping an unreadable layer message");
+                return;
+            }
+        };
+        let mut state = self.state();
+        let observed = state
+            .tracker
+            .observe(&message.channel, &wrapped.publisher, wrapped.seq);
+        match (observed, &wrapped.target) {
+            (Observed::Stale, _) => {
+                tracing::debug!(
+                    channel = %message.channel,
+                    publisher = %wrapped.publisher,
+                    seq = wrapped.seq,
+                    "dropping a duplicate pub/sub message"
+                );
+            }
+            (observed, Target::Group(group)) => {
+                if let Observed::Gap { missed } = observed {
+                    tracing::debug!(group = %group, missed, publisher = %wrapped.publisher, "sequence gap");
+                    self.notify_gap(&state.registry, group, "sequence gap");
+                }
+                state.registry.deliver_to_group(group, &layer_message);
+            }
+            (observed, Target::Channel(channel)) => {
+                if let Observed::Gap { .. } = observed {
+                    self.direct_gap("sequence gap");
+                }
+                state.registry.deliver_to_channel(channel, &layer_message);
+            }
+        }
+    }
+
+    /// The pub/sub buffer overflowed: every local group may have lost
+    /// messages.
+    fn lagged(&self, missed: u64) {
+        tracing::warn!(
+            missed,
+            "the Redis pub/sub buffer overflowed; raise FredConfig::broadcast_capacity"
+        );
+        let mut state = self.state();
+        state.tracker.reset_all();
+        let state = &*state;
+        for group in state.registry.groups() {
+            self.notify_gap(&state.registry, group, "pub/sub buffer overflow");
+        }
+        self.direct_gap("pub/sub buffer overflow");
+    }
+
+    /// Assigns the next sequence number on `redis_channel` and hands the
+    /// PUBLISH to fred before returning, so publishes reach Redis in the
+    /// order this is called.
+    fn start_publish(
+        &self,
+        redis_channel: String,
+        target: Target<'_>,
+        message: &LayerMessage,
+    ) -> Publish<'_> {
+        let json = message.to_json();
+        let mut counter = self.counter.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = counter.next(&redis_channel);
+        let payload = envelope::encode(self.naming.layer_id(), seq, &target, &json);
+        let mut publish: PublishFuture<'_> =
+            Box::pin(self.publisher.publish::<i64, _, _>(redis_channel, payload));
+        // fred queues the command on the connection during the first poll
+        // (no await comes before it), so polling once under the counter
+        // lock fixes the order; the real waker registers when awaited.
+        let first = publish
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+        drop(counter);
+        match first {
+            Poll::Ready(result) => Publish::Done(result),
+            Poll::Pending => Publish::Pending(publish),
+        }
+    }
+}
+
+type WaitResult = Result<(), fred::error::Error>;
+type PublishFuture<'a> =
+    Pin<Box<dyn Future<Output = fred::interfaces::FredResult<i64>> + Send + 'a>>;
+
+/// A PUBLISH already handed to fred.
+enum Publish<'a> {
+    Done(fred::interfaces::FredResult<i64>),
+    Pending(PublishFuture<'a>),
+}
+
+impl Publish<'_> {
+    async fn finish(self) -> Result<(), LayerError> {
+        let result = match self {
+            Publish::Done(result) => result,
+            Publish::Pending(future) => future.await,
+        };
+        result
+            .map(|_receivers| ())
+            .map_err(|error| Error::Command(error).into())
+    }
+}
+
+/// Registers a waiter for each of `channels` not yet confirmed.
+fn register_waits(
+    state: &mut State,
+    channels: impl IntoIterator<Item = String>,
+) -> Vec<oneshot::Receiver<WaitResult>> {
+    let mut waits = Vec::new();
+    for channel in channels {
+        if !state.subscriptions.is_confirmed(&channel) {
+            let (tx, rx) = oneshot::channel();
+            state.subscriptions.wait(channel, tx);
+            waits.push(rx);
+        }
+    }
+    waits
+}
+
+/// Tells the local members of `group` that they may have missed messages.
+fn deliver_gap_notice(registry: &LocalRegistry, group: &str) {
+    // The notice message (`LayerMessage::gap`) goes here once chanx-proto
+    // has it: registry.deliver_to_group(group, &Arc::new(LayerMessage::gap(group)));
+    let _ = (registry, group);
+}
+
+/// Reads what Redis delivers and routes it to the local inboxes; never
+/// waits on an inbox.
+async fn route_messages(shared: Arc<Shared>, mut messages: broadcast::Receiver<Message>) {
+    loop {
+        match messages.recv().await {
+            Ok(message) => shared.route(&message),
+            Err(RecvError::Lagged(missed)) => shared.lagged(missed),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Keeps the Redis subscriptions equal to the local groups, across
+/// reconnections.
+async fn maintain_subscriptions(
+    shared: Arc<Shared>,
+    mut reconnects: broadcast::Receiver<fred::prelude::Server>,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        loop {
+            match reconnects.try_recv() {
+                Ok(server) => reconnected(&shared, &server.to_string()),
+                Err(TryRecvError::Lagged(_)) => reconnected(&shared, "?"),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => return,
+            }
+        }
+        let plan = {
+            let mut state = shared.state();
+            let wanted = shared.wanted(&state);
+            let (plan, released) = state.subscriptions.plan(&wanted);
+            for waiter in released {
+                let _ = waiter.send(Ok(()));
+            }
+            plan
+        };
+        if plan.is_empty() {
+            backoff.reset();
+            tokio::select! {
+                () = shared.wake.notified() => {}
+                event = reconnects.recv() => match event {
+                    Ok(server) => reconnected(&shared, &server.to_string()),
+                    Err(RecvError::Lagged(_)) => reconnected(&shared, "?"),
+                    Err(RecvError::Closed) => return,
+                },
+            }
+            continue;
+        }
+        if !plan.unsubscribe.is_empty() {
+            match shared
+                .subscriber
+                .unsubscribe(plan.unsubscribe.clone())
+                .await
+            {
+                Ok(()) => {
+                    let mut state = shared.state();
+                    state.subscriptions.unsubscribed(&plan.unsubscribe);
+                    for channel in &plan.unsubscribe {
+                        state.tracker.reset(channel);
+                    }
+                    tracing::debug!(channels = plan.unsubscribe.len(), "unsubscribed");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "Redis UNSUBSCRIBE failed; retrying");
+                    backoff.wait().await;
+                    continue;
+                }
+            }
+        }
+        for batch in plan.subscribe.chunks(SUBSCRIBE_BATCH) {
+            {
+                let mut state = shared.state();
+                for channel in batch {
+                    state.tracker.reset(channel);
+                }
+            }
+            match shared.subscriber.subscribe(batch.to_vec()).await {
+                Ok(()) => {
+                    tracing::debug!(channels = batch.len(), "subscribed");
+                    shared.confirmed(batch);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, channels = batch.len(), "Redis SUBSCRIBE failed; retrying");
+                    let waiters = shared.state().subscriptions.subscribe_failed(batch);
+                    for waiter in waiters {
+                        let _ = waiter.send(Err(error.clone()));
+                    }
+                    backoff.wait().await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn reconnected(shared: &Shared, server: &str) {
+    tracing::info!(server, "reconnected to Redis; restoring subscriptions");
+    shared.connection_lost();
+}
+
+/// Logs connection trouble of both Redis connections.
+async fn log_connection_events(shared: Arc<Shared>) {
+    let mut subscriber_errors = shared.subscriber.error_rx();
+    let mut publisher_errors = shared.publisher.error_rx();
+    let mut publisher_reconnects = shared.publisher.reconnect_rx();
+    loop {
+        tokio::select! {
+            event = subscriber_errors.recv() => match event {
+                Ok((error, server)) => log_error("subscriber", &error, server.as_ref()),
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+            event = publisher_errors.recv() => match event {
+                Ok((error, server)) => log_error("publisher", &error, server.as_ref()),
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+            event = publisher_reconnects.recv() => match event {
+                Ok(server) => tracing::info!(server = %server, "publisher reconnected to Redis"),
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+fn log_error(connection: &str, error: &fred::error::Error, server: Option<&fred::prelude::Server>) {
+    let server = server.map(ToString::to_string).unwrap_or_default();
+    tracing::warn!(connection, server, %error, "Redis connection error; reconnecting");
+}
+
+/// Pauses between retries: 100 ms, doubling up to 5 s.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    async fn wait(&mut self) {
+        let delay = Duration::from_millis(100)
+            .saturating_mul(1 << self.failures.min(6))
+            .min(Duration::from_secs(5));
+        self.failures = self.failures.saturating_add(1);
+        tokio::time::sleep(delay).await;
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+impl ChannelLayer for FredLayer {
+    fn new_channel(&self) -> BoxFuture<'_, Result<(String, Inbox), LayerError>> {
+        Box::pin(async move {
+            let shared = self.shared();
+            let n = shared.next_channel.fetch_add(1, Ordering::Relaxed);
+            let name = shared.naming.connection_channel(n);
+            let (tx, rx) = async_channel::bounded(shared.capacity);
+            shared.state().registry.register(name.clone(), tx);
+            let registration = Registration {
+                shared: Arc::downgrade(&self.inner.shared),
+                channel: name.clone(),
+            };
+            Ok((name, Inbox::new(rx, registration)))
+        })
+    }
+
+    fn group_add<'a>(
+        &'a self,
+        group: &'a str,
+        channel: &'a str,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        self.join(channel, std::iter::once(group))
+    }
+
+    fn join_groups<'a>(
+        &'a self,
+        channel: &'a str,
+        groups: &'a [String],
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        self.join(channel, groups.iter().map(String::as_str))
+    }
+
+    fn group_discard<'a>(
+        &'a self,
+        group: &'a str,
+        channel: &'a str,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        self.leave(channel, std::iter::once(group))
+    }
+
+    fn leave_groups<'a>(
+        &'a self,
+        channel: &'a str,
+        groups: &'a [String],
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        self.leave(channel, groups.iter().map(String::as_str))
+    }
+
+    fn group_send<'a>(
+        &'a self,
+        group: &'a str,
+        message: Arc<LayerMessage>,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            let shared = self.shared();
+            shared.state().registry.deliver_to_group(group, &message);
+            let publish = shared.start_publish(
+                shared.naming.group_channel(group),
+                Target::Group(group.into()),
+                &message,
+            );
+            publish.finish().await
+        })
+    }
+
+    fn send<'a>(
+        &'a self,
+        channel: &'a str,
+        message: Arc<LayerMessage>,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            let shared = self.shared();
+            match names::owner_of(channel) {
+                Some(owner) if owner != shared.naming.layer_id() => {
+                    let publish = shared.start_publish(
+                        shared.naming.layer_channel(owner),
+                        Target::Channel(channel.into()),
+                        &message,
+                    );
+                    publish.finish().await
+                }
+                _ => {
+                    shared
+                        .state()
+                        .registry
+                        .deliver_to_channel(channel, &message);
+                    Ok(())
+                }
+            }
+        })
+    }
+}
+
+impl FredLayer {
+    /// Adds `channel` to `groups`; resolves once Redis confirmed every
+    /// group's subscription. On an error the memberships stay, and become
+    /// effective once Redis answers again.
+    fn join<'a>(
+        &'a self,
+        channel: &'a str,
+        groups: impl IntoIterator<Item = &'a str> + Send + 'a,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            let shared = self.shared();
+            let waits = {
+                let mut state = shared.state();
+                let mut joined = Vec::new();
+                for group in groups {
+                    if state.registry.add(group, channel) == Joined::UnknownChannel {
+                        tracing::debug!(group, channel, "join of an unknown channel ignored");
+                        continue;
+                    }
+                    joined.push(shared.naming.group_channel(group));
+                }
+                register_waits(&mut state, joined)
+            };
+            shared.finish_waits(waits).await.map_err(LayerError::from)
+        })
+    }
+
+    /// Removes `channel` from `groups`; unsubscribing from groups left
+    /// without local members happens in the background.
+    fn leave<'a>(
+        &'a self,
+        channel: &'a str,
+        groups: impl IntoIterator<Item = &'a str> + Send + 'a,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            let shared = self.shared();
+            let mut emptied = false;
+            {
+                let mut state = shared.state();
+                for group in groups {
+                    emptied |= state.registry.discard(group, channel);
+                }
+            }
+            if emptied {
+                shared.wake.notify_one();
+            }
+            Ok(())
+        })
+    }
+}
