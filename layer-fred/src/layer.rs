@@ -14,7 +14,7 @@ use chanx_proto::LayerMessage;
 use fred::prelude::{
     Builder, Client, ClientLike, Config, EventInterface, PubsubInterface, ReconnectPolicy,
 };
-use fred::types::{Message, RespVersion};
+use fred::types::{ClusterHash, CustomCommand, Message, RespVersion};
 use futures_util::future::BoxFuture;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{Notify, broadcast, oneshot};
@@ -403,6 +403,23 @@ impl Shared {
         state.tracker.reset_all();
     }
 
+    /// Subscribes to `channels` and returns once Redis has processed the
+    /// SUBSCRIBE.
+    ///
+    /// fred resolves SUBSCRIBE as soon as the command is written (its
+    /// replies arrive out of band and are dropped), so a PING follows on
+    /// the same connection (the same cluster node: the slot fred hashes
+    /// plain SUBSCRIBE to): Redis answers commands of one connection in
+    /// order, so its reply proves the subscription is in place. A failed
+    /// SUBSCRIBE surfaces as the PING's error.
+    async fn subscribe(&self, channels: &[String]) -> Result<(), fred::error::Error> {
+        self.subscriber.subscribe(channels.to_vec()).await?;
+        let slot = fred::util::redis_keyslot(self.subscriber.id().as_bytes());
+        let ping = CustomCommand::new_static("PING", ClusterHash::Custom(slot), false);
+        let _: fred::prelude::Value = self.subscriber.custom(ping, Vec::<String>::new()).await?;
+        Ok(())
+    }
+
     /// Routes one message Redis delivered to the local inboxes.
     fn route(&self, message: &Message) {
         let Some(bytes) = message.value.as_bytes() else {
@@ -624,7 +641,7 @@ async fn maintain_subscriptions(
                     state.tracker.reset(channel);
                 }
             }
-            match shared.subscriber.subscribe(batch.to_vec()).await {
+            match shared.subscribe(batch).await {
                 Ok(()) => {
                     tracing::debug!(channels = batch.len(), "subscribed");
                     shared.confirmed(batch);
@@ -644,39 +661,76 @@ async fn maintain_subscriptions(
 }
 
 fn reconnected(shared: &Shared, server: &str) {
-    tracing::info!(server, "reconnected to Redis; restoring subscriptions");
+    tracing::debug!(server, "subscriber reconnected; restoring subscriptions");
     shared.connection_lost();
 }
 
-/// Logs connection trouble of both Redis connections.
+/// Logs connection trouble of both Redis connections: the first error
+/// after a (re)connection as a warning, the failed attempts that follow at
+/// debug level, and the reconnection.
 async fn log_connection_events(shared: Arc<Shared>) {
     let mut subscriber_errors = shared.subscriber.error_rx();
+    let mut subscriber_reconnects = shared.subscriber.reconnect_rx();
     let mut publisher_errors = shared.publisher.error_rx();
     let mut publisher_reconnects = shared.publisher.reconnect_rx();
+    let mut subscriber = ConnectionLog::new("subscriber");
+    let mut publisher = ConnectionLog::new("publisher");
     loop {
-        tokio::select! {
-            event = subscriber_errors.recv() => match event {
-                Ok((error, server)) => log_error("subscriber", &error, server.as_ref()),
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
-            },
-            event = publisher_errors.recv() => match event {
-                Ok((error, server)) => log_error("publisher", &error, server.as_ref()),
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
-            },
-            event = publisher_reconnects.recv() => match event {
-                Ok(server) => tracing::info!(server = %server, "publisher reconnected to Redis"),
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
-            },
+        let open = tokio::select! {
+            event = subscriber_errors.recv() => subscriber.error(event),
+            event = subscriber_reconnects.recv() => subscriber.reconnected(event),
+            event = publisher_errors.recv() => publisher.error(event),
+            event = publisher_reconnects.recv() => publisher.reconnected(event),
+        };
+        if !open {
+            return;
         }
     }
 }
 
-fn log_error(connection: &str, error: &fred::error::Error, server: Option<&fred::prelude::Server>) {
-    let server = server.map(ToString::to_string).unwrap_or_default();
-    tracing::warn!(connection, server, %error, "Redis connection error; reconnecting");
+/// Whether one connection is down, to log its outage once.
+struct ConnectionLog {
+    name: &'static str,
+    down: bool,
+}
+
+impl ConnectionLog {
+    fn new(name: &'static str) -> Self {
+        ConnectionLog { name, down: false }
+    }
+
+    /// Logs an error event; false once the event stream closed.
+    fn error(
+        &mut self,
+        event: Result<(fred::error::Error, Option<fred::prelude::Server>), RecvError>,
+    ) -> bool {
+        let (error, server) = match event {
+            Ok(event) => event,
+            Err(RecvError::Lagged(_)) => return true,
+            Err(RecvError::Closed) => return false,
+        };
+        let server = server.map(|server| server.to_string()).unwrap_or_default();
+        if self.down {
+            tracing::debug!(connection = self.name, server, %error, "Redis still unreachable");
+        } else {
+            self.down = true;
+            tracing::warn!(connection = self.name, server, %error, "Redis connection lost; reconnecting");
+        }
+        true
+    }
+
+    /// Logs a reconnection; false once the event stream closed.
+    fn reconnected(&mut self, event: Result<fred::prelude::Server, RecvError>) -> bool {
+        match event {
+            Ok(server) => {
+                self.down = false;
+                tracing::info!(connection = self.name, server = %server, "reconnected to Redis");
+                true
+            }
+            Err(RecvError::Lagged(_)) => true,
+            Err(RecvError::Closed) => false,
+        }
+    }
 }
 
 /// Pauses between retries: 100 ms, doubling up to 5 s.
