@@ -109,7 +109,11 @@ const SUBSCRIBE_BATCH: usize = 512;
 /// overflowing, or a reconnection to Redis (after which every subscription
 /// is restored, and confirmed, before anyone is told). Each such gap is
 /// logged, counted ([`gaps_detected`](Self::gaps_detected)), and reported
-/// to the group's local members.
+/// to each local member of the group as a gap notice
+/// ([`LayerMessage::gap`], which chanx hands to `Consumer::on_gap`), ahead
+/// of the messages that follow the gap. Messages to single channels lost
+/// the same way are logged and counted only: there is no per-channel
+/// notice.
 ///
 /// Reconnection is automatic and never gives up (backoff up to
 /// [`FredConfig::max_reconnect_delay`]); it is logged with `tracing`.
@@ -557,11 +561,10 @@ fn register_waits(
     waits
 }
 
-/// Tells the local members of `group` that they may have missed messages.
+/// Tells the local members of `group` that they may have missed messages
+/// (one notice, shared by all of them).
 fn deliver_gap_notice(registry: &LocalRegistry, group: &str) {
-    // The notice message (`LayerMessage::gap`) goes here once chanx-proto
-    // has it: registry.deliver_to_group(group, &Arc::new(LayerMessage::gap(group)));
-    let _ = (registry, group);
+    registry.deliver_to_group(group, &Arc::new(LayerMessage::gap(group)));
 }
 
 /// Reads what Redis delivers and routes it to the local inboxes; never

@@ -65,12 +65,25 @@ pub fn number(message: &LayerMessage) -> u64 {
         .unwrap_or_else(|| panic!("not a test event: {json}"))
 }
 
-/// The next message's number, failing the test after [`PATIENCE`].
-pub async fn next(inbox: &Inbox) -> u64 {
+/// The next message, failing the test after [`PATIENCE`].
+pub async fn next_message(inbox: &Inbox) -> Arc<LayerMessage> {
     match tokio::time::timeout(PATIENCE, inbox.recv()).await {
-        Ok(Some(message)) => number(&message),
+        Ok(Some(message)) => message,
         Ok(None) => panic!("the inbox closed"),
         Err(_) => panic!("no message within {PATIENCE:?}"),
+    }
+}
+
+/// The next message's number, failing the test after [`PATIENCE`].
+pub async fn next(inbox: &Inbox) -> u64 {
+    number(&*next_message(inbox).await)
+}
+
+/// The group of the next message, which must be a gap notice.
+pub async fn next_gap(inbox: &Inbox) -> String {
+    match &*next_message(inbox).await {
+        LayerMessage::Gap(notice) => notice.group().to_owned(),
+        other => panic!("expected a gap notice, got {other:?}"),
     }
 }
 
