@@ -21,12 +21,13 @@ pub struct FredConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) command_timeout: Duration,
     pub(crate) max_reconnect_delay: Duration,
+    pub(crate) probe_interval: Option<Duration>,
 }
 
 impl Default for FredConfig {
     /// `redis://127.0.0.1:6379`, prefix `chanx`, inboxes of 1024 messages,
     /// a pub/sub buffer of 4096 messages, 5 s to connect, 10 s per command,
-    /// reconnect backoff up to 5 s.
+    /// reconnect backoff up to 5 s, a subscription probe every 15 s.
     fn default() -> Self {
         FredConfig {
             url: "redis://127.0.0.1:6379".to_owned(),
@@ -36,6 +37,7 @@ impl Default for FredConfig {
             connect_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(10),
             max_reconnect_delay: Duration::from_secs(5),
+            probe_interval: Some(Duration::from_secs(15)),
         }
     }
 }
@@ -97,6 +99,17 @@ impl FredConfig {
     /// pauses start at 100 ms and double). Reconnection never gives up.
     pub fn max_reconnect_delay(mut self, delay: Duration) -> Self {
         self.max_reconnect_delay = delay;
+        self
+    }
+
+    /// How often the layer checks that its subscribing connection still
+    /// receives (default every 15 s; `None` turns the probe off). It
+    /// publishes a probe on its own channel; if the probe has not come back
+    /// by the next check, the subscription died silently (a half-open
+    /// connection): the layer reconnects, resubscribes and reports a gap to
+    /// every local group.
+    pub fn probe_interval(mut self, interval: Option<Duration>) -> Self {
+        self.probe_interval = interval.map(|interval| interval.max(Duration::from_millis(10)));
         self
     }
 

@@ -29,6 +29,9 @@ use crate::subscriptions::Subscriptions;
 /// Wakes a join once its group's subscription is confirmed (or failed).
 type Waiter = oneshot::Sender<Result<(), fred::error::Error>>;
 
+/// The target channel name of probe messages (no connection has it).
+const PROBE: &str = "chanx.probe";
+
 /// Channels per SUBSCRIBE command when resubscribing many at once.
 const SUBSCRIBE_BATCH: usize = 512;
 
@@ -174,6 +177,8 @@ struct Shared {
     /// Wakes the subscription task after a change of membership.
     wake: Notify,
     gaps: AtomicU64,
+    /// The last probe received back on this layer's own channel.
+    probe_seen: AtomicU64,
     publisher: Client,
     subscriber: Client,
 }
@@ -220,14 +225,21 @@ impl FredLayer {
             next_channel: AtomicU64::new(0),
             wake: Notify::new(),
             gaps: AtomicU64::new(0),
+            probe_seen: AtomicU64::new(0),
             publisher,
             subscriber,
         });
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(route_messages(Arc::clone(&shared), messages)),
             tokio::spawn(log_connection_events(Arc::clone(&shared))),
             tokio::spawn(maintain_subscriptions(Arc::clone(&shared), reconnects)),
         ];
+        if let Some(interval) = config.probe_interval {
+            tasks.push(tokio::spawn(probe_subscriptions(
+                Arc::clone(&shared),
+                interval,
+            )));
+        }
         let layer = FredLayer {
             inner: Arc::new(Inner { shared, tasks }),
         };
@@ -438,6 +450,9 @@ impl Shared {
             }
         };
         if wrapped.publisher == self.naming.layer_id() {
+            if wrapped.target == Target::Channel(PROBE.into()) {
+                self.probe_seen.fetch_max(wrapped.seq, Ordering::Relaxed);
+            }
             // Our own group send: its local members already have it.
             return;
         }
@@ -659,6 +674,47 @@ async fn maintain_subscriptions(
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Checks, every `interval`, that a probe published on this layer's own
+/// channel came back; if not, the subscribing connection no longer
+/// receives (half-open) and is replaced, which resubscribes everything and
+/// reports the gap.
+async fn probe_subscriptions(shared: Arc<Shared>, interval: Duration) {
+    let own = shared.naming.own_channel();
+    let mut sent = 0;
+    loop {
+        tokio::time::sleep(interval).await;
+        let confirmed = shared.state().subscriptions.is_confirmed(&own);
+        if sent > 0 && confirmed && shared.probe_seen.load(Ordering::Relaxed) < sent {
+            tracing::warn!(
+                "subscription probe not received back; reconnecting the subscribing connection"
+            );
+            if let Err(error) = shared.subscriber.force_reconnection().await {
+                tracing::warn!(%error, "forced reconnection failed");
+            }
+            sent = 0;
+            continue;
+        }
+        if !confirmed {
+            // Not subscribed right now (reconnecting): nothing to check.
+            sent = 0;
+            continue;
+        }
+        sent = shared.probe_seen.load(Ordering::Relaxed) + 1;
+        let probe = envelope::encode(
+            shared.naming.layer_id(),
+            sent,
+            &Target::Channel(PROBE.into()),
+            "null",
+        );
+        let published: Result<i64, _> = shared.publisher.publish(own.as_str(), probe).await;
+        if let Err(error) = published {
+            // The publisher's own trouble is logged elsewhere; skip this round.
+            tracing::debug!(%error, "subscription probe not published");
+            sent = 0;
         }
     }
 }

@@ -282,3 +282,33 @@ async fn connecting_to_nothing_fails_clearly() {
         .expect_err("not a URL fred knows");
     assert!(matches!(error, Error::Config(_)), "{error:?}");
 }
+
+/// The subscription probe finds a healthy connection healthy: no
+/// reconnection, no gap, traffic unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscription_probe_is_quiet_when_all_is_well() {
+    let url = redis_url();
+    let prefix = unique_prefix("probe");
+    let config = FredConfig::new(&url)
+        .prefix(&prefix)
+        .probe_interval(Some(Duration::from_millis(50)));
+    let a = within("connect", FredLayer::connect(config.clone()))
+        .await
+        .expect("connect");
+    let b = within("connect", FredLayer::connect(config))
+        .await
+        .expect("connect");
+    let (ch_b, inbox_b) = b.new_channel().await.expect("channel");
+    within("join", b.group_add("g", &ch_b)).await.expect("join");
+    for n in 0..20 {
+        within("send", a.group_send("g", event(n)))
+            .await
+            .expect("send");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    for n in 0..20 {
+        assert_eq!(next(&inbox_b).await, n);
+    }
+    assert_eq!((a.gaps_detected(), b.gaps_detected()), (0, 0));
+    assert_eq!(b.subscription_count(), 2);
+}
