@@ -67,11 +67,6 @@ fn serve(
     bind: std::net::SocketAddr,
     redis: Option<String>,
 ) -> Result<(), ConfigError> {
-    if let Some(url) = redis {
-        return Err(ConfigError::Unsupported(format!(
-            "--redis {url} (or CHANX_REDIS_URL): the Redis channel layer is not implemented yet; unset it to use the in-memory layer"
-        )));
-    }
     raise_file_limit();
     match adapter {
         Adapter::Axum | Adapter::Warp => {
@@ -79,8 +74,13 @@ fn serve(
                 what: "cannot start the async runtime".into(),
                 source: e,
             })?;
-            runtime.block_on(run(adapter, bind))
+            runtime.block_on(run(adapter, bind, redis))
         }
+        Adapter::AsyncStd if redis.is_some() => Err(ConfigError::Invalid {
+            field: "--redis".into(),
+            reason: "the Redis channel layer runs on tokio; use it with --adapter axum or warp"
+                .into(),
+        }),
         Adapter::AsyncStd => serve_async_std(bind),
     }
 }
@@ -88,7 +88,11 @@ fn serve(
 /// How long shutdown waits for WebSockets to close before exiting anyway.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-async fn run(adapter: Adapter, bind: std::net::SocketAddr) -> Result<(), ConfigError> {
+async fn run(
+    adapter: Adapter,
+    bind: std::net::SocketAddr,
+    redis: Option<String>,
+) -> Result<(), ConfigError> {
     let listener = listen(bind).map_err(|e| ConfigError::Invalid {
         field: "--bind".into(),
         reason: format!("cannot listen on {bind}: {e}"),
@@ -102,13 +106,27 @@ async fn run(adapter: Adapter, bind: std::net::SocketAddr) -> Result<(), ConfigE
             "CHANX_SECRET_KEY is not set: session cookies are signed with a fixed development key"
         );
     }
-    let app = build_app(&config)?;
+    let (app, layer_name) = match redis {
+        None => (build_app(&config)?, "in-memory channel layer"),
+        Some(url) => {
+            let layer = chanx_fred::FredLayer::connect(chanx_fred::FredConfig::new(url))
+                .await
+                .map_err(|e| ConfigError::Invalid {
+                    field: "--redis (or CHANX_REDIS_URL)".into(),
+                    reason: e.to_string(),
+                })?;
+            (
+                quickstart::build_app_on(&config, layer)?,
+                "Redis channel layer",
+            )
+        }
+    };
     let name = if adapter == Adapter::Warp {
         "warp"
     } else {
         "axum"
     };
-    println!("quickstart serving on http://{addr} (adapter {name}, in-memory channel layer)");
+    println!("quickstart serving on http://{addr} (adapter {name}, {layer_name})");
     println!("  POST http://{addr}/auth/login/            log in (alice, bob, carol)");
     println!("  POST http://{addr}/api/notify/<room_id>/  send a notification to a room");
     println!("  GET  http://{addr}/playground/websocket/  WebSocket playground");

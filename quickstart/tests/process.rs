@@ -30,6 +30,7 @@ fn serve(args: &[&str]) -> Served {
         .args(["serve", "--bind", "127.0.0.1:0"])
         .args(args)
         .env("CHANX_SECRET_KEY", "process-test-key")
+        // Redis only where a test asks for it with `--redis`.
         .env_remove("CHANX_REDIS_URL")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -165,4 +166,97 @@ fn a_half_sent_request_head_is_dropped_after_the_header_timeout() {
             assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
         }
     }
+}
+
+/// The Redis server the tests use (CI starts one).
+fn redis_url() -> String {
+    std::env::var("CHANX_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+type Ws = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
+
+/// `username` on `path` of `served`, authenticated.
+fn connect_as(served: &Served, path: &str, username: &str) -> Ws {
+    let cookie = quickstart::session::SessionSigner::new(b"process-test-key")
+        .sign(username, quickstart::store::now_unix());
+    let url = format!("ws://{}{path}", served.addr);
+    let mut request = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", format!("sessionid={cookie}").parse().unwrap());
+    let (mut ws, _) = tungstenite::connect(request).unwrap();
+    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = ws.get_ref() {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+    }
+    let auth = next_json(&mut ws);
+    assert_eq!(auth["payload"]["status_code"], 200, "{auth}");
+    ws
+}
+
+fn next_json(ws: &mut Ws) -> serde_json::Value {
+    loop {
+        match ws.read().expect("a frame within the read timeout") {
+            tungstenite::Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn post(addr: SocketAddr, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
+    reply
+}
+
+#[test]
+fn two_processes_share_rooms_through_redis() {
+    let url = redis_url();
+    let first = serve(&["--redis", &url]);
+    let second = serve(&["--adapter", "warp", "--redis", &url]);
+    // A room of this run only: other tests may share the Redis server.
+    let room = format!("proc{}", std::process::id());
+    let path = format!("/ws/myapp/chat/{room}/");
+    let mut alice = connect_as(&first, &path, "alice");
+    let mut bob = connect_as(&second, &path, "bob");
+
+    alice
+        .send(tungstenite::Message::text(
+            r#"{"action":"echo","payload":{"content":"hello from the first process"}}"#,
+        ))
+        .unwrap();
+    assert_eq!(
+        next_json(&mut bob),
+        serde_json::json!({
+            "action": "chat_message",
+            "payload": {"content": "alice: hello from the first process"},
+            "is_mine": false,
+            "is_current": false,
+        })
+    );
+    bob.send(tungstenite::Message::text(
+        r#"{"action":"echo","payload":{"content":"and back"}}"#,
+    ))
+    .unwrap();
+    assert_eq!(next_json(&mut alice)["payload"]["content"], "bob: and back");
+
+    // A notification posted to one process reaches the room on both.
+    let reply = post(
+        first.addr,
+        &format!("/api/notify/{room}/"),
+        r#"{"message": "across processes", "level": "warning"}"#,
+    );
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let expected =
+        serde_json::json!({"action": "echo", "payload": {"content": "WARNING: across processes"}});
+    assert_eq!(next_json(&mut alice), expected);
+    assert_eq!(next_json(&mut bob), expected);
 }

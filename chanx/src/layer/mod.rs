@@ -97,7 +97,7 @@ impl futures_util::stream::FusedStream for Inbox {
 /// A channel layer: groups of channels and delivery between them.
 ///
 /// Implement it over any backend; [`InMemoryLayer`] is the embedded
-/// default and `chanx-fred` (planned) carries it over Redis. Keep the
+/// default and `chanx-fred` carries it over Redis. Keep the
 /// local side in a [`LocalRegistry`].
 ///
 /// # How connections call it
