@@ -124,7 +124,9 @@ pub(crate) use adapter_tests;
 
 /// [`adapter_tests!`] for an adapter that serves the WebSockets only (no
 /// HTTP API, playground or AsyncAPI document): the tests of those are
-/// skipped, every other suite test runs.
+/// skipped, every other suite test runs. (Adapters with an HTTP API do
+/// not use it.)
+#[allow(unused_macros)]
 macro_rules! websockets_only_tests {
     ($adapter:expr) => {
         $crate::suite::adapter_tests!($adapter;
