@@ -83,7 +83,7 @@
 //!   write waits for the client's delayed ACK (40 ms on Linux).
 //! - Graceful shutdown: once [`chanx::Shutdown::trigger`] or
 //!   [`chanx::Shutdown::graceful`] has started it, [`serve`] stops
-//!   accepting and returns (within a tenth of a second; upgrades that
+//!   accepting and returns (at once; upgrades that
 //!   arrive meanwhile are refused with 503), every connection closes
 //!   with 1001, and
 //!   `graceful()` waits for them (bound that wait with your runtime's
@@ -193,7 +193,7 @@ pub async fn serve<L: Listener>(
                     serve_stream(&server, stream, Some(peer)).await;
                 }));
             }
-            Err(error) if is_connection_error(&error) => {
+            Err(error) if ws::is_connection_error(&error) => {
                 tracing::debug!(%error, "connection lost before it was accepted");
             }
             Err(error) => {
@@ -205,16 +205,6 @@ pub async fn serve<L: Listener>(
         }
     }
     tracing::debug!("shutdown started: no longer accepting connections");
-}
-
-/// Whether an accept error concerns only the connection being accepted.
-fn is_connection_error(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
 }
 
 /// Serves one accepted connection: the WebSocket handshake, then the

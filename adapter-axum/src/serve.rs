@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 /// Limits of [`serve`].
@@ -55,27 +55,42 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only (WebSockets upgrade from it): no protocol sniffing
+    // before the request head, whose deadline starts with the connection.
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let builder = Arc::new(builder);
     let pending = Arc::new(Semaphore::new(limits.max_pending.max(1)));
-    let graceful = GracefulShutdown::new();
+    // Tells every connection to finish its request and close.
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let Ok(permit) = Arc::clone(&pending).acquire_owned().await else {
-            break;
+        while connections.try_join_next().is_some() {}
+        // Waiting for a free slot or a connection, shutdown still counts.
+        let permit = tokio::select! {
+            permit = Arc::clone(&pending).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = shutdown.as_mut() => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                Err(error) if chanx::ws::is_connection_error(&error) => {
+                    tracing::debug!(%error, "connection lost before it was accepted");
+                    continue;
+                }
                 Err(error) => {
                     // Out of descriptors, say: wait instead of spinning.
                     tracing::error!(%error, "accept failed; accepting again in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = shutdown.as_mut() => break,
+                    }
                 }
             },
             () = shutdown.as_mut() => break,
@@ -98,23 +113,33 @@ pub async fn serve(
                 }
             });
         let builder = Arc::clone(&builder);
-        let connection = graceful.watch(
-            builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned(),
-        );
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stopping = stopping.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                true = async { stopping.wait_for(|stop| *stop).await.is_ok() } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = ended {
                 tracing::debug!(%error, %peer, "HTTP connection ended with an error");
             }
             drop(permit);
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    let _ = stop.send(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(limits.shutdown_grace, drained)
         .await
         .is_err()
     {
         tracing::warn!("HTTP connections still open after the grace period; dropping them");
     }
+    connections.abort_all();
 }

@@ -222,6 +222,18 @@ pub fn into_tungstenite(message: WsMessage) -> Message {
     }
 }
 
+/// Whether an accept error concerns only the connection being accepted
+/// (the peer reset it first): an accept loop skips it, where any other
+/// error (out of descriptors) calls for a pause.
+pub fn is_connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
 /// Read buffer per connection: small, for many mostly idle connections
 /// (tungstenite's default is 128 KiB).
 pub const READ_BUFFER_SIZE: usize = 4 * 1024;

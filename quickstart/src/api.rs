@@ -36,15 +36,7 @@ impl Api {
         path: &str,
         body: &[u8],
     ) -> Option<Response<String>> {
-        let route = if path == "/auth/login/" {
-            Route::Login
-        } else {
-            let room = path.strip_prefix("/api/notify/")?.strip_suffix('/')?;
-            if room.is_empty() || room.contains('/') {
-                return None;
-            }
-            Route::Notify(room)
-        };
+        let route = Route::of(path)?;
         if method != Method::POST {
             let mut response = json_response(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -57,7 +49,7 @@ impl Api {
         }
         Some(match route {
             Route::Login => self.login(body),
-            Route::Notify(room) => self.notify(room, body).await,
+            Route::Notify(room) => self.notify(&room, body).await,
         })
     }
 
@@ -116,18 +108,23 @@ impl Api {
     }
 }
 
-enum Route<'a> {
+enum Route {
     Login,
-    Notify(&'a str),
+    /// The room id, percent-decoded as the WebSocket routes decode it
+    /// (`caf%C3%A9` is the room `café`).
+    Notify(String),
 }
 
-impl<'a> Route<'a> {
-    fn of(path: &'a str) -> Option<Self> {
+impl Route {
+    fn of(path: &str) -> Option<Self> {
         if path == "/auth/login/" {
             return Some(Route::Login);
         }
-        let room = path.strip_prefix("/api/notify/")?.strip_suffix('/')?;
-        (!room.is_empty() && !room.contains('/')).then_some(Route::Notify(room))
+        let raw = path.strip_prefix("/api/notify/")?.strip_suffix('/')?;
+        let room = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .ok()?;
+        (!room.is_empty() && !room.contains('/')).then(|| Route::Notify(room.into_owned()))
     }
 }
 

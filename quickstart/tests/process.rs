@@ -137,23 +137,35 @@ fn a_half_sent_request_head_is_dropped_after_the_header_timeout() {
     // warp's server sets no header timeout (see chanx-warp's docs).
     for adapter in ["axum", "async-std"] {
         let served = serve(&["--adapter", adapter]);
-        let mut slow = half_request(served.addr);
-        slow.set_read_timeout(Some(EXIT_BOUND)).unwrap();
-        let mut buffer = [0u8; 256];
-        // The server hangs up (EOF, or a reset) instead of waiting forever.
-        match std::io::Read::read(&mut slow, &mut buffer) {
-            Ok(n) => assert!(
-                n == 0 || buffer.starts_with(b"HTTP/1.1 408"),
-                "{adapter}: unexpected answer {:?}",
-                String::from_utf8_lossy(&buffer[..n])
-            ),
-            Err(error) => assert!(
-                !matches!(
-                    error.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        // Half a head, a silent client, and one that stops inside what
+        // could be an HTTP/2 preface.
+        let silent = TcpStream::connect(served.addr).unwrap();
+        let mut preface = TcpStream::connect(served.addr).unwrap();
+        preface.write_all(b"P").unwrap();
+        for (what, mut slow) in [
+            ("half a head", half_request(served.addr)),
+            ("silence", silent),
+            ("a preface", preface),
+        ] {
+            slow.set_read_timeout(Some(EXIT_BOUND)).unwrap();
+            let mut buffer = [0u8; 256];
+            // The server hangs up (EOF, a reset, or a 408) instead of waiting forever.
+            match std::io::Read::read(&mut slow, &mut buffer) {
+                Ok(n) => assert!(
+                    n == 0
+                        || buffer.starts_with(b"HTTP/1.1 408")
+                        || buffer.starts_with(b"HTTP/1.1 400"),
+                    "{adapter}, {what}: unexpected answer {:?}",
+                    String::from_utf8_lossy(&buffer[..n])
                 ),
-                "{adapter}: the half-sent request was still open after {EXIT_BOUND:?}"
-            ),
+                Err(error) => assert!(
+                    !matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                    "{adapter}, {what}: still open after {EXIT_BOUND:?}"
+                ),
+            }
         }
         // A fresh client is served meanwhile.
         let mut fresh = TcpStream::connect(served.addr).unwrap();

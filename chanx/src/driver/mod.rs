@@ -144,12 +144,17 @@ pub(crate) async fn run<C: Consumer>(
         turn: turn.clone(),
     };
     let session = session(endpoint, core, io, shutdown);
+    // Either part may end before the session; `MaybeDone` answers every
+    // later poll with `Ready` (an async fn polled again would panic).
+    let writer = future::maybe_done(writer);
+    let layer_worker = future::maybe_done(layer_worker);
     futures_util::pin_mut!(session, writer, layer_worker);
     // One span for the whole task, entered once per poll of the task rather
     // than once per part.
     let task = ConnectionTask::new(session, writer.as_mut(), layer_worker.as_mut(), turn);
     if !task.instrument(span.clone()).await {
-        // Let the writer flush the close frame and the worker leave the groups.
+        // Let the writer flush the close frame and the worker leave the
+        // groups (a part that already ended answers at once).
         let rest = future::join(writer, layer_worker);
         let rest = future::select(rest, futures_timer::Delay::new(CLOSE_TIMEOUT));
         let _ = rest.instrument(span).await;

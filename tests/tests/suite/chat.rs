@@ -317,3 +317,16 @@ pub(crate) async fn completion_after_notify(adapter: Adapter) {
     assert_eq!(bob.recv_json().await, complete());
     assert_quiet(&mut bob, "the receiver after complete").await;
 }
+
+pub(crate) async fn notify_reaches_a_percent_encoded_unicode_room(adapter: Adapter) {
+    let server = shared(adapter).await;
+    // `cafénotify`, percent-encoded in both URLs as a browser would.
+    let mut alice = server.connect_as(&chat("caf%C3%A9notify"), "alice").await;
+    let (status, body) = notify(server.addr, "caf%C3%A9notify", r#"{"message": "bonjour"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["room_id"], "caf\u{e9}notify");
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"action": "echo", "payload": {"content": "INFO: bonjour"}})
+    );
+}

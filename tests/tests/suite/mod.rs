@@ -143,6 +143,7 @@ macro_rules! websockets_only_tests {
                 notify_bad_bodies_are_400 = "serves WebSockets only: no HTTP API (POST /api/notify/<room>/)",
                 notify_other_methods_are_405 = "serves WebSockets only: no HTTP API (/api/notify/<room>/)",
                 completion_after_notify = "serves WebSockets only: no HTTP API (POST /api/notify/<room>/)",
+                notify_reaches_a_percent_encoded_unicode_room = "serves WebSockets only: no HTTP API (POST /api/notify/<room>/)",
             ];
             attrs: [];
         );
