@@ -192,7 +192,7 @@ async fn session<C: Consumer>(
     }
     core.flush().await;
     if core.conn.state() == State::Open {
-        if let Err(error) = core.joined().await {
+        if let Err(error) = core.settled().await {
             tracing::error!(%error, "could not join the connection's groups");
             core.conn.handle_failure(Failure::LayerUnavailable);
         } else {
@@ -299,6 +299,16 @@ async fn session<C: Consumer>(
     // may hold locks it needs, and nothing polls them any more.
     drop(concurrent);
     core.flush().await;
+    // `on_disconnect` runs with the groups left, in the layer too (bounded:
+    // a layer that is down must not hold the connection).
+    {
+        let left = core.settled();
+        futures_util::pin_mut!(left);
+        let timeout = futures_timer::Delay::new(CLOSE_TIMEOUT);
+        if let Either::Right(_) = future::select(left, timeout).await {
+            tracing::warn!("the channel layer did not confirm leaving the groups in time");
+        }
+    }
     tracing::info!("Disconnecting websocket");
     let disconnected = AssertUnwindSafe(consumer.on_disconnect(&Context::direct(&mut core)))
         .catch_unwind()

@@ -5,9 +5,10 @@
 //! arrives — in order, since a layer does its ordering work when a call is
 //! first polled — and keeps up to [`MAX_IN_FLIGHT`] of them pending at once
 //! (pipelining: a Redis round trip no longer holds up the next send, nor
-//! any frame for the socket). Failures are logged here; only the result of
-//! the connection's join batch goes back to the session, which must not
-//! run `post_authentication` before the groups are joined.
+//! any frame for the socket). Failures are logged here; the results of the
+//! join and leave batches also go back to the session, which must not run
+//! `post_authentication` before the groups are joined nor `on_disconnect`
+//! before they are left.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,7 +29,7 @@ const MAX_IN_FLIGHT: usize = 64;
 /// more waits (backpressure on its handlers, never on the socket).
 const QUEUE_CAPACITY: usize = 1024;
 
-/// Where the outcome of a join batch goes.
+/// Where the outcome of a join or leave batch goes.
 pub(crate) type JoinResult = async_channel::Receiver<Result<(), LayerError>>;
 
 struct Job {
@@ -44,10 +45,11 @@ pub(crate) struct LayerQueue {
 }
 
 impl LayerQueue {
-    /// Queues `command`; for a join, returns where its outcome arrives.
+    /// Queues `command`; for a join or a leave, returns where its outcome
+    /// arrives.
     pub(crate) async fn submit(&self, command: LayerCommand) -> Option<JoinResult> {
         let (reply, result) = match command {
-            LayerCommand::Join(_) => {
+            LayerCommand::Join(_) | LayerCommand::Leave(_) => {
                 let (reply, result) = async_channel::bounded(1);
                 (Some(reply), Some(result))
             }

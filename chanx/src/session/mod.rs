@@ -98,8 +98,8 @@ pub(crate) struct Outlet {
     layer: LayerQueue,
     turn: Turn,
     log: Arc<LogSettings>,
-    /// Where the outcome of the connection's join batch arrives.
-    join: Option<JoinResult>,
+    /// Where the outcome of the last join or leave batch arrives.
+    settled: Option<JoinResult>,
 }
 
 impl Outlet {
@@ -118,7 +118,7 @@ impl Outlet {
             layer: queue,
             turn,
             log,
-            join: None,
+            settled: None,
         };
         (outlet, worker)
     }
@@ -197,8 +197,8 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
             }
         }
         while let Some(command) = self.conn.poll_layer() {
-            if let Some(join) = self.outlet.layer.submit(command).await {
-                self.outlet.join = Some(join);
+            if let Some(settled) = self.outlet.layer.submit(command).await {
+                self.outlet.settled = Some(settled);
             }
         }
         if self.conn.is_backlog_high() {
@@ -209,9 +209,10 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
         }
     }
 
-    /// Waits for the outcome of the join batch queued by the last flush, if any.
-    pub(crate) async fn joined(&mut self) -> Result<(), crate::layer::LayerError> {
-        match self.outlet.join.take() {
+    /// Waits for the outcome of the join or leave batch queued by the last
+    /// flush, if any.
+    pub(crate) async fn settled(&mut self) -> Result<(), crate::layer::LayerError> {
+        match self.outlet.settled.take() {
             Some(result) => result
                 .recv()
                 .await
