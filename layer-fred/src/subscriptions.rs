@@ -43,6 +43,9 @@ pub(crate) struct Confirmed<W> {
 #[derive(Debug)]
 pub(crate) struct Subscriptions<W> {
     confirmed: HashSet<String>,
+    /// Channels an UNSUBSCRIBE is under way (or failed) for: no longer
+    /// confirmed, so a join in the meantime waits for a new SUBSCRIBE.
+    unsubscribing: HashSet<String>,
     waiters: HashMap<String, Vec<W>>,
     /// Channels lost with the connection, to report once resubscribed.
     resync: HashSet<String>,
@@ -52,6 +55,7 @@ impl<W> Default for Subscriptions<W> {
     fn default() -> Self {
         Subscriptions {
             confirmed: HashSet::new(),
+            unsubscribing: HashSet::new(),
             waiters: HashMap::new(),
             resync: HashSet::new(),
         }
@@ -83,12 +87,23 @@ impl<W> Subscriptions<W> {
             .filter(|channel| !self.confirmed.contains(*channel))
             .cloned()
             .collect();
-        let mut unsubscribe: Vec<String> = self
+        // Leaving a channel un-confirms it at once: a join that arrives
+        // while the UNSUBSCRIBE is under way must wait for a new SUBSCRIBE.
+        let leaving: Vec<String> = self
             .confirmed
             .iter()
             .filter(|channel| !wanted.contains(*channel))
             .cloned()
             .collect();
+        for channel in leaving {
+            self.confirmed.remove(&channel);
+            self.unsubscribing.insert(channel);
+        }
+        // A failed UNSUBSCRIBE is tried again, unless the channel is
+        // wanted again (then the SUBSCRIBE above covers it).
+        self.unsubscribing
+            .retain(|channel| !wanted.contains(channel));
+        let mut unsubscribe: Vec<String> = self.unsubscribing.iter().cloned().collect();
         subscribe.sort();
         unsubscribe.sort();
         self.resync.retain(|channel| wanted.contains(channel));
@@ -144,6 +159,7 @@ impl<W> Subscriptions<W> {
     pub(crate) fn unsubscribed(&mut self, channels: &[String]) {
         for channel in channels {
             self.confirmed.remove(channel);
+            self.unsubscribing.remove(channel);
         }
     }
 
@@ -151,12 +167,34 @@ impl<W> Subscriptions<W> {
     /// more; what was is reported when subscribed again.
     pub(crate) fn connection_lost(&mut self) {
         self.resync.extend(self.confirmed.drain());
+        // A new connection holds no subscription to undo.
+        self.unsubscribing.clear();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_channel_being_left_is_not_confirmed_and_a_failed_leave_is_retried() {
+        let mut subs: Subscriptions<u8> = Subscriptions::default();
+        let wanted: HashSet<String> = ["a".to_owned()].into();
+        let (plan, _) = subs.plan(&wanted);
+        subs.subscribed(&plan.subscribe);
+        assert!(subs.is_confirmed("a"));
+        let (plan, _) = subs.plan(&HashSet::new());
+        assert_eq!(plan.unsubscribe, ["a"]);
+        // While the UNSUBSCRIBE is under way, a join must not resolve.
+        assert!(!subs.is_confirmed("a"));
+        // It failed (no `unsubscribed`): the next plan tries again.
+        let (plan, _) = subs.plan(&HashSet::new());
+        assert_eq!(plan.unsubscribe, ["a"]);
+        // Wanted again before it went through: subscribe, don't unsubscribe.
+        let (plan, _) = subs.plan(&wanted);
+        assert_eq!(plan.subscribe, ["a"]);
+        assert!(plan.unsubscribe.is_empty());
+    }
 
     fn wanted(channels: &[&str]) -> HashSet<String> {
         channels.iter().map(|c| (*c).to_owned()).collect()

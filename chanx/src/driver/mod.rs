@@ -191,10 +191,24 @@ async fn session<C: Consumer>(
         tracing::error!(%error, "bug: authentication outcome not applied");
     }
     core.flush().await;
+    let shutdown_signal = shutdown.wait().fuse();
+    futures_util::pin_mut!(shutdown_signal);
     if core.conn.state() == State::Open {
-        if let Err(error) = core.settled().await {
+        // A layer that is down may take long to join: a shutdown still
+        // ends the connection meanwhile.
+        let joined = {
+            let settled = core.settled();
+            futures_util::pin_mut!(settled);
+            match future::select(settled, shutdown_signal.as_mut()).await {
+                Either::Left((joined, _)) => Some(joined),
+                Either::Right(_) => None,
+            }
+        };
+        if let Some(Err(error)) = &joined {
             tracing::error!(%error, "could not join the connection's groups");
             core.conn.handle_failure(Failure::LayerUnavailable);
+        } else if joined.is_none() {
+            core.conn.shutdown();
         } else {
             core.conn.handle_groups_joined();
             let outcome = {
@@ -215,8 +229,6 @@ async fn session<C: Consumer>(
     // Long-lived futures: re-creating them per message would register a
     // fresh waker with the channel and the timer on every iteration.
     let mut stream = stream.fuse();
-    let shutdown_signal = shutdown.wait().fuse();
-    futures_util::pin_mut!(shutdown_signal);
     let mut timer = Timer::default();
     let mut reads_paused = false;
     let mut iteration: u32 = 1;
