@@ -83,10 +83,8 @@
 //!   write waits for the client's delayed ACK (40 ms on Linux).
 //! - Graceful shutdown: once [`chanx::Shutdown::trigger`] or
 //!   [`chanx::Shutdown::graceful`] has started it, [`serve`] stops
-//!   accepting and returns (at once; upgrades that
-//!   arrive meanwhile are refused with 503), every connection closes
-//!   with 1001, and
-//!   `graceful()` waits for them (bound that wait with your runtime's
+//!   accepting and returns at once, every connection closes with 1001,
+//!   and `graceful()` waits for them (bound that wait with your runtime's
 //!   timeout).
 
 use std::future::Future;

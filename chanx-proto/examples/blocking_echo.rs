@@ -4,7 +4,7 @@
 //! drives it with nothing but `std::net`, OS threads, `std::sync::mpsc` and
 //! the synchronous `tungstenite` crate: no async runtime, no `chanx`
 //! driver. It still follows the whole call order of the crate docs and
-//! speaks the wire protocol of `PROTOCOL.md`: the `authentication` frame,
+//! speaks the whole wire protocol: the `authentication` frame,
 //! validated messages, pydantic-shaped error frames, the built-in
 //! `ping`/`pong`, the frame size limit (close 1009), heartbeats (a WebSocket
 //! ping every 30 s, close 4408 after two silent intervals) and the outbound

@@ -1,9 +1,9 @@
 //! The chanx Quick Start as a program: the seed's echo endpoint, chat
 //! rooms with group messages, and a REST call that pushes a typed channel
-//! event into a room (spec: `shared/spec/QUICKSTART.md`).
+//! event into a room.
 //!
-//! Built only on the public API of `chanx` and `chanx-axum`; [`build_app`]
-//! assembles everything so tests can serve it on any port.
+//! Built only on the public API of `chanx`, its adapters and `chanx-fred`;
+//! [`build_app`] assembles everything so tests can serve it on any port.
 
 pub mod api;
 pub mod config;

@@ -1,7 +1,7 @@
 //! `quickstart`: the chanx Quick Start, runnable.
 //!
 //! ```text
-//! cargo run --release -p quickstart -- serve [--adapter axum|warp|async-std] [--bind 127.0.0.1:8000]
+//! cargo run --release -p quickstart -- serve [--adapter axum|warp|async-std] [--bind 127.0.0.1:8000] [--redis URL]
 //! cargo run --release -p quickstart -- session <username>
 //! ```
 
