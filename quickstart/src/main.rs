@@ -93,7 +93,9 @@ async fn run(
     bind: std::net::SocketAddr,
     redis: Option<String>,
 ) -> Result<(), ConfigError> {
-    let listener = listen(bind).map_err(|e| ConfigError::Invalid {
+    // A deep accept queue (bursts of connects) and TCP_NODELAY, inherited
+    // by accepted sockets on Linux.
+    let listener = chanx_warp::listener(bind).map_err(|e| ConfigError::Invalid {
         field: "--bind".into(),
         reason: format!("cannot listen on {bind}: {e}"),
     })?;
@@ -200,22 +202,6 @@ fn raise_file_limit() {
 /// are closed.
 const HTTP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Binds with a deep accept queue: the OS default (128) makes bursts of
-/// simultaneous WebSocket connects wait for SYN retries.
-fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    // Inherited by accepted sockets on Linux (warp accepts by itself;
-    // axum's connections also get it per socket through `nodelay`).
-    socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
-}
-
 async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -252,7 +238,7 @@ fn serve_async_std(bind: std::net::SocketAddr) -> Result<(), ConfigError> {
         })?;
     let listener = {
         let _context = signals.enter();
-        listen(bind).and_then(tokio::net::TcpListener::into_std)
+        chanx_warp::listener(bind).and_then(tokio::net::TcpListener::into_std)
     }
     .map_err(|e| ConfigError::Invalid {
         field: "--bind".into(),
