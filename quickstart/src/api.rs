@@ -14,6 +14,9 @@ use crate::notify::parse_notification;
 use crate::session::{DEFAULT_MAX_AGE, set_cookie_header};
 use crate::store::{SignedSessionStore, now_unix};
 
+/// Largest request body the API reads; a larger one is refused with 413.
+pub const MAX_BODY: usize = 1 << 20;
+
 /// The API's state: the chanx server (for its layer) and the session store.
 #[derive(Clone)]
 pub struct Api {

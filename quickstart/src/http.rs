@@ -2,7 +2,6 @@
 //! WebSockets on one router.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +9,7 @@ use axum::routing::any;
 use chanx::Server;
 use chanx_axum::RouterExt;
 
-use crate::api::Api;
+use crate::api::{Api, MAX_BODY};
 
 /// The whole HTTP application on axum.
 pub fn router(server: Server, api: Api) -> Router {
@@ -23,9 +22,10 @@ pub fn router(server: Server, api: Api) -> Router {
 }
 
 async fn api_route(State(api): State<Api>, method: Method, uri: Uri, request: Request) -> Response {
-    let body = match axum::body::to_bytes(request.into_body(), 1 << 20).await {
-        Ok(body) => body,
-        Err(_) => Bytes::new(),
+    // A body over the limit is refused, as warp's `content_length_limit`
+    // refuses it, rather than read as empty.
+    let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_BODY).await else {
+        return axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
     match api.handle(&method, uri.path(), &body).await {
         Some(response) => response.into_response(),

@@ -7,10 +7,7 @@ use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
 use crate::App;
-use crate::api::Api;
-
-/// Largest request body the HTTP API reads.
-const MAX_BODY: u64 = 1 << 20;
+use crate::api::{Api, MAX_BODY};
 
 /// Every route of the quickstart as one warp filter: WebSockets first,
 /// then the API and the playground; anything else is warp's 404.
@@ -40,7 +37,7 @@ pub fn filter(app: &App) -> impl Filter<Extract = (Response,), Error = Rejection
     });
     let posts = ours
         .and(warp::post())
-        .and(warp::body::content_length_limit(MAX_BODY))
+        .and(warp::body::content_length_limit(MAX_BODY as u64))
         .and(warp::body::bytes())
         .and_then(move |path: FullPath, body: chanx::ws::Bytes| {
             let api = api.clone();
