@@ -85,6 +85,50 @@ fn serve(
     }
 }
 
+/// A listener on `bind` with a deep accept queue (bursts of connects) and
+/// `TCP_NODELAY`, inherited by accepted sockets on Linux.
+fn listen(bind: std::net::SocketAddr) -> Result<tokio::net::TcpListener, ConfigError> {
+    chanx_warp::listener(bind).map_err(|e| ConfigError::Invalid {
+        field: "--bind".into(),
+        reason: format!("cannot listen on {bind}: {e}"),
+    })
+}
+
+/// The configuration of a server on `listener`: its default origin list
+/// names the address actually bound (`--bind :0`). Warns when cookies are
+/// signed with the development key.
+fn config_for(
+    listener: &tokio::net::TcpListener,
+    bind: std::net::SocketAddr,
+    adapter: Adapter,
+) -> Result<Config, ConfigError> {
+    let addr = listener.local_addr().unwrap_or(bind);
+    let mut config = Config::from_env(addr, env)?;
+    config.adapter = adapter;
+    if config.secret_is_default {
+        tracing::warn!(
+            "CHANX_SECRET_KEY is not set: session cookies are signed with a fixed development key"
+        );
+    }
+    Ok(config)
+}
+
+/// Closes every WebSocket with 1001, waiting at most [`SHUTDOWN_GRACE`]
+/// for them (on any runtime).
+async fn close_websockets(shutdown: &chanx::Shutdown) {
+    tracing::info!("shutting down: closing WebSockets with 1001");
+    let closed = std::pin::pin!(shutdown.graceful());
+    let grace = futures_timer::Delay::new(SHUTDOWN_GRACE);
+    if let futures_util::future::Either::Right(_) =
+        futures_util::future::select(closed, grace).await
+    {
+        tracing::warn!(
+            open = shutdown.active_connections(),
+            "connections still open after the grace period; exiting anyway"
+        );
+    }
+}
+
 /// How long shutdown waits for WebSockets to close before exiting anyway.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -93,21 +137,9 @@ async fn run(
     bind: std::net::SocketAddr,
     redis: Option<String>,
 ) -> Result<(), ConfigError> {
-    // A deep accept queue (bursts of connects) and TCP_NODELAY, inherited
-    // by accepted sockets on Linux.
-    let listener = chanx_warp::listener(bind).map_err(|e| ConfigError::Invalid {
-        field: "--bind".into(),
-        reason: format!("cannot listen on {bind}: {e}"),
-    })?;
-    let addr = listener.local_addr().unwrap_or(bind);
-    // The default origin list names the address actually bound (`--bind :0`).
-    let mut config = Config::from_env(addr, env)?;
-    config.adapter = adapter;
-    if config.secret_is_default {
-        tracing::warn!(
-            "CHANX_SECRET_KEY is not set: session cookies are signed with a fixed development key"
-        );
-    }
+    let listener = listen(bind)?;
+    let config = config_for(&listener, bind, adapter)?;
+    let addr = config.bind;
     let (app, layer_name) = match redis {
         None => (build_app(&config)?, "in-memory channel layer"),
         Some(url) => {
@@ -140,16 +172,7 @@ async fn run(
     let (done, closed) = tokio::sync::oneshot::channel::<()>();
     let stopped = async move {
         wait_for_signal().await;
-        tracing::info!("shutting down: closing WebSockets with 1001");
-        if tokio::time::timeout(SHUTDOWN_GRACE, shutdown.graceful())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                open = shutdown.active_connections(),
-                "connections still open after the grace period; exiting anyway"
-            );
-        }
+        close_websockets(&shutdown).await;
         let _ = done.send(());
     };
     // The HTTP server's own graceful shutdown waits for every connection,
@@ -238,20 +261,14 @@ fn serve_async_std(bind: std::net::SocketAddr) -> Result<(), ConfigError> {
         })?;
     let listener = {
         let _context = signals.enter();
-        chanx_warp::listener(bind).and_then(tokio::net::TcpListener::into_std)
-    }
-    .map_err(|e| ConfigError::Invalid {
+        listen(bind)?
+    };
+    let config = config_for(&listener, bind, Adapter::AsyncStd)?;
+    let addr = config.bind;
+    let listener = listener.into_std().map_err(|e| ConfigError::Invalid {
         field: "--bind".into(),
         reason: format!("cannot listen on {bind}: {e}"),
     })?;
-    let addr = listener.local_addr().unwrap_or(bind);
-    let mut config = Config::from_env(addr, env)?;
-    config.adapter = Adapter::AsyncStd;
-    if config.secret_is_default {
-        tracing::warn!(
-            "CHANX_SECRET_KEY is not set: session cookies are signed with a fixed development key"
-        );
-    }
     let server = build_app(&config)?.server;
     println!(
         "quickstart serving WebSockets on ws://{addr} (adapter async-std, in-memory channel layer)"
@@ -269,17 +286,7 @@ fn serve_async_std(bind: std::net::SocketAddr) -> Result<(), ConfigError> {
         });
         let stopped = async {
             signal.await;
-            tracing::info!("shutting down: closing WebSockets with 1001");
-            let shutdown = server.shutdown();
-            if async_std::future::timeout(SHUTDOWN_GRACE, shutdown.graceful())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    open = shutdown.active_connections(),
-                    "connections still open after the grace period; exiting anyway"
-                );
-            }
+            close_websockets(server.shutdown()).await;
         };
         futures_util::future::join(serving, stopped).await;
     });
