@@ -135,60 +135,34 @@ impl SocketError {
     /// else is a broken transport.
     pub fn classify(error: impl Into<BoxError>) -> Self {
         let error = error.into();
-        let kind = {
-            let mut current: Option<&(dyn StdError + 'static)> = Some(&*error);
-            let mut kind = Kind::Transport;
-            while let Some(e) = current {
-                if let Some(ts) = e.downcast_ref::<tungstenite::Error>() {
-                    kind = Kind::of(ts);
-                    break;
-                }
-                current = e.source();
-            }
-            kind
-        };
-        match kind {
-            Kind::TooBig => SocketError::TooBig(error),
-            Kind::ProtocolViolation => SocketError::ProtocolViolation(error),
-            Kind::InvalidUtf8 => SocketError::InvalidUtf8(error),
-            Kind::Transport => SocketError::Transport(error),
-        }
+        let root: &(dyn StdError + 'static) = &*error;
+        let mut chain = std::iter::successors(Some(root), |e| (*e).source());
+        let variant = chain
+            .find_map(|e| e.downcast_ref::<tungstenite::Error>())
+            .map_or(SocketError::Transport as fn(BoxError) -> Self, variant_for);
+        variant(error)
     }
 
     /// A transport failure with this description.
     pub fn new(message: impl std::fmt::Display) -> Self {
         SocketError::Transport(message.to_string().into())
     }
-
-    /// Whether this is a frame over the size limit.
-    pub fn is_too_big(&self) -> bool {
-        matches!(self, SocketError::TooBig(_))
-    }
 }
 
 /// What a tungstenite error means for the connection.
-enum Kind {
-    TooBig,
-    ProtocolViolation,
-    InvalidUtf8,
-    Transport,
-}
-
-impl Kind {
-    fn of(error: &tungstenite::Error) -> Self {
-        use tungstenite::error::ProtocolError;
-        match error {
-            tungstenite::Error::Capacity(_) | tungstenite::Error::WriteBufferFull(_) => {
-                Kind::TooBig
-            }
-            tungstenite::Error::Utf8(_) => Kind::InvalidUtf8,
-            // A peer that hangs up without a close frame is gone, not rude.
-            tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                Kind::Transport
-            }
-            tungstenite::Error::Protocol(_) => Kind::ProtocolViolation,
-            _ => Kind::Transport,
+fn variant_for(error: &tungstenite::Error) -> fn(BoxError) -> SocketError {
+    use tungstenite::error::ProtocolError;
+    match error {
+        tungstenite::Error::Capacity(_) | tungstenite::Error::WriteBufferFull(_) => {
+            SocketError::TooBig
         }
+        tungstenite::Error::Utf8(_) => SocketError::InvalidUtf8,
+        // A peer that hangs up without a close frame is gone, not rude.
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            SocketError::Transport
+        }
+        tungstenite::Error::Protocol(_) => SocketError::ProtocolViolation,
+        _ => SocketError::Transport,
     }
 }
 
