@@ -30,7 +30,7 @@ const MAX_IN_FLIGHT: usize = 64;
 const QUEUE_CAPACITY: usize = 1024;
 
 /// Where the outcome of a join or leave batch goes.
-pub(crate) type JoinResult = async_channel::Receiver<Result<(), LayerError>>;
+pub(crate) type BatchOutcome = async_channel::Receiver<Result<(), LayerError>>;
 
 struct Job {
     command: LayerCommand,
@@ -47,7 +47,7 @@ pub(crate) struct LayerQueue {
 impl LayerQueue {
     /// Queues `command`; for a join or a leave, returns where its outcome
     /// arrives.
-    pub(crate) async fn submit(&self, command: LayerCommand) -> Option<JoinResult> {
+    pub(crate) async fn submit(&self, command: LayerCommand) -> Option<BatchOutcome> {
         let (reply, result) = match command {
             LayerCommand::Join(_) | LayerCommand::Leave(_) => {
                 let (reply, result) = async_channel::bounded(1);

@@ -25,7 +25,7 @@ use serde_json::value::RawValue;
 
 pub use self::error::SendError;
 use self::layer_worker::LayerQueue;
-pub(crate) use self::layer_worker::{JoinResult, LayerWorker, layer_worker};
+pub(crate) use self::layer_worker::{BatchOutcome, LayerWorker, layer_worker};
 pub use self::log::LogSettings;
 pub(crate) use self::task::{ConnectionTask, Turn};
 use self::writer::Link;
@@ -99,7 +99,7 @@ pub(crate) struct Outlet {
     turn: Turn,
     log: Arc<LogSettings>,
     /// Where the outcome of the last join or leave batch arrives.
-    settled: Option<JoinResult>,
+    settled: Option<BatchOutcome>,
 }
 
 impl Outlet {
