@@ -77,7 +77,7 @@ pub async fn serve(
             },
             () = shutdown.as_mut() => break,
         };
-        let (stream, peer) = tokio::select! {
+        let (mut stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) if chanx::ws::is_connection_error(&error) => {
@@ -95,9 +95,7 @@ pub async fn serve(
             },
             () = shutdown.as_mut() => break,
         };
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
+        crate::set_nodelay(&mut stream);
         let router = router.clone();
         let service =
             hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
