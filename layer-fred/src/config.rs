@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use crate::error::Error;
+use crate::names::MAX_PARTITIONS;
+
 /// Configuration of a [`FredLayer`](crate::FredLayer).
 ///
 /// ```
@@ -22,12 +25,14 @@ pub struct FredConfig {
     pub(crate) command_timeout: Duration,
     pub(crate) max_reconnect_delay: Duration,
     pub(crate) probe_interval: Option<Duration>,
+    pub(crate) partitions: Option<usize>,
 }
 
 impl Default for FredConfig {
     /// `redis://127.0.0.1:6379`, prefix `chanx`, inboxes of 1024 messages,
     /// a pub/sub buffer of 4096 messages, 5 s to connect, 10 s per command,
-    /// reconnect backoff up to 5 s, a subscription probe every 15 s.
+    /// reconnect backoff up to 5 s, a subscription probe every 15 s,
+    /// plain (not sharded) pub/sub.
     fn default() -> Self {
         FredConfig {
             url: "redis://127.0.0.1:6379".to_owned(),
@@ -38,6 +43,7 @@ impl Default for FredConfig {
             command_timeout: Duration::from_secs(10),
             max_reconnect_delay: Duration::from_secs(5),
             probe_interval: Some(Duration::from_secs(15)),
+            partitions: None,
         }
     }
 }
@@ -113,6 +119,61 @@ impl FredConfig {
         self
     }
 
+    /// Uses sharded pub/sub (SSUBSCRIBE / SPUBLISH, Redis 7 or later) with
+    /// group channels spread over `partitions` hash-slot partitions
+    /// (`1..=1024`; 16 is a good start).
+    ///
+    /// Meant for Redis Cluster: a plain PUBLISH is copied to every node
+    /// of a cluster, a sharded one only to the node that owns the
+    /// channel's slot. All channels of one partition share one slot, so
+    /// subscribing to them again after a reconnection costs one
+    /// SSUBSCRIBE per partition in use (per 512 channels), however many
+    /// groups there are. Each process also subscribes to one probe
+    /// channel per partition in use, which catches a partition's
+    /// subscriptions ending silently when its slot migrates to another
+    /// node. Every process sharing a prefix must use the same setting.
+    ///
+    /// [`FredLayer::connect`](crate::FredLayer::connect) refuses a count
+    /// outside `1..=1024` and, with sharding, a prefix containing `{` or
+    /// `}` (it would change the hash tag).
+    ///
+    /// ```
+    /// use chanx_fred::FredConfig;
+    /// let config = FredConfig::new("redis-cluster://127.0.0.1:7000").sharded(16);
+    /// assert_eq!(config.partitions(), Some(16));
+    /// ```
+    pub fn sharded(mut self, partitions: usize) -> Self {
+        self.partitions = Some(partitions);
+        self
+    }
+
+    /// The number of partitions of sharded pub/sub, `None` for plain
+    /// pub/sub.
+    pub fn partitions(&self) -> Option<usize> {
+        self.partitions
+    }
+
+    /// Checks what fred does not: the partition count and the prefix.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if let Some(partitions) = self.partitions {
+            if !(1..=MAX_PARTITIONS).contains(&partitions) {
+                return Err(Error::Invalid {
+                    field: "partitions",
+                    reason: format!("{partitions} is not within 1..={MAX_PARTITIONS}"),
+                });
+            }
+            if self.prefix.contains(['{', '}']) {
+                return Err(Error::Invalid {
+                    field: "prefix",
+                    reason:
+                        "a prefix with `{` or `}` would change the hash tag of sharded channels"
+                            .to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The server URL.
     pub fn url(&self) -> &str {
         &self.url
@@ -158,6 +219,23 @@ mod tests {
         );
         assert_eq!(redact("redis://host:6379"), "redis://host:6379");
         assert_eq!(redact("host/a@b"), "host/a@b");
+    }
+
+    #[test]
+    fn sharding_settings_are_checked() {
+        assert!(FredConfig::default().sharded(16).validate().is_ok());
+        for (config, field) in [
+            (FredConfig::default().sharded(0), "partitions"),
+            (FredConfig::default().sharded(1025), "partitions"),
+            (FredConfig::default().prefix("a{b}").sharded(4), "prefix"),
+        ] {
+            match config.validate() {
+                Err(Error::Invalid { field: named, .. }) => assert_eq!(named, field),
+                other => panic!("{config:?}: {other:?}"),
+            }
+        }
+        // Without sharding, braces are harmless.
+        assert!(FredConfig::default().prefix("a{b}").validate().is_ok());
     }
 
     #[test]

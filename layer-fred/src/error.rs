@@ -8,6 +8,14 @@ pub enum Error {
     /// The configuration (usually the URL) is not valid for fred.
     #[error("invalid Redis configuration: {0}")]
     Config(#[source] fred::error::Error),
+    /// A setting of [`FredConfig`](crate::FredConfig) is out of range.
+    #[error("invalid channel layer setting `{field}`: {reason}")]
+    Invalid {
+        /// The setting, as [`FredConfig`](crate::FredConfig) names it.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Redis could not be reached when the layer started.
     #[error("cannot connect to Redis at {url}: {source}")]
     Connect {

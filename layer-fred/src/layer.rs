@@ -1,7 +1,7 @@
 //! [`FredLayer`]: the channel layer over Redis pub/sub, and the tasks
 //! that keep its subscriptions and route what Redis delivers.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -177,8 +177,11 @@ struct Shared {
     /// Wakes the subscription task after a change of membership.
     wake: Notify,
     gaps: AtomicU64,
-    /// The last probe received back on this layer's own channel.
-    probe_seen: AtomicU64,
+    /// The last probe received back, per probe channel.
+    probes_seen: Mutex<HashMap<String, u64>>,
+    /// Counts replacements of the subscribing connection, so a probe sent
+    /// before one is not expected back.
+    connection_epoch: AtomicU64,
     publisher: Client,
     subscriber: Client,
 }
@@ -207,6 +210,7 @@ impl FredLayer {
     /// Redis cannot be reached now; once started, the layer reconnects by
     /// itself. Must be called inside a tokio runtime.
     pub async fn connect(config: FredConfig) -> Result<FredLayer, Error> {
+        config.validate()?;
         let subscriber = build_client(&config)?;
         let publisher = build_client(&config)?;
         init(&subscriber, &config).await?;
@@ -218,14 +222,15 @@ impl FredLayer {
         let messages = subscriber.message_rx();
         let reconnects = subscriber.reconnect_rx();
         let shared = Arc::new(Shared {
-            naming: Naming::new(&config.prefix, names::random_layer_id()),
+            naming: Naming::new(&config.prefix, names::random_layer_id(), config.partitions),
             capacity: config.capacity,
             state: Mutex::new(State::default()),
             counter: Mutex::new(SeqCounter::default()),
             next_channel: AtomicU64::new(0),
             wake: Notify::new(),
             gaps: AtomicU64::new(0),
-            probe_seen: AtomicU64::new(0),
+            probes_seen: Mutex::new(HashMap::new()),
+            connection_epoch: AtomicU64::new(0),
             publisher,
             subscriber,
         });
@@ -243,8 +248,11 @@ impl FredLayer {
         let layer = FredLayer {
             inner: Arc::new(Inner { shared, tasks }),
         };
-        let own = layer.shared().naming.own_channel();
-        layer.shared().await_subscriptions([own]).await?;
+        let wanted = {
+            let shared = layer.shared();
+            shared.wanted(&shared.state())
+        };
+        layer.shared().await_subscriptions(wanted).await?;
         tracing::info!(
             url = %config.redacted_url(),
             layer_id = layer.shared().naming.layer_id(),
@@ -331,7 +339,9 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The Redis channels this process must be subscribed to.
+    /// The Redis channels this process must be subscribed to: its
+    /// groups' channels, its own channel, and the probe channels that
+    /// watch them.
     fn wanted(&self, state: &State) -> HashSet<String> {
         let mut wanted: HashSet<String> = state
             .registry
@@ -339,7 +349,26 @@ impl Shared {
             .map(|group| self.naming.group_channel(group))
             .collect();
         wanted.insert(self.naming.own_channel());
+        let probes: Vec<String> = wanted
+            .iter()
+            .map(|channel| self.naming.probe_channel_for(channel))
+            .collect();
+        wanted.extend(probes);
         wanted
+    }
+
+    /// The probe channels Redis confirmed on the current connection.
+    fn confirmed_probe_channels(&self) -> Vec<String> {
+        let state = self.state();
+        let mut probes: Vec<String> = self
+            .wanted(&state)
+            .iter()
+            .map(|channel| self.naming.probe_channel_for(channel))
+            .filter(|probe| state.subscriptions.is_confirmed(probe))
+            .collect();
+        probes.sort();
+        probes.dedup();
+        probes
     }
 
     /// Waits until Redis confirmed a subscription to each of `channels`
@@ -414,26 +443,59 @@ impl Shared {
     /// The subscribing connection was replaced: everything must be
     /// subscribed again.
     fn connection_lost(&self) {
+        self.connection_epoch.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state();
         state.subscriptions.connection_lost();
         state.tracker.reset_all();
     }
 
-    /// Subscribes to `channels` and returns once Redis has processed the
-    /// SUBSCRIBE.
+    /// Some subscriptions ended without notice: subscribe to everything
+    /// again, and report the gap once confirmed.
+    fn suspect_subscriptions(&self) {
+        self.connection_epoch.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.state();
+        state.subscriptions.suspect_all();
+        state.tracker.reset_all();
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// Subscribes to `channels` (all of one partition when sharded) and
+    /// returns once Redis has processed the SUBSCRIBE.
     ///
-    /// fred resolves SUBSCRIBE as soon as the command is written (its
+    /// fred resolves SSUBSCRIBE with Redis's reply. It resolves SUBSCRIBE as soon as the command is written (its
     /// replies arrive out of band and are dropped), so a PING follows on
     /// the same connection (the same cluster node: the slot fred hashes
     /// plain SUBSCRIBE to): Redis answers commands of one connection in
     /// order, so its reply proves the subscription is in place. A failed
     /// SUBSCRIBE surfaces as the PING's error.
     async fn subscribe(&self, channels: &[String]) -> Result<(), fred::error::Error> {
+        if self.naming.is_sharded() {
+            return self.subscriber.ssubscribe(channels.to_vec()).await;
+        }
         self.subscriber.subscribe(channels.to_vec()).await?;
         let slot = fred::util::redis_keyslot(self.subscriber.id().as_bytes());
         let ping = CustomCommand::new_static("PING", ClusterHash::Custom(slot), false);
         let _: fred::prelude::Value = self.subscriber.custom(ping, Vec::<String>::new()).await?;
         Ok(())
+    }
+
+    /// Unsubscribes from `channels` (all of one partition when sharded).
+    async fn unsubscribe(&self, channels: &[String]) -> Result<(), fred::error::Error> {
+        if self.naming.is_sharded() {
+            self.subscriber.sunsubscribe(channels.to_vec()).await
+        } else {
+            self.subscriber.unsubscribe(channels.to_vec()).await
+        }
+    }
+
+    /// Publishes `payload` on `channel`: PUBLISH, or SPUBLISH when sharded.
+    fn publish(&self, channel: String, payload: String) -> PublishFuture<'_> {
+        if self.naming.is_sharded() {
+            Box::pin(self.publisher.spublish::<i64, _, _>(channel, payload))
+        } else {
+            Box::pin(self.publisher.publish::<i64, _, _>(channel, payload))
+        }
     }
 
     /// Routes one message Redis delivered to the local inboxes.
@@ -451,7 +513,9 @@ impl Shared {
         };
         if wrapped.publisher == self.naming.layer_id() {
             if wrapped.target == Target::Channel(PROBE.into()) {
-                self.probe_seen.fetch_max(wrapped.seq, Ordering::Relaxed);
+                let mut seen = self.probes_seen.lock().unwrap_or_else(|e| e.into_inner());
+                let last = seen.entry(message.channel.to_string()).or_default();
+                *last = (*last).max(wrapped.seq);
             }
             // Our own group send: its local members already have it.
             return;
@@ -522,8 +586,7 @@ impl Shared {
         let mut counter = self.counter.lock().unwrap_or_else(|e| e.into_inner());
         let seq = counter.next(&redis_channel);
         let payload = envelope::encode(self.naming.layer_id(), seq, &target, &json);
-        let mut publish: PublishFuture<'_> =
-            Box::pin(self.publisher.publish::<i64, _, _>(redis_channel, payload));
+        let mut publish = self.publish(redis_channel, payload);
         // fred queues the command on the connection during the first poll
         // (no await comes before it), so polling once under the counter
         // lock fixes the order; the real waker registers when awaited.
@@ -631,28 +694,30 @@ async fn maintain_subscriptions(
             }
             continue;
         }
-        if !plan.unsubscribe.is_empty() {
-            match shared
-                .subscriber
-                .unsubscribe(plan.unsubscribe.clone())
-                .await
-            {
+        let mut unsubscribe_failed = false;
+        for batch in shared.naming.batches(&plan.unsubscribe, SUBSCRIBE_BATCH) {
+            match shared.unsubscribe(&batch).await {
                 Ok(()) => {
                     let mut state = shared.state();
-                    state.subscriptions.unsubscribed(&plan.unsubscribe);
-                    for channel in &plan.unsubscribe {
+                    state.subscriptions.unsubscribed(&batch);
+                    for channel in &batch {
                         state.tracker.reset(channel);
                     }
-                    tracing::debug!(channels = plan.unsubscribe.len(), "unsubscribed");
+                    tracing::debug!(channels = batch.len(), "unsubscribed");
                 }
                 Err(error) => {
                     tracing::warn!(%error, "Redis UNSUBSCRIBE failed; retrying");
-                    backoff.wait().await;
-                    continue;
+                    unsubscribe_failed = true;
+                    break;
                 }
             }
         }
-        for batch in plan.subscribe.chunks(SUBSCRIBE_BATCH) {
+        if unsubscribe_failed {
+            backoff.wait().await;
+            continue;
+        }
+        for batch in shared.naming.batches(&plan.subscribe, SUBSCRIBE_BATCH) {
+            let batch = batch.as_slice();
             {
                 let mut state = shared.state();
                 for channel in batch {
@@ -678,45 +743,69 @@ async fn maintain_subscriptions(
     }
 }
 
-/// Checks, every `interval`, that a probe published on this layer's own
-/// channel came back; if not, the subscribing connection no longer
-/// receives (half-open) and is replaced, which resubscribes everything and
-/// reports the gap.
+/// Checks, every `interval`, that the probe published on each probe
+/// channel last time came back. If one did not, a subscription ended
+/// without a word from fred (a half-open connection, or with sharded
+/// pub/sub a slot that migrated and took its subscriptions along): the
+/// subscribing connection is replaced, which subscribes everything again
+/// and reports the gap.
 async fn probe_subscriptions(shared: Arc<Shared>, interval: Duration) {
-    let own = shared.naming.own_channel();
-    let mut sent = 0;
+    // Probes of the last round: (channel, sequence number), and the
+    // connection they were sent on.
+    let mut pending: Vec<(String, u64)> = Vec::new();
+    let mut pending_epoch = 0;
+    let mut seq = 0;
     loop {
         tokio::time::sleep(interval).await;
-        let confirmed = shared.state().subscriptions.is_confirmed(&own);
-        if sent > 0 && confirmed && shared.probe_seen.load(Ordering::Relaxed) < sent {
+        let epoch = shared.connection_epoch.load(Ordering::Relaxed);
+        let confirmed = shared.confirmed_probe_channels();
+        if epoch == pending_epoch
+            && let Some((channel, _)) = lost_probe(&shared, &pending, &confirmed)
+        {
             tracing::warn!(
-                "subscription probe not received back; reconnecting the subscribing connection"
+                channel,
+                "subscription probe not received back; subscribing again on a new connection"
             );
+            // Subscribing again repairs subscriptions a slot migration
+            // ended; the new connection repairs a half-open one (fred
+            // reports no reconnection event for a forced one).
+            shared.suspect_subscriptions();
             if let Err(error) = shared.subscriber.force_reconnection().await {
                 tracing::warn!(%error, "forced reconnection failed");
             }
-            sent = 0;
+            pending.clear();
             continue;
         }
-        if !confirmed {
-            // Not subscribed right now (reconnecting): nothing to check.
-            sent = 0;
-            continue;
-        }
-        sent = shared.probe_seen.load(Ordering::Relaxed) + 1;
-        let probe = envelope::encode(
-            shared.naming.layer_id(),
-            sent,
-            &Target::Channel(PROBE.into()),
-            "null",
-        );
-        let published: Result<i64, _> = shared.publisher.publish(own.as_str(), probe).await;
-        if let Err(error) = published {
-            // The publisher's own trouble is logged elsewhere; skip this round.
-            tracing::debug!(%error, "subscription probe not published");
-            sent = 0;
+        seq += 1;
+        pending.clear();
+        pending_epoch = epoch;
+        for channel in confirmed {
+            let probe = envelope::encode(
+                shared.naming.layer_id(),
+                seq,
+                &Target::Channel(PROBE.into()),
+                "null",
+            );
+            match shared.publish(channel.clone(), probe).await {
+                Ok(_) => pending.push((channel, seq)),
+                // The publisher's own trouble is logged elsewhere.
+                Err(error) => tracing::debug!(%error, channel, "subscription probe not published"),
+            }
         }
     }
+}
+
+/// The first probe of `pending` not received back on a channel that is
+/// still subscribed.
+fn lost_probe<'p>(
+    shared: &Shared,
+    pending: &'p [(String, u64)],
+    confirmed: &[String],
+) -> Option<&'p (String, u64)> {
+    let seen = shared.probes_seen.lock().unwrap_or_else(|e| e.into_inner());
+    pending.iter().find(|(channel, seq)| {
+        confirmed.contains(channel) && seen.get(channel).copied().unwrap_or(0) < *seq
+    })
 }
 
 fn reconnected(shared: &Shared, server: &str) {

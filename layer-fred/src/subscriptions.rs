@@ -166,9 +166,17 @@ impl<W> Subscriptions<W> {
     /// The connection was lost (or replaced): nothing is subscribed any
     /// more; what was is reported when subscribed again.
     pub(crate) fn connection_lost(&mut self) {
-        self.resync.extend(self.confirmed.drain());
+        self.suspect_all();
         // A new connection holds no subscription to undo.
         self.unsubscribing.clear();
+    }
+
+    /// Some subscriptions may have ended without notice (a probe did not
+    /// come back): subscribe to everything again (Redis ignores a
+    /// SUBSCRIBE of a channel it still has) and report each channel once
+    /// confirmed. Pending UNSUBSCRIBEs stay pending.
+    pub(crate) fn suspect_all(&mut self) {
+        self.resync.extend(self.confirmed.drain());
     }
 }
 
@@ -265,5 +273,18 @@ mod tests {
         subs.connection_lost();
         let confirmed = subs.subscribed(&strings(&["a"]));
         assert_eq!(confirmed.resynced, strings(&["a"]));
+    }
+
+    #[test]
+    fn suspected_subscriptions_are_renewed_and_pending_leaves_kept() {
+        let mut subs = Subscriptions::<u32>::default();
+        subs.subscribed(&strings(&["a", "b"]));
+        let (plan, _) = subs.plan(&wanted(&["a"]));
+        assert_eq!(plan.unsubscribe, strings(&["b"]));
+        subs.suspect_all();
+        let (plan, _) = subs.plan(&wanted(&["a"]));
+        assert_eq!(plan.subscribe, strings(&["a"]));
+        assert_eq!(plan.unsubscribe, strings(&["b"]), "the leave is still owed");
+        assert_eq!(subs.subscribed(&plan.subscribe).resynced, strings(&["a"]));
     }
 }

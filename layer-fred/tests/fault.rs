@@ -4,68 +4,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chanx::layer::ChannelLayer;
 use common::*;
-
-/// A `redis-server` child process, killed on drop.
-struct RedisServer {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    async fn start(port: u16) -> RedisServer {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| panic!("this test runs `redis-server` from PATH: {error}"));
-        let server = RedisServer {
-            port,
-            child: Some(child),
-        };
-        within("redis-server accepting", async {
-            while tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_err()
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the server at once (no clean shutdown).
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_restores_subscriptions_and_reports_a_gap() {
@@ -74,7 +16,7 @@ async fn a_redis_restart_restores_subscriptions_and_reports_a_gap() {
         .with_env_filter("chanx_fred=debug")
         .try_init();
     let port = free_port();
-    let mut redis = RedisServer::start(port).await;
+    let mut redis = RedisServer::start(port, &[]).await;
     let url = redis.url();
     let prefix = unique_prefix("fault");
     let (a, b) = (layer(&url, &prefix).await, layer(&url, &prefix).await);
@@ -99,7 +41,7 @@ async fn a_redis_restart_restores_subscriptions_and_reports_a_gap() {
     redis.kill();
     // Both layers notice the connection is gone.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _redis = RedisServer::start(port).await;
+    let _redis = RedisServer::start(port, &[]).await;
 
     // Every subscription is restored (confirmed by the new server) and
     // each local group is told it may have lost messages: `room` on both
