@@ -4,20 +4,36 @@
 //! Every message this layer publishes is one JSON object:
 //!
 //! ```text
-//! {"p":"<publisher id>","s":<seq>,"g":"<group>","m":<layer message>}   (group send)
-//! {"p":"<publisher id>","s":<seq>,"c":"<channel>","m":<layer message>} (channel send)
+//! {"p":"<publisher id>","s":<seq>,"q":<prev>,"g":"<group>","m":<layer message>}   (group send)
+//! {"p":"<publisher id>","s":<seq>,"q":<prev>,"c":"<channel>","m":<layer message>} (channel send)
 //! ```
 //!
 //! `m` is [`LayerMessage::to_json`](chanx_proto::LayerMessage::to_json),
-//! embedded as is. `s` counts the publisher's messages on one Redis
-//! channel, from 1, so a receiver that sees `s` jump knows it lost
-//! messages from that publisher on that channel.
+//! embedded as is. `s` numbers the publisher's messages, from 1, across
+//! all Redis channels; `q` is the `s` of the publisher's previous message
+//! on the same Redis channel, left out when the publisher does not
+//! remember one. A receiver that last saw `s = 7` from a publisher on a
+//! channel and then gets `q = 9` knows it lost at least one message.
+//!
+//! Chaining (`q`) rather than counting per channel keeps both sides'
+//! memory bounded: a publisher remembers the last number of at most
+//! [`REMEMBERED_CHANNELS`] channels and a receiver at most
+//! [`REMEMBERED_PUBLISHERS`] publishers per channel, least recently used
+//! first out; forgetting only means a gap after a long silence goes
+//! unnoticed, never a false alarm or a dropped message.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use lru::LruCache;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+/// Redis channels a publisher remembers its last sequence number on.
+pub(crate) const REMEMBERED_CHANNELS: usize = 65_536;
+
+/// Publishers a receiver remembers per Redis channel.
+pub(crate) const REMEMBERED_PUBLISHERS: usize = 64;
 
 /// Who a wrapped message is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,10 +48,20 @@ pub(crate) enum Target<'a> {
 #[derive(Debug)]
 pub(crate) struct Wrapped<'a> {
     pub(crate) publisher: Cow<'a, str>,
-    pub(crate) seq: u64,
+    pub(crate) seq: Seq,
     pub(crate) target: Target<'a>,
     /// The layer message's JSON, still to be parsed.
     pub(crate) message: &'a RawValue,
+}
+
+/// A message's place in its publisher's sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Seq {
+    /// The message's number (from 1, per publisher).
+    pub(crate) this: u64,
+    /// The number of the publisher's previous message on the same Redis
+    /// channel, if the publisher remembers one.
+    pub(crate) previous: Option<u64>,
 }
 
 /// Why received bytes are not a wrapped message.
@@ -52,6 +78,8 @@ struct WireIn<'a> {
     #[serde(borrow)]
     p: Cow<'a, str>,
     s: u64,
+    #[serde(default)]
+    q: Option<u64>,
     #[serde(borrow, default)]
     g: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -62,7 +90,7 @@ struct WireIn<'a> {
 
 /// Wraps a layer message's JSON (`message`, as produced by
 /// `LayerMessage::to_json`, hence valid JSON) for publishing.
-pub(crate) fn encode(publisher: &str, seq: u64, target: &Target<'_>, message: &str) -> String {
+pub(crate) fn encode(publisher: &str, seq: Seq, target: &Target<'_>, message: &str) -> String {
     let (key, name) = match target {
         Target::Group(group) => ("g", group),
         Target::Channel(channel) => ("c", channel),
@@ -71,7 +99,11 @@ pub(crate) fn encode(publisher: &str, seq: u64, target: &Target<'_>, message: &s
     out.push_str("{\"p\":");
     push_json_str(&mut out, publisher);
     out.push_str(",\"s\":");
-    out.push_str(&seq.to_string());
+    out.push_str(&seq.this.to_string());
+    if let Some(previous) = seq.previous {
+        out.push_str(",\"q\":");
+        out.push_str(&previous.to_string());
+    }
     out.push_str(",\"");
     out.push_str(key);
     out.push_str("\":");
@@ -97,7 +129,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Wrapped<'_>, DecodeError> {
     };
     Ok(Wrapped {
         publisher: wire.p,
-        seq: wire.s,
+        seq: Seq {
+            this: wire.s,
+            previous: wire.q,
+        },
         target,
         message: wire.m,
     })
@@ -107,15 +142,14 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Wrapped<'_>, DecodeError> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Observed {
     /// The first message seen from this publisher on this channel since
-    /// (re)subscribing: it starts the sequence.
+    /// (re)subscribing, or one whose predecessor the publisher or this
+    /// receiver forgot: it (re)starts the chain.
     First,
     /// The next message in sequence.
     Next,
-    /// `missed` messages from this publisher were lost before this one.
-    Gap {
-        /// How many sequence numbers were skipped.
-        missed: u64,
-    },
+    /// At least one message from this publisher on this channel was lost
+    /// before this one.
+    Gap,
     /// Not newer than the last one seen (a duplicate): drop it.
     Stale,
 }
@@ -127,31 +161,36 @@ pub(crate) enum Observed {
 /// that join afterwards.
 #[derive(Debug, Default)]
 pub(crate) struct SeqTracker {
-    last: HashMap<String, HashMap<String, u64>>,
+    last: HashMap<String, LruCache<String, u64>>,
 }
 
 impl SeqTracker {
     /// Records `seq` from `publisher` on `channel`.
-    pub(crate) fn observe(&mut self, channel: &str, publisher: &str, seq: u64) -> Observed {
+    pub(crate) fn observe(&mut self, channel: &str, publisher: &str, seq: Seq) -> Observed {
         let publishers = match self.last.get_mut(channel) {
             Some(publishers) => publishers,
-            None => self.last.entry(channel.to_owned()).or_default(),
+            // Unbounded here, bounded below: `LruCache::new` would allocate
+            // room for every publisher up front, per channel.
+            None => self
+                .last
+                .entry(channel.to_owned())
+                .or_insert_with(LruCache::unbounded),
         };
-        match publishers.get_mut(publisher) {
-            None => {
-                publishers.insert(publisher.to_owned(), seq);
-                Observed::First
+        let Some(last) = publishers.get_mut(publisher) else {
+            publishers.put(publisher.to_owned(), seq.this);
+            if publishers.len() > REMEMBERED_PUBLISHERS {
+                publishers.pop_lru();
             }
-            Some(last) if seq <= *last => Observed::Stale,
-            Some(last) => {
-                let missed = seq - *last - 1;
-                *last = seq;
-                if missed == 0 {
-                    Observed::Next
-                } else {
-                    Observed::Gap { missed }
-                }
-            }
+            return Observed::First;
+        };
+        if seq.this <= *last {
+            return Observed::Stale;
+        }
+        let seen = std::mem::replace(last, seq.this);
+        match seq.previous {
+            Some(previous) if previous > seen => Observed::Gap,
+            Some(_) => Observed::Next,
+            None => Observed::First,
         }
     }
 
@@ -172,21 +211,48 @@ impl SeqTracker {
     }
 }
 
-/// The publishing side: the next sequence number per Redis channel.
-#[derive(Debug, Default)]
+/// The publishing side: numbers messages and remembers, per Redis
+/// channel, the number of the last message published there.
+#[derive(Debug)]
 pub(crate) struct SeqCounter {
-    next: HashMap<String, u64>,
+    last: u64,
+    last_on: LruCache<String, u64>,
+    memory: usize,
+}
+
+impl Default for SeqCounter {
+    fn default() -> Self {
+        SeqCounter::with_memory(REMEMBERED_CHANNELS)
+    }
 }
 
 impl SeqCounter {
-    /// The sequence number of the next message on `channel` (from 1).
-    pub(crate) fn next(&mut self, channel: &str) -> u64 {
-        let counter = match self.next.get_mut(channel) {
-            Some(counter) => counter,
-            None => self.next.entry(channel.to_owned()).or_insert(0),
+    /// A counter remembering at most `channels` channels (at least 1).
+    pub(crate) fn with_memory(channels: usize) -> Self {
+        SeqCounter {
+            last: 0,
+            // Bounded below rather than by `LruCache::new`, which would
+            // allocate room for every channel up front.
+            last_on: LruCache::unbounded(),
+            memory: channels.max(1),
+        }
+    }
+
+    /// The sequence of the next message on `channel`.
+    pub(crate) fn next(&mut self, channel: &str) -> Seq {
+        self.last += 1;
+        let this = self.last;
+        let previous = match self.last_on.get_mut(channel) {
+            Some(last) => Some(std::mem::replace(last, this)),
+            None => {
+                self.last_on.put(channel.to_owned(), this);
+                if self.last_on.len() > self.memory {
+                    self.last_on.pop_lru();
+                }
+                None
+            }
         };
-        *counter += 1;
-        *counter
+        Seq { this, previous }
     }
 }
 
@@ -197,16 +263,20 @@ mod tests {
     const EVENT: &str =
         r#"{"type":"handle_channel_event","event_data":{"handler":"x","payload":null}}"#;
 
+    fn seq(this: u64, previous: Option<u64>) -> Seq {
+        Seq { this, previous }
+    }
+
     #[test]
     fn round_trips_groups_and_channels() {
-        for target in [
-            Target::Group("lobby \"1\"".into()),
-            Target::Channel("specific.ab!3".into()),
+        for (target, sequence) in [
+            (Target::Group("lobby \"1\"".into()), seq(7, Some(3))),
+            (Target::Channel("specific.ab!3".into()), seq(1, None)),
         ] {
-            let wire = encode("p1", 7, &target, EVENT);
+            let wire = encode("p1", sequence, &target, EVENT);
             let decoded = decode(wire.as_bytes()).expect("decodes");
             assert_eq!(decoded.publisher, "p1");
-            assert_eq!(decoded.seq, 7);
+            assert_eq!(decoded.seq, sequence);
             assert_eq!(decoded.target, target);
             assert_eq!(decoded.message.get(), EVENT);
             let message = chanx_proto::LayerMessage::from_json(decoded.message.get().as_bytes())
@@ -233,37 +303,70 @@ mod tests {
     }
 
     #[test]
-    fn the_first_message_starts_the_sequence() {
+    fn a_chain_detects_gaps_and_duplicates() {
         let mut tracker = SeqTracker::default();
         // Subscribed mid-stream: 41 is simply the first one seen.
-        assert_eq!(tracker.observe("c", "p", 41), Observed::First);
-        assert_eq!(tracker.observe("c", "p", 42), Observed::Next);
-        assert_eq!(tracker.observe("c", "p", 45), Observed::Gap { missed: 2 });
-        assert_eq!(tracker.observe("c", "p", 45), Observed::Stale);
-        assert_eq!(tracker.observe("c", "p", 44), Observed::Stale);
-        assert_eq!(tracker.observe("c", "p", 46), Observed::Next);
+        assert_eq!(
+            tracker.observe("c", "p", seq(41, Some(30))),
+            Observed::First
+        );
+        assert_eq!(tracker.observe("c", "p", seq(42, Some(41))), Observed::Next);
+        // Numbers skipped for other channels are no gap here.
+        assert_eq!(tracker.observe("c", "p", seq(50, Some(42))), Observed::Next);
+        assert_eq!(tracker.observe("c", "p", seq(55, Some(53))), Observed::Gap);
+        assert_eq!(
+            tracker.observe("c", "p", seq(55, Some(53))),
+            Observed::Stale
+        );
+        assert_eq!(
+            tracker.observe("c", "p", seq(44, Some(43))),
+            Observed::Stale
+        );
+        assert_eq!(tracker.observe("c", "p", seq(56, Some(55))), Observed::Next);
+        // The publisher forgot this channel: the chain restarts, no alarm.
+        assert_eq!(tracker.observe("c", "p", seq(90, None)), Observed::First);
+        assert_eq!(tracker.observe("c", "p", seq(91, Some(90))), Observed::Next);
     }
 
     #[test]
-    fn sequences_are_per_publisher_and_channel() {
+    fn chains_are_per_publisher_and_channel() {
         let mut tracker = SeqTracker::default();
-        assert_eq!(tracker.observe("c1", "p", 1), Observed::First);
-        assert_eq!(tracker.observe("c2", "p", 5), Observed::First);
-        assert_eq!(tracker.observe("c1", "q", 9), Observed::First);
-        assert_eq!(tracker.observe("c1", "p", 2), Observed::Next);
-        assert_eq!(tracker.observe("c2", "p", 6), Observed::Next);
+        assert_eq!(tracker.observe("c1", "p", seq(1, None)), Observed::First);
+        assert_eq!(tracker.observe("c2", "p", seq(5, None)), Observed::First);
+        assert_eq!(tracker.observe("c1", "q", seq(9, None)), Observed::First);
+        assert_eq!(tracker.observe("c1", "p", seq(6, Some(1))), Observed::Next);
+        assert_eq!(tracker.observe("c2", "p", seq(7, Some(5))), Observed::Next);
         tracker.reset("c1");
         assert_eq!(tracker.channels(), 1);
-        assert_eq!(tracker.observe("c1", "p", 10), Observed::First);
+        assert_eq!(
+            tracker.observe("c1", "p", seq(10, Some(6))),
+            Observed::First
+        );
         tracker.reset_all();
-        assert_eq!(tracker.observe("c2", "p", 8), Observed::First);
+        assert_eq!(tracker.observe("c2", "p", seq(8, Some(7))), Observed::First);
     }
 
     #[test]
-    fn counters_are_per_channel() {
-        let mut counter = SeqCounter::default();
-        assert_eq!(counter.next("a"), 1);
-        assert_eq!(counter.next("a"), 2);
-        assert_eq!(counter.next("b"), 1);
+    fn a_receiver_remembers_a_bounded_number_of_publishers() {
+        let mut tracker = SeqTracker::default();
+        for publisher in 0..REMEMBERED_PUBLISHERS + 10 {
+            tracker.observe("c", &publisher.to_string(), seq(1, None));
+        }
+        assert_eq!(tracker.last["c"].len(), REMEMBERED_PUBLISHERS);
+        // The oldest were forgotten: their next message restarts the chain.
+        assert_eq!(tracker.observe("c", "0", seq(2, Some(1))), Observed::First);
+    }
+
+    #[test]
+    fn a_publisher_chains_per_channel_and_forgets_the_least_recent() {
+        let mut counter = SeqCounter::with_memory(2);
+        assert_eq!(counter.next("a"), seq(1, None));
+        assert_eq!(counter.next("a"), seq(2, Some(1)));
+        assert_eq!(counter.next("b"), seq(3, None));
+        assert_eq!(counter.next("a"), seq(4, Some(2)));
+        // `b` is the least recently used of two: `c` pushes it out.
+        assert_eq!(counter.next("c"), seq(5, None));
+        assert_eq!(counter.next("b"), seq(6, None));
+        assert_eq!(counter.last_on.len(), 2);
     }
 }

@@ -21,7 +21,7 @@ use tokio::sync::{Notify, broadcast, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::FredConfig;
-use crate::envelope::{self, Observed, SeqCounter, SeqTracker, Target};
+use crate::envelope::{self, Observed, Seq, SeqCounter, SeqTracker, Target};
 use crate::error::Error;
 use crate::names::{self, Naming};
 use crate::subscriptions::Subscriptions;
@@ -515,7 +515,7 @@ impl Shared {
             if wrapped.target == Target::Channel(PROBE.into()) {
                 let mut seen = self.probes_seen.lock().unwrap_or_else(|e| e.into_inner());
                 let last = seen.entry(message.channel.to_string()).or_default();
-                *last = (*last).max(wrapped.seq);
+                *last = (*last).max(wrapped.seq.this);
             }
             // Our own group send: its local members already have it.
             return;
@@ -537,19 +537,19 @@ impl Shared {
                 tracing::debug!(
                     channel = %message.channel,
                     publisher = %wrapped.publisher,
-                    seq = wrapped.seq,
+                    seq = wrapped.seq.this,
                     "dropping a duplicate pub/sub message"
                 );
             }
             (observed, Target::Group(group)) => {
-                if let Observed::Gap { missed } = observed {
-                    tracing::debug!(group = %group, missed, publisher = %wrapped.publisher, "sequence gap");
+                if observed == Observed::Gap {
+                    tracing::debug!(group = %group, publisher = %wrapped.publisher, "sequence gap");
                     self.notify_gap(&state.registry, group, "sequence gap");
                 }
                 state.registry.deliver_to_group(group, &layer_message);
             }
             (observed, Target::Channel(channel)) => {
-                if let Observed::Gap { .. } = observed {
+                if observed == Observed::Gap {
                     self.direct_gap("sequence gap");
                 }
                 state.registry.deliver_to_channel(channel, &layer_message);
@@ -780,9 +780,14 @@ async fn probe_subscriptions(shared: Arc<Shared>, interval: Duration) {
         pending.clear();
         pending_epoch = epoch;
         for channel in confirmed {
+            // Probes are numbered apart from messages, and never chained.
+            let probe_seq = Seq {
+                this: seq,
+                previous: None,
+            };
             let probe = envelope::encode(
                 shared.naming.layer_id(),
-                seq,
+                probe_seq,
                 &Target::Channel(PROBE.into()),
                 "null",
             );

@@ -229,18 +229,21 @@ async fn a_sequence_gap_is_detected() {
     let (ch_b, inbox_b) = b.new_channel().await.expect("channel");
     within("join", b.group_add("g", &ch_b)).await.expect("join");
     let channel = format!("{prefix}:g:g");
-    let wire = |seq: u64| {
+    let wire = |seq: u64, previous: u64| {
         format!(
-            r#"{{"p":"other","s":{seq},"g":"g","m":{}}}"#,
+            r#"{{"p":"other","s":{seq},"q":{previous},"g":"g","m":{}}}"#,
             event(seq).to_json()
         )
     };
-    for seq in [7, 8, 10, 10, 11] {
-        let _: i64 = within("publish", redis.publish(channel.as_str(), wire(seq)))
-            .await
-            .expect("publish");
+    for (seq, previous) in [(7, 3), (8, 7), (10, 9), (10, 9), (11, 10)] {
+        let _: i64 = within(
+            "publish",
+            redis.publish(channel.as_str(), wire(seq, previous)),
+        )
+        .await
+        .expect("publish");
     }
-    // Subscribed mid-stream: 7 starts the sequence; 9 is missing (the
+    // Subscribed mid-stream: 7 starts the chain; 9 is missing (the
     // member is told before 10 arrives); the second 10 is a duplicate.
     assert_eq!(next(&inbox_b).await, 7);
     assert_eq!(next(&inbox_b).await, 8);
