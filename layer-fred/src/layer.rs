@@ -106,17 +106,35 @@ const SUBSCRIBE_BATCH: usize = 512;
 /// # Losing messages honestly
 ///
 /// Redis pub/sub keeps nothing for a disconnected subscriber. Every
-/// message carries its publisher's id and a sequence number per Redis
-/// channel, and the layer detects when messages for a group may have been
-/// lost: a jump in a publisher's sequence, the local pub/sub buffer
-/// overflowing, or a reconnection to Redis (after which every subscription
-/// is restored, and confirmed, before anyone is told). Each such gap is
-/// logged, counted ([`gaps_detected`](Self::gaps_detected)), and reported
-/// to each local member of the group as a gap notice
-/// ([`LayerMessage::gap`], which chanx hands to `Consumer::on_gap`), ahead
-/// of the messages that follow the gap. Messages to single channels lost
-/// the same way are logged and counted only: there is no per-channel
-/// notice.
+/// message carries its publisher's id, its number in the publisher's
+/// sequence and the number of the publisher's previous message on the
+/// same Redis channel, and the layer detects when messages for a group may
+/// have been lost: a broken chain of numbers, the local pub/sub buffer
+/// overflowing, a reconnection to Redis (after which every subscription
+/// is restored, and confirmed, before anyone is told), or a subscription
+/// probe that did not come back. Each such gap is logged, counted
+/// ([`gaps_detected`](Self::gaps_detected)), and reported to each local
+/// member of the group as a gap notice ([`LayerMessage::gap`], which chanx
+/// hands to `Consumer::on_gap`), ahead of the messages that follow the
+/// gap. Messages to single channels lost the same way are logged and
+/// counted only: there is no per-channel notice.
+///
+/// The probe: every [`FredConfig::probe_interval`], the layer publishes a
+/// message to itself on each probe channel (its own channel, or with
+/// sharded pub/sub one per partition in use) and expects it back by the
+/// next round. When one does not come back, a subscription ended without
+/// notice — a half-open connection, or a slot that migrated to another
+/// cluster node and took its subscriptions along (Redis says so with an
+/// unsolicited SUNSUBSCRIBE, which fred drops) — and the layer subscribes
+/// to everything again on a new connection and reports the gap.
+///
+/// # Memory
+///
+/// Bounded by configuration: [`FredConfig::capacity`] messages per
+/// connection, [`FredConfig::broadcast_capacity`] between Redis and the
+/// router; sequence numbers of at most 65,536 channels per publisher and
+/// 64 publishers per channel (least recently used first out: forgetting
+/// one only means a gap after a long silence goes unnoticed).
 ///
 /// Reconnection is automatic and never gives up (backoff up to
 /// [`FredConfig::max_reconnect_delay`]); it is logged with `tracing`.

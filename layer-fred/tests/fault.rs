@@ -277,6 +277,9 @@ async fn a_pubsub_buffer_overflow_is_reported_as_a_gap() {
     })
     .await;
     assert!(delivered < burst, "the buffer overflowed");
-    assert!(gap_seen, "the member was told ({delivered} of {burst} delivered)");
+    assert!(
+        gap_seen,
+        "the member was told ({delivered} of {burst} delivered)"
+    );
     assert!(b.gaps_detected() >= 1);
 }

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long the program may take to exit after SIGTERM: its grace period
@@ -16,6 +17,16 @@ const EXIT_BOUND: Duration = Duration::from_secs(20);
 struct Served {
     child: Child,
     addr: SocketAddr,
+    /// Everything the program printed so far (stdout and stderr).
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Served {
+    /// Whether the program printed a line containing `text` by now.
+    fn printed(&self, text: &str) -> bool {
+        let output = self.output.lock().unwrap();
+        output.iter().any(|line| line.contains(text))
+    }
 }
 
 impl Drop for Served {
@@ -34,9 +45,17 @@ fn serve(args: &[&str]) -> Served {
         .env_remove("CHANX_REDIS_URL")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the quickstart binary starts");
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().expect("piped stderr");
+    let stderr_output = Arc::clone(&output);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            stderr_output.lock().unwrap().push(line);
+        }
+    });
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
     let addr = loop {
@@ -44,6 +63,7 @@ fn serve(args: &[&str]) -> Served {
             .next()
             .expect("the program prints where it listens")
             .expect("stdout is text");
+        output.lock().unwrap().push(line.clone());
         if let Some(rest) = line
             .split_once("://")
             .filter(|_| line.starts_with("quickstart serving"))
@@ -57,8 +77,17 @@ fn serve(args: &[&str]) -> Served {
         }
     };
     // Keep draining stdout so the program never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Served { child, addr }
+    let stdout_output = Arc::clone(&output);
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            stdout_output.lock().unwrap().push(line);
+        }
+    });
+    Served {
+        child,
+        addr,
+        output,
+    }
 }
 
 fn terminate(served: &mut Served) -> Duration {
@@ -271,4 +300,91 @@ fn two_processes_share_rooms_through_redis() {
         serde_json::json!({"action": "echo", "payload": {"content": "WARNING: across processes"}});
     assert_eq!(next_json(&mut alice), expected);
     assert_eq!(next_json(&mut bob), expected);
+}
+
+/// A `redis-server` of this test's own on `port`, persisting nothing.
+fn start_redis(port: u16) -> Child {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("this test runs `redis-server` from PATH");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "redis-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+#[test]
+fn rooms_work_again_after_a_redis_restart_and_members_hear_of_the_gap() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let mut redis = start_redis(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let first = serve(&["--redis", &url]);
+    let second = serve(&["--adapter", "warp", "--redis", &url]);
+    let path = "/ws/myapp/chat/restart/";
+    let mut alice = connect_as(&first, path, "alice");
+    let mut bob = connect_as(&second, path, "bob");
+    let say = |ws: &mut Ws, text: &str| {
+        let frame = serde_json::json!({"action": "echo", "payload": {"content": text}});
+        ws.send(tungstenite::Message::text(frame.to_string()))
+            .unwrap();
+    };
+    say(&mut alice, "before");
+    assert_eq!(next_json(&mut bob)["payload"]["content"], "alice: before");
+
+    let _ = redis.kill();
+    let _ = redis.wait();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut redis = start_redis(port);
+
+    // Neither server restarts: once both resubscribed, the room works
+    // again (messages sent before that are lost, as Redis pub/sub loses
+    // them). Bob's read timeout paces the retries.
+    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = bob.get_ref() {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+    }
+    let started = Instant::now();
+    'resumed: for n in 0.. {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the room did not work again after the restart"
+        );
+        say(&mut alice, &format!("after {n}"));
+        while let Ok(tungstenite::Message::Text(text)) = bob.read() {
+            let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if frame["payload"]["content"]
+                .as_str()
+                .is_some_and(|content| content.starts_with("alice: after"))
+            {
+                break 'resumed;
+            }
+        }
+    }
+    // Both servers told the room's member connections (the consumer's
+    // `on_gap` hook runs after this warning).
+    for served in [&first, &second] {
+        let started = Instant::now();
+        while !served.printed("messages for the group may have been lost") {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no gap warning in the log"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let _ = redis.kill();
+    let _ = redis.wait();
 }
