@@ -109,33 +109,41 @@ async fn main() {
     let url = std::env::var("CHANX_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let capacity = messages + 16;
     println!("fanout: {messages} messages to {MEMBERS} members, {rounds} rounds (deliveries/s)");
-    let (mut memory, mut redis) = (Vec::new(), Vec::new());
+    let (mut memory, mut redis, mut sharded) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         let layer: Arc<dyn ChannelLayer> = Arc::new(InMemoryLayer::with_capacity(capacity));
         let inboxes = members(std::slice::from_ref(&layer), "room").await;
         let m = run(layer, inboxes, "room", messages).await;
-
-        let prefix = format!("bench{}r{round}", std::process::id());
-        let config = || {
-            FredConfig::new(url.clone())
-                .prefix(prefix.clone())
-                .capacity(capacity)
-        };
-        let servers: Vec<Arc<dyn ChannelLayer>> = vec![
-            Arc::new(FredLayer::connect(config()).await.expect("Redis")),
-            Arc::new(FredLayer::connect(config()).await.expect("Redis")),
-        ];
-        let publisher: Arc<dyn ChannelLayer> =
-            Arc::new(FredLayer::connect(config()).await.expect("Redis"));
-        let inboxes = members(&servers, "room").await;
-        let r = run(publisher, inboxes, "room", messages).await;
-        println!("round {round}: in-memory {m:>11.0}  redis, two servers {r:>11.0}");
+        let plain = FredConfig::new(url.clone()).capacity(capacity);
+        let r = two_servers(plain.clone(), round, messages).await;
+        let s = two_servers(plain.sharded(16), round, messages).await;
+        println!(
+            "round {round}: in-memory {m:>11.0}  redis, two servers {r:>11.0}  sharded {s:>11.0}"
+        );
         memory.push(m);
         redis.push(r);
+        sharded.push(s);
     }
-    let (m, r) = (median(memory), median(redis));
+    let (m, r, s) = (median(memory), median(redis), median(sharded));
     println!(
-        "median: redis / in-memory = {:.2} ({r:.0} vs {m:.0} deliveries/s)",
-        r / m
+        "median: redis / in-memory = {:.2} ({r:.0} vs {m:.0} deliveries/s); sharded / in-memory = {:.2} ({s:.0})",
+        r / m,
+        s / m
     );
+}
+
+/// One round on Redis: members on two layers, a third one publishes.
+async fn two_servers(config: FredConfig, round: usize, messages: usize) -> f64 {
+    let mode = if config.partitions().is_some() {
+        "s"
+    } else {
+        "p"
+    };
+    let config = config.prefix(format!("bench{}r{round}{mode}", std::process::id()));
+    let connect = || async { FredLayer::connect(config.clone()).await.expect("Redis") };
+    let servers: Vec<Arc<dyn ChannelLayer>> =
+        vec![Arc::new(connect().await), Arc::new(connect().await)];
+    let publisher: Arc<dyn ChannelLayer> = Arc::new(connect().await);
+    let inboxes = members(&servers, "room").await;
+    run(publisher, inboxes, "room", messages).await
 }
