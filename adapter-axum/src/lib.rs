@@ -76,7 +76,8 @@
 
 mod serve;
 
-pub use serve::{ServeLimits, serve};
+pub use chanx_hyper::ServeLimits;
+pub use serve::serve;
 
 use std::future::ready;
 use std::net::SocketAddr;
@@ -99,13 +100,7 @@ pub fn nodelay(
     listener: tokio::net::TcpListener,
 ) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
     use axum::serve::ListenerExt;
-    listener.tap_io(set_nodelay as fn(&mut tokio::net::TcpStream))
-}
-
-fn set_nodelay(stream: &mut tokio::net::TcpStream) {
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%error, "could not set TCP_NODELAY");
-    }
+    listener.tap_io(chanx_hyper::set_nodelay as fn(&mut tokio::net::TcpStream))
 }
 
 /// Adds chanx routes to an axum [`Router`].

@@ -47,11 +47,12 @@
 //!     let server = chanx::Server::new(routes, chanx::layer::InMemoryLayer::new());
 //!     // The one line that differs per framework:
 //!     let app = chanx_warp::websockets(server.clone()).or(chanx_warp::playground(server.clone()));
-//!     let listener = chanx_warp::listener("127.0.0.1:8000".parse()?)?;
-//!     warp::serve(app).incoming(listener).graceful(async move {
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//!     let shutdown = async move {
 //!         let _ = tokio::signal::ctrl_c().await;
 //!         server.shutdown().graceful().await; // every WebSocket closes with 1001
-//!     }).run().await;
+//!     };
+//!     chanx_warp::serve(listener, app, chanx_warp::ServeLimits::default(), shutdown).await;
 //!     Ok(())
 //! }
 //! ```
@@ -64,12 +65,19 @@
 //! cost, measured, and half the memory for large frames), and
 //! transport errors are classified by type.
 //!
+//! Serve with [`serve`] rather than `warp::serve`: warp 0.4's server has
+//! no deadline for request heads (a client sending one byte a second holds
+//! a connection forever) and its graceful shutdown waits for such clients;
+//! [`serve`] runs the filter on `chanx-hyper`'s server loop, with a head
+//! deadline, a cap on unfinished requests, `TCP_NODELAY` and a shutdown
+//! that ends. There `warp::addr::remote()` sees no address (warp keeps
+//! its own marker private); use [`peer_addr`], which works under both.
+//! With `warp::serve`, use [`listener`] at least (`TCP_NODELAY`).
+//!
 //! Limits: warp 0.4's `Ws` builder sets the message and frame limits (the
 //! same as every adapter, [`chanx::ws::transport_limit`]) but not the read
 //! and write buffer sizes, so warp connections keep tungstenite's default
-//! buffers (128 KiB read) where axum and async-std use 4 KiB. warp accepts
-//! only tokio listeners; [`listener`] sets `TCP_NODELAY` on the listening
-//! socket, which accepted sockets inherit on Linux.
+//! buffers (128 KiB read) where axum and async-std use 4 KiB.
 
 use std::net::SocketAddr;
 
@@ -91,7 +99,7 @@ pub fn websockets(server: Server) -> impl Filter<Extract = (Response,), Error = 
         .and(warp::path::full())
         .and(raw_query())
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(peer_addr())
         .and(warp::ws())
         .map(
             move |path: FullPath, query: Option<String>, headers: HeaderMap, peer, ws: Ws| {
@@ -123,7 +131,54 @@ pub fn playground(server: Server) -> impl Filter<Extract = (Response,), Error = 
         })
 }
 
-/// A tokio listener on `addr` for [`warp::serve`]: `TCP_NODELAY` (inherited
+/// The client's address, under [`serve`] as under `warp::serve`.
+pub fn peer_addr()
+-> impl Filter<Extract = (Option<SocketAddr>,), Error = std::convert::Infallible> + Clone + Copy {
+    warp::addr::remote()
+        .and(warp::ext::optional::<PeerAddr>())
+        .map(|remote: Option<SocketAddr>, ours: Option<PeerAddr>| {
+            remote.or(ours.map(|PeerAddr(addr)| addr))
+        })
+}
+
+/// The client's address, as [`serve`] records it in each request's
+/// extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+pub use chanx_hyper::ServeLimits;
+
+/// Serves `filter` on `listener` until `shutdown` resolves, with a
+/// deadline for each request head, a cap on connections still in their
+/// HTTP exchange, `TCP_NODELAY` and a shutdown that ends (see
+/// [`ServeLimits`]); then stops accepting, gives HTTP requests in progress
+/// [`shutdown_grace`](ServeLimits::shutdown_grace) and returns. Close the
+/// WebSockets with the server's [`Shutdown`](chanx::Shutdown) before (the
+/// future passed here usually awaits
+/// [`graceful`](chanx::Shutdown::graceful)). Unmatched requests get
+/// warp's rejection replies, as with `warp::serve`.
+pub async fn serve<F>(
+    listener: tokio::net::TcpListener,
+    filter: F,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Filter + Clone + Send + Sync + 'static,
+    F::Extract: Reply,
+{
+    let service = warp::service(filter);
+    chanx_hyper::serve(listener, limits, shutdown, |peer| {
+        let service = service.clone();
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(PeerAddr(peer));
+            let mut service = service.clone();
+            tower_service::Service::call(&mut service, request)
+        })
+    })
+    .await;
+}
+
+/// A tokio listener on `addr` for `warp::serve`: `TCP_NODELAY` (inherited
 /// by accepted sockets on Linux: pipelined frames must not wait for delayed
 /// ACKs) and a deep accept queue (1024) for bursts of connects.
 pub fn listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {

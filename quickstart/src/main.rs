@@ -168,47 +168,24 @@ async fn run(
     println!("  WS   ws://{addr}/ws/myapp/echo/");
     println!("  WS   ws://{addr}/ws/myapp/chat/<room_id>/");
     let shutdown = app.server.shutdown().clone();
-    // Fires once the WebSockets are closed (or the grace period is over).
-    let (done, closed) = tokio::sync::oneshot::channel::<()>();
+    // The WebSockets close first (1001, within their grace period); then
+    // the HTTP server stops, giving requests in progress HTTP_GRACE, half-
+    // sent request heads included.
     let stopped = async move {
         wait_for_signal().await;
         close_websockets(&shutdown).await;
-        let _ = done.send(());
     };
-    // The HTTP server's own graceful shutdown waits for every connection,
-    // a client that never finishes its request head included: after the
-    // WebSockets, give HTTP requests a moment, then exit regardless.
-    let deadline = async move {
-        if closed.await.is_ok() {
-            tokio::time::sleep(HTTP_GRACE).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
+    let limits = chanx_axum::ServeLimits {
+        shutdown_grace: HTTP_GRACE,
+        ..Default::default()
     };
-    let serving = async move {
-        if adapter == Adapter::Warp {
-            let filter = quickstart::warp::filter(&app);
-            warp::serve(filter)
-                .incoming(listener)
-                .graceful(stopped)
-                .run()
-                .await;
-            return Ok(());
-        }
-        let limits = chanx_axum::ServeLimits {
-            shutdown_grace: HTTP_GRACE,
-            ..Default::default()
-        };
+    if adapter == Adapter::Warp {
+        let filter = quickstart::warp::filter(&app);
+        chanx_warp::serve(listener, filter, limits, stopped).await;
+    } else {
         chanx_axum::serve(listener, app.router, limits, stopped).await;
-        Ok(())
-    };
-    tokio::select! {
-        served = serving => served,
-        () = deadline => {
-            tracing::warn!("HTTP connections still open after the grace period; exiting anyway");
-            Ok(())
-        }
     }
+    Ok(())
 }
 
 /// Every connection holds a file descriptor: raise the soft limit (often

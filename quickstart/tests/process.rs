@@ -163,8 +163,7 @@ fn sigterm_closes_open_websockets_with_1001() {
 
 #[test]
 fn a_half_sent_request_head_is_dropped_after_the_header_timeout() {
-    // warp's server sets no header timeout (see chanx-warp's docs).
-    for adapter in ["axum", "async-std"] {
+    for adapter in ["axum", "warp", "async-std"] {
         let served = serve(&["--adapter", adapter]);
         // Half a head, a silent client, and one that stops inside what
         // could be an HTTP/2 preface.

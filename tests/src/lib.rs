@@ -106,7 +106,13 @@ pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Co
 
 fn serve_warp(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
     let filter = quickstart::warp::filter(&app);
-    let task = tokio::spawn(warp::serve(filter).incoming(listener).run());
+    let limits = chanx_warp::ServeLimits::default();
+    let task = tokio::spawn(chanx_warp::serve(
+        listener,
+        filter,
+        limits,
+        std::future::pending(),
+    ));
     Box::new(move || task.abort())
 }
 

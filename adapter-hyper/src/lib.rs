@@ -1,0 +1,165 @@
+//! The HTTP/1.1 server loop chanx's tokio adapters share (`chanx-axum`,
+//! `chanx-warp`), with the limits a server on the open internet needs and
+//! that `axum::serve` and `warp::serve` do not set: a deadline for the
+//! request head, a cap on connections that have not finished their
+//! request, `TCP_NODELAY`, no busy loop when accepting fails, and a
+//! shutdown that ends.
+//!
+//! Frameworks plug in a hyper service per connection; most users call
+//! their adapter's `serve` instead.
+//!
+//! ```no_run
+//! use std::convert::Infallible;
+//! use chanx_hyper::{ServeLimits, serve};
+//!
+//! # async fn example() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! let hello = |peer: std::net::SocketAddr| {
+//!     hyper::service::service_fn(move |_request| async move {
+//!         Ok::<_, Infallible>(hyper::Response::new(format!("hello {peer}")))
+//!     })
+//! };
+//! serve(listener, ServeLimits::default(), tokio::signal::ctrl_c(), hello).await;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::{Body, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::Service;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// Limits of [`serve`].
+#[derive(Clone, Copy, Debug)]
+pub struct ServeLimits {
+    /// How long a client may take to send its whole request head (the
+    /// WebSocket upgrade included); a slower one is disconnected.
+    pub header_timeout: Duration,
+    /// Connections that have not finished their HTTP exchange (or upgrade)
+    /// at once; past it the server stops accepting until one finishes.
+    pub max_pending: usize,
+    /// How long HTTP requests in progress may take once shutdown started;
+    /// then their connections are dropped.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeLimits {
+    /// A 5 s head deadline, 4096 unfinished connections, 1 s of grace.
+    fn default() -> Self {
+        ServeLimits {
+            header_timeout: Duration::from_secs(5),
+            max_pending: 4096,
+            shutdown_grace: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Sets `TCP_NODELAY` on an accepted socket (pipelined frames must not
+/// wait for delayed ACKs); a failure is logged, not fatal.
+pub fn set_nodelay(stream: &mut tokio::net::TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
+}
+
+/// Serves HTTP/1.1 (with upgrades) on `listener` until `shutdown`
+/// resolves, answering each connection with the service `service_for`
+/// makes from the peer's address; then stops accepting, gives requests in
+/// progress [`shutdown_grace`](ServeLimits::shutdown_grace) and returns.
+/// WebSockets are not HTTP requests any more once upgraded: close them
+/// with the server's [`Shutdown`](chanx::Shutdown) before (the future
+/// passed here usually awaits [`graceful`](chanx::Shutdown::graceful)).
+pub async fn serve<S, B>(
+    listener: TcpListener,
+    limits: ServeLimits,
+    shutdown: impl Future,
+    service_for: impl Fn(SocketAddr) -> S,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    // HTTP/1.1 only (WebSockets upgrade from it): no protocol sniffing
+    // before the request head, whose deadline starts with the connection.
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let pending = Arc::new(Semaphore::new(limits.max_pending.max(1)));
+    // Tells every connection to finish its request and close.
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(async {
+        shutdown.await;
+    });
+    loop {
+        while connections.try_join_next().is_some() {}
+        // Waiting for a free slot or a connection, shutdown still counts.
+        let permit = tokio::select! {
+            permit = Arc::clone(&pending).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = shutdown.as_mut() => break,
+        };
+        let (mut stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) if chanx::ws::is_connection_error(&error) => {
+                    tracing::debug!(%error, "connection lost before it was accepted");
+                    continue;
+                }
+                Err(error) => {
+                    // Out of descriptors, say: wait instead of spinning.
+                    tracing::error!(%error, "accept failed; accepting again in 1 s");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = shutdown.as_mut() => break,
+                    }
+                }
+            },
+            () = shutdown.as_mut() => break,
+        };
+        set_nodelay(&mut stream);
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service_for(peer))
+            .with_upgrades();
+        let mut stopping = stopping.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                true = async { stopping.wait_for(|stop| *stop).await.is_ok() } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = ended {
+                tracing::debug!(%error, %peer, "HTTP connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(limits.shutdown_grace, drained)
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP connections still open after the grace period; dropping them");
+    }
+    connections.abort_all();
+}
