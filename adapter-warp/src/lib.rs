@@ -133,7 +133,7 @@ pub fn playground(server: Server) -> impl Filter<Extract = (Response,), Error = 
 
 /// The client's address, under [`serve`] as under `warp::serve`.
 pub fn peer_addr()
--> impl Filter<Extract = (Option<SocketAddr>,), Error = std::convert::Infallible> + Clone + Copy {
+-> impl Filter<Extract = (Option<SocketAddr>,), Error = std::convert::Infallible> + Copy {
     warp::addr::remote()
         .and(warp::ext::optional::<PeerAddr>())
         .map(|remote: Option<SocketAddr>, ours: Option<PeerAddr>| {
