@@ -64,6 +64,35 @@ impl OriginPolicy {
             }
         }
     }
+
+    /// Whether a request with these headers may proceed: one without
+    /// `Origin` (a non-browser client), or with one allowed `Origin`.
+    /// Several `Origin` headers (no browser sends that) are refused unless
+    /// every origin is allowed, so that a check of the first one cannot be
+    /// fooled by a second.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, header::ORIGIN};
+    /// let policy = chanx::OriginPolicy::allow_list(["http://localhost:8000"]);
+    /// let mut headers = HeaderMap::new();
+    /// assert!(policy.allows_request(&headers));
+    /// headers.append(ORIGIN, HeaderValue::from_static("http://localhost:8000"));
+    /// assert!(policy.allows_request(&headers));
+    /// headers.append(ORIGIN, HeaderValue::from_static("http://evil.example"));
+    /// assert!(!policy.allows_request(&headers));
+    /// ```
+    pub fn allows_request(&self, headers: &HeaderMap) -> bool {
+        if self.allowed.is_none() {
+            return true;
+        }
+        let mut origins = headers.get_all(http::header::ORIGIN).iter();
+        match (origins.next(), origins.next()) {
+            (None, _) => true,
+            // An origin that is not even text matches no entry of a list.
+            (Some(origin), None) => origin.to_str().is_ok_and(|o| self.allows(Some(o))),
+            (Some(_), Some(_)) => false,
+        }
+    }
 }
 
 /// Why an upgrade request is refused before the WebSocket opens.
@@ -189,13 +218,7 @@ impl Server {
             return Err(Refusal::ShuttingDown);
         }
         let resolved = self.routes.resolve(path).ok_or(Refusal::NotFound)?;
-        let allowed = match headers.get(http::header::ORIGIN).map(|v| v.to_str()) {
-            None => self.origins.allows(None),
-            Some(Ok(origin)) => self.origins.allows(Some(origin)),
-            // An origin that is not even text matches no entry of a list.
-            Some(Err(_)) => self.origins.allowed.is_none(),
-        };
-        if !allowed {
+        if !self.origins.allows_request(&headers) {
             return Err(Refusal::ForbiddenOrigin);
         }
         Ok(Upgrade {

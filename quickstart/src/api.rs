@@ -3,9 +3,14 @@
 //! request and sends back the answer, so every framework serves the same
 //! API byte for byte.
 
-use chanx::{Consumer, Server};
-use http::{Method, Response, StatusCode, header};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chanx::{Consumer, OriginPolicy, Server};
+use http::{HeaderMap, Method, Response, StatusCode, header};
 use serde_json::{Value, json};
+
+use crate::guards::{LoginThrottle, check_json_content_type, check_origin};
 
 use crate::consumers::ChatConsumer;
 use crate::login::{invalid_credentials_json, parse_login};
@@ -17,28 +22,58 @@ use crate::store::{SignedSessionStore, now_unix};
 /// Largest request body the API reads; a larger one is refused with 413.
 pub const MAX_BODY: usize = 1 << 20;
 
-/// The API's state: the chanx server (for its layer) and the session store.
+/// The API's state: the chanx server (for its layer), the session store,
+/// the origins allowed to post, and the login throttle.
 #[derive(Clone)]
 pub struct Api {
     server: Server,
     store: SignedSessionStore,
+    origins: OriginPolicy,
+    throttle: Arc<LoginThrottle>,
+}
+
+/// One request to the API, as an adapter hands it over.
+#[derive(Clone, Copy, Debug)]
+pub struct ApiRequest<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The path, not decoded.
+    pub path: &'a str,
+    /// The headers (`Origin`, `Content-Type`).
+    pub headers: &'a HeaderMap,
+    /// The whole body.
+    pub body: &'a [u8],
+    /// The client's address, for the login throttle (clients of unknown
+    /// address share one budget).
+    pub peer: Option<IpAddr>,
 }
 
 impl Api {
-    /// The API over `server` and `store`.
-    pub fn new(server: Server, store: SignedSessionStore) -> Self {
-        Api { server, store }
+    /// The API over `server` and `store`; browsers may post from `origins`
+    /// only.
+    pub fn new(server: Server, store: SignedSessionStore, origins: OriginPolicy) -> Self {
+        Api {
+            server,
+            store,
+            origins,
+            throttle: Arc::new(LoginThrottle::default()),
+        }
     }
 
     /// Answers a request to one of the API's paths; `None` for any other
     /// path (the adapter goes on to the playground, WebSockets or 404).
-    /// Every method but `POST` gets 405.
-    pub async fn handle(
-        &self,
-        method: &Method,
-        path: &str,
-        body: &[u8],
-    ) -> Option<Response<String>> {
+    ///
+    /// Every method but `POST` gets 405; a foreign `Origin` 403, a body
+    /// that is not JSON by its `Content-Type` 415, a client over its login
+    /// budget 429 (see [`crate::guards`]).
+    pub async fn handle(&self, request: ApiRequest<'_>) -> Option<Response<String>> {
+        let ApiRequest {
+            method,
+            path,
+            headers,
+            body,
+            peer,
+        } = request;
         let route = Route::of(path)?;
         if method != Method::POST {
             let mut response = json_response(
@@ -50,18 +85,28 @@ impl Api {
                 .insert(header::ALLOW, http::HeaderValue::from_static("POST"));
             return Some(response);
         }
+        if let Err(refusal) =
+            check_origin(&self.origins, headers).and_then(|()| check_json_content_type(headers))
+        {
+            return Some(refusal);
+        }
         Some(match route {
-            Route::Login => self.login(body),
+            Route::Login => self.login(body, peer),
             Route::Notify(room) => self.notify(&room, body).await,
         })
     }
 
     /// `POST /auth/login/`.
-    fn login(&self, body: &[u8]) -> Response<String> {
+    fn login(&self, body: &[u8], peer: Option<IpAddr>) -> Response<String> {
         let request = match parse_login(body) {
             Ok(r) => r,
             Err(error) => return json_response(StatusCode::BAD_REQUEST, error.to_json()),
         };
+        // Counted before the password is checked, so a throttled client
+        // learns nothing about its guesses.
+        if let Err(throttled) = self.throttle.check(peer) {
+            return throttled;
+        }
         let Some(user) = self
             .store
             .users()
@@ -131,7 +176,8 @@ impl Route {
     }
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response<String> {
+/// A JSON answer with `status`.
+pub(crate) fn json_response(status: StatusCode, body: Value) -> Response<String> {
     let mut response = Response::new(body.to_string());
     *response.status_mut() = status;
     response.headers_mut().insert(

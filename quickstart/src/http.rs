@@ -2,14 +2,16 @@
 //! WebSockets on one router.
 
 use axum::Router;
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use chanx::Server;
 use chanx_axum::RouterExt;
 
-use crate::api::{Api, MAX_BODY};
+use crate::api::{Api, ApiRequest, MAX_BODY};
 
 /// The whole HTTP application on axum.
 pub fn router(server: Server, api: Api) -> Router {
@@ -22,12 +24,24 @@ pub fn router(server: Server, api: Api) -> Router {
 }
 
 async fn api_route(State(api): State<Api>, method: Method, uri: Uri, request: Request) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let (parts, body) = request.into_parts();
     // A body over the limit is refused, as warp's `content_length_limit`
     // refuses it, rather than read as empty.
-    let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_BODY).await else {
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         return axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
-    match api.handle(&method, uri.path(), &body).await {
+    let request = ApiRequest {
+        method: &method,
+        path: uri.path(),
+        headers: &parts.headers,
+        body: &body,
+        peer,
+    };
+    match api.handle(request).await {
         Some(response) => response.into_response(),
         None => axum::http::StatusCode::NOT_FOUND.into_response(),
     }

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod config;
 pub mod consumers;
+pub mod guards;
 pub mod http;
 pub mod login;
 pub mod messages;
@@ -86,9 +87,9 @@ pub fn build_app_on(
             ],
         )],
     )])?;
-    let server = Server::new(routes, layer)
-        .origins(chanx::OriginPolicy::allow_list(&config.allowed_origins));
-    let api = api::Api::new(server.clone(), store);
+    let origins = chanx::OriginPolicy::allow_list(&config.allowed_origins);
+    let server = Server::new(routes, layer).origins(origins.clone());
+    let api = api::Api::new(server.clone(), store, origins);
     let router = http::router(server.clone(), api.clone());
     Ok(App {
         server,

@@ -1,13 +1,15 @@
 //! The quickstart on warp: the same HTTP API, playground and WebSockets as
 //! on axum, from the same framework-neutral pieces.
 
+use std::net::{IpAddr, SocketAddr};
+
 use warp::filters::path::FullPath;
-use warp::http::Method;
+use warp::http::{HeaderMap, Method};
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
 use crate::App;
-use crate::api::{Api, MAX_BODY};
+use crate::api::{Api, ApiRequest, MAX_BODY};
 
 /// Every route of the quickstart as one warp filter: WebSockets first,
 /// then the API and the playground; anything else is warp's 404.
@@ -23,26 +25,39 @@ pub fn filter(app: &App) -> impl Filter<Extract = (Response,), Error = Rejection
     });
     // Only a POST has a body worth reading; any other method is answered
     // (405) before warp would ask for a Content-Length.
-    let other_methods = ours.and(warp::method()).and_then({
-        let api = api.clone();
-        move |path: FullPath, method: Method| {
+    let other_methods = ours
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and_then({
             let api = api.clone();
-            async move {
-                if method == Method::POST {
-                    return Err(warp::reject::not_found());
+            move |path: FullPath, method: Method, headers: HeaderMap| {
+                let api = api.clone();
+                async move {
+                    if method == Method::POST {
+                        return Err(warp::reject::not_found());
+                    }
+                    answer(&api, &method, &path, &headers, &[], None).await
                 }
-                answer(&api, &method, path.as_str(), &[]).await
             }
-        }
-    });
+        });
     let posts = ours
         .and(warp::post())
+        .and(warp::header::headers_cloned())
+        .and(chanx_warp::peer_addr())
         .and(warp::body::content_length_limit(MAX_BODY as u64))
         .and(warp::body::bytes())
-        .and_then(move |path: FullPath, body: chanx::ws::Bytes| {
-            let api = api.clone();
-            async move { answer(&api, &Method::POST, path.as_str(), &body).await }
-        });
+        .and_then(
+            move |path: FullPath,
+                  headers: HeaderMap,
+                  peer: Option<SocketAddr>,
+                  body: chanx::ws::Bytes| {
+                let api = api.clone();
+                async move {
+                    let peer = peer.map(|addr| addr.ip());
+                    answer(&api, &Method::POST, &path, &headers, &body, peer).await
+                }
+            },
+        );
     let api = other_methods.or(posts).unify();
     chanx_warp::websockets(app.server.clone())
         .or(api)
@@ -54,10 +69,19 @@ pub fn filter(app: &App) -> impl Filter<Extract = (Response,), Error = Rejection
 async fn answer(
     api: &Api,
     method: &Method,
-    path: &str,
+    path: &FullPath,
+    headers: &HeaderMap,
     body: &[u8],
+    peer: Option<IpAddr>,
 ) -> Result<Response, Rejection> {
-    match api.handle(method, path, body).await {
+    let request = ApiRequest {
+        method,
+        path: path.as_str(),
+        headers,
+        body,
+        peer,
+    };
+    match api.handle(request).await {
         Some(response) => Ok(response.into_response()),
         None => Err(warp::reject::not_found()),
     }

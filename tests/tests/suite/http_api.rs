@@ -1,7 +1,7 @@
 //! The HTTP API of adapters that serve one (QUICKSTART.md, "HTTP"): login,
 //! the playground and the AsyncAPI document.
 
-use chanx_e2e::{Adapter, http, shared};
+use chanx_e2e::{Adapter, http, http_with, shared, start};
 use serde_json::{Value, json};
 
 use super::{ECHO, assert_echoes, auth_ok};
@@ -195,4 +195,116 @@ pub(crate) async fn asyncapi_document_has_a_channel_per_endpoint(adapter: Adapte
         addresses.iter().any(|a| a.contains("ws/myapp/chat/")),
         "{addresses:?}"
     );
+}
+
+const LOGIN: &str = "/auth/login/";
+const ALICE: &str = r#"{"username": "alice", "password": "chanx-demo"}"#;
+const NOTIFY: &str = r#"{"message": "hygiene"}"#;
+
+/// A body that does not say it is JSON is refused (415, DRF's text): any
+/// web page may post a form or `text/plain` across origins unasked.
+pub(crate) async fn api_refuses_bodies_that_are_not_json(adapter: Adapter) {
+    let server = shared(adapter).await;
+    for (path, body) in [(LOGIN, ALICE), ("/api/notify/hygiene/", NOTIFY)] {
+        for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+            let reply = http_with(
+                server.addr,
+                "POST",
+                path,
+                &[("Content-Type", content_type)],
+                body,
+            )
+            .await;
+            assert_eq!(reply.status, 415, "{path} {content_type}: {}", reply.body);
+            assert_eq!(
+                reply.json(),
+                json!({"detail": format!("Unsupported media type \"{content_type}\" in request.")})
+            );
+            assert!(reply.headers.get("set-cookie").is_none());
+        }
+    }
+}
+
+/// A POST from a browser page on a foreign origin is refused (403, the
+/// CSRF text); one from an allowed origin or without `Origin` passes; a
+/// second `Origin` header cannot smuggle a foreign one past the check.
+pub(crate) async fn api_refuses_posts_from_foreign_origins(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let allowed = format!("http://{}", server.addr);
+    let allowed = allowed.as_str();
+    for (path, body) in [(LOGIN, ALICE), ("/api/notify/hygiene/", NOTIFY)] {
+        for origins in [
+            vec!["http://evil.example"],
+            vec![allowed, "http://evil.example"],
+        ] {
+            let reply = http_with(
+                server.addr,
+                "POST",
+                path,
+                &json_with_origins(&origins),
+                body,
+            )
+            .await;
+            assert_eq!(reply.status, 403, "{path} {origins:?}: {}", reply.body);
+            let detail = reply.json()["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(
+                detail.starts_with("CSRF Failed: Origin checking failed - "),
+                "{detail}"
+            );
+            assert!(reply.headers.get("set-cookie").is_none());
+        }
+        let reply = http_with(
+            server.addr,
+            "POST",
+            path,
+            &json_with_origins(&[allowed]),
+            body,
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{path} from {allowed}: {}", reply.body);
+    }
+}
+
+/// A JSON content type and these `Origin` headers.
+fn json_with_origins<'a>(origins: &[&'a str]) -> Vec<(&'a str, &'a str)> {
+    let mut headers = vec![("Content-Type", "application/json")];
+    headers.extend(origins.iter().map(|origin| ("Origin", *origin)));
+    headers
+}
+
+/// Login attempts are throttled per client address (429, DRF's text and
+/// `Retry-After`); once throttled, even the right password waits.
+pub(crate) async fn login_is_throttled_per_address(adapter: Adapter) {
+    // A server of its own: the budget is per process.
+    let server = start(adapter).await;
+    let wrong = r#"{"username": "alice", "password": "guess"}"#;
+    for attempt in 0..quickstart::guards::LOGIN_ATTEMPTS_PER_MINUTE {
+        let reply = http(server.addr, "POST", LOGIN, wrong).await;
+        assert_eq!(reply.status, 401, "attempt {attempt}");
+    }
+    for body in [wrong, ALICE] {
+        let reply = http(server.addr, "POST", LOGIN, body).await;
+        assert_eq!(reply.status, 429, "{}", reply.body);
+        let retry_after: u64 = reply
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After in seconds");
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        let detail = reply.json()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            detail.starts_with(&format!(
+                "Request was throttled. Expected available in {retry_after} second"
+            )),
+            "{detail}"
+        );
+        assert!(reply.headers.get("set-cookie").is_none());
+    }
 }

@@ -144,6 +144,9 @@ macro_rules! websockets_only_tests {
                 notify_other_methods_are_405 = "serves WebSockets only: no HTTP API (/api/notify/<room>/)",
                 completion_after_notify = "serves WebSockets only: no HTTP API (POST /api/notify/<room>/)",
                 notify_reaches_a_percent_encoded_unicode_room = "serves WebSockets only: no HTTP API (POST /api/notify/<room>/)",
+                api_refuses_bodies_that_are_not_json = "serves WebSockets only: no HTTP API",
+                api_refuses_posts_from_foreign_origins = "serves WebSockets only: no HTTP API",
+                login_is_throttled_per_address = "serves WebSockets only: no HTTP API (POST /auth/login/)",
             ];
             attrs: [];
         );

@@ -103,3 +103,25 @@ pub(crate) async fn foreign_origin_is_refused_with_403(adapter: Adapter) {
         }
     }
 }
+
+/// A second `Origin` header cannot smuggle a foreign origin past a check
+/// of the first one.
+pub(crate) async fn two_origin_headers_are_refused_with_403(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let cookie = format!("sessionid={}", session_for("alice"));
+    for origins in [
+        ["http://localhost:8000", "http://evil.example"],
+        ["http://evil.example", "http://localhost:8000"],
+    ] {
+        let headers = [
+            ("cookie", cookie.as_str()),
+            ("origin", origins[0]),
+            ("origin", origins[1]),
+        ];
+        let status = server
+            .connect_with(ECHO, &headers)
+            .await
+            .refused_status("two origins");
+        assert_eq!(status, Some(403), "{origins:?}");
+    }
+}
