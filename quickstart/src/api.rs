@@ -10,7 +10,7 @@ use chanx::{Consumer, OriginPolicy, Server};
 use http::{HeaderMap, Method, Response, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::guards::{LoginThrottle, check_json_content_type, check_origin};
+use crate::guards::{LoginThrottle, content_type_refusal, origin_refusal};
 
 use crate::consumers::ChatConsumer;
 use crate::login::{invalid_credentials_json, parse_login};
@@ -85,8 +85,8 @@ impl Api {
                 .insert(header::ALLOW, http::HeaderValue::from_static("POST"));
             return Some(response);
         }
-        if let Err(refusal) =
-            check_origin(&self.origins, headers).and_then(|()| check_json_content_type(headers))
+        if let Some(refusal) =
+            origin_refusal(&self.origins, headers).or_else(|| content_type_refusal(headers))
         {
             return Some(refusal);
         }
@@ -104,7 +104,7 @@ impl Api {
         };
         // Counted before the password is checked, so a throttled client
         // learns nothing about its guesses.
-        if let Err(throttled) = self.throttle.check(peer) {
+        if let Some(throttled) = self.throttle.refusal(peer) {
             return throttled;
         }
         let Some(user) = self

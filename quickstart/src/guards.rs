@@ -24,19 +24,19 @@ use crate::api::json_response;
 /// ones; a malformed body is refused before it counts).
 pub const LOGIN_ATTEMPTS_PER_MINUTE: u32 = 20;
 
-/// Refuses a request whose `Origin` the allow-list does not name (403),
+/// The refusal of a request whose `Origin` the allow-list does not name (403),
 /// as Django's CSRF check refuses it; requests without `Origin`
 /// (non-browser clients) pass.
-pub fn check_origin(policy: &OriginPolicy, headers: &HeaderMap) -> Result<(), Response<String>> {
+pub fn origin_refusal(policy: &OriginPolicy, headers: &HeaderMap) -> Option<Response<String>> {
     if policy.allows_request(headers) {
-        return Ok(());
+        return None;
     }
     let origin = headers
         .get(header::ORIGIN)
         .map(|origin| String::from_utf8_lossy(origin.as_bytes()).into_owned())
         .unwrap_or_default();
     tracing::info!(origin, "API request from a foreign origin refused");
-    Err(json_response(
+    Some(json_response(
         StatusCode::FORBIDDEN,
         json!({
             "detail": format!(
@@ -46,13 +46,11 @@ pub fn check_origin(policy: &OriginPolicy, headers: &HeaderMap) -> Result<(), Re
     ))
 }
 
-/// Refuses a body whose `Content-Type` is not JSON (`application/json`,
+/// The refusal of a body whose `Content-Type` is not JSON (`application/json`,
 /// or any `application/*+json`) with 415 and DRF's text. A request
 /// without `Content-Type` is read as JSON.
-pub fn check_json_content_type(headers: &HeaderMap) -> Result<(), Response<String>> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(());
-    };
+pub fn content_type_refusal(headers: &HeaderMap) -> Option<Response<String>> {
+    let value = headers.get(header::CONTENT_TYPE)?;
     let is_json = value
         .to_str()
         .ok()
@@ -62,10 +60,10 @@ pub fn check_json_content_type(headers: &HeaderMap) -> Result<(), Response<Strin
                 && (media.subtype() == mime::JSON || media.suffix() == Some(mime::JSON))
         });
     if is_json {
-        return Ok(());
+        return None;
     }
     let given = String::from_utf8_lossy(value.as_bytes());
-    Err(json_response(
+    Some(json_response(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         json!({ "detail": format!("Unsupported media type \"{given}\" in request.") }),
     ))
@@ -94,16 +92,14 @@ impl LoginThrottle {
     }
 
     /// Counts an attempt from `peer` (clients of unknown address share
-    /// one budget); past the budget, 429 with DRF's text and `Retry-After`.
-    pub fn check(&self, peer: Option<IpAddr>) -> Result<(), Response<String>> {
+    /// one budget); past the budget, the refusal: 429 with DRF's text and `Retry-After`.
+    pub fn refusal(&self, peer: Option<IpAddr>) -> Option<Response<String>> {
         let peer = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         // Addresses whose bucket is full again hold no state worth keeping.
         if self.limiter.len() > 10_000 {
             self.limiter.retain_recent();
         }
-        let Err(not_until) = self.limiter.check_key(&peer) else {
-            return Ok(());
-        };
+        let not_until = self.limiter.check_key(&peer).err()?;
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         let seconds = wait.as_secs() + u64::from(wait > Duration::from_secs(wait.as_secs()));
         tracing::warn!(%peer, retry_after = seconds, "login attempts throttled");
@@ -117,7 +113,7 @@ impl LoginThrottle {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        Err(response)
+        Some(response)
     }
 }
 
@@ -141,7 +137,7 @@ mod tests {
             &[(header::CONTENT_TYPE, "Application/JSON; charset=utf-8")],
             &[(header::CONTENT_TYPE, "application/merge-patch+json")],
         ] {
-            assert!(check_json_content_type(&headers(ok)).is_ok(), "{ok:?}");
+            assert!(content_type_refusal(&headers(ok)).is_none(), "{ok:?}");
         }
         for refused in [
             "text/plain",
@@ -149,8 +145,8 @@ mod tests {
             "multipart/form-data; boundary=x",
             "nonsense",
         ] {
-            let response = check_json_content_type(&headers(&[(header::CONTENT_TYPE, refused)]))
-                .expect_err(refused);
+            let response =
+                content_type_refusal(&headers(&[(header::CONTENT_TYPE, refused)])).expect(refused);
             assert_eq!(response.status(), 415);
             assert_eq!(
                 response.body(),
@@ -163,19 +159,11 @@ mod tests {
     #[test]
     fn foreign_origins_are_refused_with_the_csrf_text() {
         let policy = OriginPolicy::allow_list(["http://localhost:8000"]);
-        assert!(check_origin(&policy, &HeaderMap::new()).is_ok());
-        assert!(
-            check_origin(
-                &policy,
-                &headers(&[(header::ORIGIN, "http://localhost:8000")])
-            )
-            .is_ok()
-        );
-        let response = check_origin(
-            &policy,
-            &headers(&[(header::ORIGIN, "http://evil.example")]),
-        )
-        .expect_err("foreign");
+        assert!(origin_refusal(&policy, &HeaderMap::new()).is_none());
+        let allowed = headers(&[(header::ORIGIN, "http://localhost:8000")]);
+        assert!(origin_refusal(&policy, &allowed).is_none());
+        let foreign = headers(&[(header::ORIGIN, "http://evil.example")]);
+        let response = origin_refusal(&policy, &foreign).expect("foreign");
         assert_eq!(response.status(), 403);
         assert!(response.body().contains(
             "CSRF Failed: Origin checking failed - http://evil.example does not match any trusted origins."
@@ -184,7 +172,7 @@ mod tests {
             (header::ORIGIN, "http://localhost:8000"),
             (header::ORIGIN, "http://evil.example"),
         ]);
-        assert!(check_origin(&policy, &two).is_err());
+        assert!(origin_refusal(&policy, &two).is_some());
     }
 
     #[test]
@@ -193,9 +181,9 @@ mod tests {
         let a = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
         let b = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
         for _ in 0..3 {
-            assert!(throttle.check(a).is_ok());
+            assert!(throttle.refusal(a).is_none());
         }
-        let response = throttle.check(a).expect_err("the fourth in a minute");
+        let response = throttle.refusal(a).expect("the fourth in a minute");
         assert_eq!(response.status(), 429);
         let retry_after: u64 = response.headers()[header::RETRY_AFTER]
             .to_str()
@@ -207,7 +195,7 @@ mod tests {
             "Request was throttled. Expected available in {retry_after} second"
         )));
         assert!(
-            throttle.check(b).is_ok(),
+            throttle.refusal(b).is_none(),
             "another address has its own budget"
         );
     }
