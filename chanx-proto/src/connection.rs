@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::codec::{self, Decoded, Serialized};
 use crate::envelope::{ContentKind, GroupEnvelope, LayerMessage, user_key};
 use crate::error::{EncodeError, ProtoError, SendError, ValidationError};
-use crate::limits::{HeartbeatState, TokenBucket};
+use crate::limits::{ByteBudget, HeartbeatState, TokenBucket};
 use crate::message::{AuthPayload, CoreFrame, Detail, GapPayload, MessageSet, status_text};
 use crate::options::Protocol;
 
@@ -231,6 +231,7 @@ pub struct Connection<M, E> {
     /// The authentication frame waits for the join batch to be performed.
     auth_frame_after_join: bool,
     rate: Option<TokenBucket>,
+    input_budget: Option<ByteBudget>,
     heartbeat: Option<HeartbeatState>,
 }
 
@@ -242,6 +243,10 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             .options
             .rate_limit
             .map(|r| TokenBucket::new(r, now));
+        let input_budget = protocol
+            .options
+            .input_budget
+            .map(|budget| ByteBudget::new(budget, now));
         Connection {
             protocol,
             channel: channel.into(),
@@ -259,6 +264,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             pending_events: 0,
             auth_frame_after_join: false,
             rate,
+            input_budget,
             heartbeat: None,
         }
     }
@@ -383,6 +389,11 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             h.on_activity();
         }
         let max = self.protocol.options.max_frame_size;
+        let size = match &frame {
+            InFrame::Text(text) => text.len(),
+            InFrame::Binary(bytes) => bytes.len(),
+            InFrame::Ping | InFrame::Pong | InFrame::Close(_) => 0,
+        };
         let text = match frame {
             InFrame::Ping | InFrame::Pong => return Ok(()),
             InFrame::Close(_) => {
@@ -400,6 +411,17 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             InFrame::Binary(_) => None,
             InFrame::Text(text) => Some(text),
         };
+
+        if let Some(budget) = &mut self.input_budget
+            && !budget.try_spend(now, size)
+        {
+            let limit = budget.bytes_per_second();
+            self.reject(vec![ValidationError::frame(
+                "rate_limited",
+                format!("Input budget exceeded: at most {limit} bytes per second"),
+            )]);
+            return Ok(());
+        }
         if let Some(bucket) = &mut self.rate
             && !bucket.try_take(now)
         {
@@ -754,7 +776,23 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         if self.state != State::Open {
             return None;
         }
-        self.heartbeat.as_ref().map(HeartbeatState::deadline)
+        let heartbeat = self.heartbeat.as_ref().map(HeartbeatState::deadline);
+        match (heartbeat, self.input_paused_until()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// While `Some(t)`, the connection is over its
+    /// [input budget](crate::Options::input_budget): do not read from the
+    /// socket before `t` (report it with
+    /// [`handle_reads_paused`](Self::handle_reads_paused), so the heartbeat
+    /// does not blame the peer), and [`poll_timeout`](Self::poll_timeout)
+    /// includes `t`. A frame read anyway is refused with `rate_limited`.
+    pub fn input_paused_until(&self) -> Option<Instant> {
+        self.input_budget
+            .as_ref()
+            .and_then(ByteBudget::paid_back_at)
     }
 
     /// The next thing for the socket or the application; call until `None`

@@ -131,5 +131,5 @@ pub use envelope::{
 };
 pub use error::{ConfigError, EncodeError, LocItem, ProtoError, SendError, ValidationError};
 pub use message::{MessageSet, NoEvent, status_text};
-pub use options::{Heartbeat, Options, Protocol, RateLimit};
+pub use options::{Heartbeat, InputBudget, Options, Protocol, RateLimit};
 pub use schema::MessageSchema;

@@ -1,9 +1,10 @@
-//! Time-driven limits: the incoming rate limit and heartbeat deadlines.
+//! Time-driven limits: the incoming rate limit, the input byte budget and
+//! heartbeat deadlines.
 //! Time is always passed in; nothing here reads a clock.
 
 use std::time::{Duration, Instant};
 
-use crate::options::{Heartbeat, RateLimit};
+use crate::options::{Heartbeat, InputBudget, RateLimit};
 
 /// A token bucket refilled at `per_second`, holding at most `burst` tokens.
 #[derive(Debug, Clone)]
@@ -38,6 +39,56 @@ impl TokenBucket {
         } else {
             false
         }
+    }
+}
+
+/// A token bucket of bytes that a frame may overdraw: accepted while not
+/// overdrawn, then reading waits until it is paid back.
+#[derive(Debug, Clone)]
+pub(crate) struct ByteBudget {
+    budget: InputBudget,
+    /// Negative while overdrawn.
+    tokens: f64,
+    last: Instant,
+}
+
+impl ByteBudget {
+    pub(crate) fn new(budget: InputBudget, now: Instant) -> Self {
+        ByteBudget {
+            budget,
+            tokens: budget.burst_bytes as f64,
+            last: now,
+        }
+    }
+
+    pub(crate) fn bytes_per_second(&self) -> u64 {
+        self.budget.bytes_per_second
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = self.last.max(now);
+        self.tokens = (self.tokens + elapsed * self.budget.bytes_per_second as f64)
+            .min(self.budget.burst_bytes as f64);
+    }
+
+    /// Spends `bytes` unless the budget is overdrawn at `now`.
+    pub(crate) fn try_spend(&mut self, now: Instant, bytes: usize) -> bool {
+        self.refill(now);
+        if self.tokens < 0.0 {
+            return false;
+        }
+        self.tokens -= bytes as f64;
+        true
+    }
+
+    /// When an overdrawn budget is paid back; `None` if it is not overdrawn.
+    pub(crate) fn paid_back_at(&self) -> Option<Instant> {
+        (self.tokens < 0.0).then(|| {
+            let seconds = -self.tokens / self.budget.bytes_per_second as f64;
+            // Rounded up, so that at that instant the budget is paid back.
+            self.last + Duration::from_secs_f64(seconds) + Duration::from_micros(1)
+        })
     }
 }
 
@@ -113,6 +164,26 @@ impl HeartbeatState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_budget_may_be_overdrawn_then_waits() {
+        let t0 = Instant::now();
+        let mut budget = ByteBudget::new(
+            InputBudget {
+                bytes_per_second: 1000,
+                burst_bytes: 500,
+            },
+            t0,
+        );
+        assert_eq!(budget.paid_back_at(), None);
+        assert!(budget.try_spend(t0, 400));
+        assert!(budget.try_spend(t0, 1100), "not overdrawn yet: accepted");
+        let paid = budget.paid_back_at().expect("overdrawn by 1000");
+        assert!(paid >= t0 + Duration::from_secs(1));
+        assert!(!budget.try_spend(t0 + Duration::from_millis(500), 1));
+        assert!(budget.try_spend(paid, 0), "paid back: accepted again");
+        assert_eq!(budget.paid_back_at(), None);
+    }
 
     #[test]
     fn bucket_refills_over_time() {

@@ -17,6 +17,35 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+/// A per-connection budget of incoming bytes, so that one heavy sender
+/// cannot take the server's time from the others: a token bucket of
+/// `burst_bytes`, refilled at `bytes_per_second`. A frame is accepted
+/// while the budget is not overdrawn and may overdraw it; while it is
+/// overdrawn the runtime stops reading the socket
+/// ([`Connection::input_paused_until`](crate::Connection::input_paused_until)),
+/// so TCP slows the sender down and nothing is lost. A frame that arrives
+/// anyway is refused with the `rate_limited` error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputBudget {
+    /// Bytes per second on average.
+    pub bytes_per_second: u64,
+    /// Bytes that may arrive in one burst.
+    pub burst_bytes: u64,
+}
+
+impl Default for InputBudget {
+    /// 4 MiB per second, bursts of 8 MiB: far above what chat-like traffic
+    /// needs (a pipelining benchmark client sends under 1 MiB/s), low
+    /// enough that four clients sending 1 MiB frames back to back use a
+    /// few percent of a core.
+    fn default() -> Self {
+        InputBudget {
+            bytes_per_second: 4 << 20,
+            burst_bytes: 8 << 20,
+        }
+    }
+}
+
 /// Liveness checks: a WebSocket ping every `interval`; after `max_missed`
 /// intervals without any frame from the peer the connection is closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +94,8 @@ pub struct Options {
     pub max_outbound_bytes: usize,
     /// Optional limit on incoming messages.
     pub rate_limit: Option<RateLimit>,
+    /// Budget of incoming bytes (on by default; `None` turns it off).
+    pub input_budget: Option<InputBudget>,
     /// Optional liveness checks (on by default).
     pub heartbeat: Option<Heartbeat>,
     /// Send the client `{"action": "group_gap", "payload": {"group": ...}}`
@@ -85,6 +116,7 @@ impl Default for Options {
             max_outbound_frames: 1024,
             max_outbound_bytes: 16 << 20,
             rate_limit: None,
+            input_budget: Some(InputBudget::default()),
             heartbeat: Some(Heartbeat::default()),
             send_gap_frames: false,
         }
@@ -118,6 +150,14 @@ impl Options {
             }
             if r.burst == 0 {
                 return invalid("rate_limit.burst", "must be at least 1");
+            }
+        }
+        if let Some(b) = self.input_budget {
+            if b.bytes_per_second == 0 {
+                return invalid("input_budget.bytes_per_second", "must be at least 1");
+            }
+            if b.burst_bytes == 0 {
+                return invalid("input_budget.burst_bytes", "must be at least 1");
             }
         }
         if let Some(h) = self.heartbeat {

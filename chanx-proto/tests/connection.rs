@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use chanx_proto::{
     AuthOutcome, ConfigError, Connection, EncodeError, Failure, Handled, Heartbeat, InFrame,
-    LayerMessage, LayerRejection, MessageSet, NoEvent, Options, Output, ProtoError, Protocol,
-    RateLimit, SendError, Serialized, State, TransportError,
+    InputBudget, LayerMessage, LayerRejection, MessageSet, NoEvent, Options, Output, ProtoError,
+    Protocol, RateLimit, SendError, Serialized, State, TransportError,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -1446,6 +1446,77 @@ fn rate_limit_answers_excess_frames_with_rate_limited() {
     assert_eq!(conn.state(), State::Open);
     let later = now + Duration::from_secs(1);
     assert_eq!(text(&mut conn, ping, later), [PONG, COMPLETE]);
+}
+
+#[test]
+fn the_input_budget_pauses_reading_and_refuses_what_is_read_anyway() {
+    let now = Instant::now();
+    let options = Options {
+        input_budget: Some(InputBudget {
+            bytes_per_second: 100,
+            burst_bytes: 40,
+        }),
+        heartbeat: None,
+        ..completing()
+    };
+    let mut conn = open(options, now);
+    let ping = r#"{"action":"ping"}"#; // 17 bytes
+    assert_eq!(conn.input_paused_until(), None);
+    assert_eq!(text(&mut conn, ping, now), [PONG, COMPLETE]);
+    assert_eq!(text(&mut conn, ping, now), [PONG, COMPLETE]);
+    assert_eq!(conn.input_paused_until(), None, "34 of 40 bytes spent");
+    // The third overdraws the budget: accepted, then reading waits.
+    assert_eq!(text(&mut conn, ping, now), [PONG, COMPLETE]);
+    let resume = conn.input_paused_until().expect("overdrawn by 11 bytes");
+    assert!(resume > now && resume <= now + Duration::from_millis(120));
+    assert_eq!(
+        conn.poll_timeout(),
+        Some(resume),
+        "the runtime wakes to read again"
+    );
+    // A runtime that reads anyway gets the frame refused.
+    conn.handle_frame(InFrame::Text(ping), now).unwrap();
+    let out = drain(&mut conn);
+    let f = frames(&out);
+    assert_eq!(f[0]["action"], "error", "{:?}", describe(&out));
+    assert_eq!(f[0]["payload"][0]["type"], "rate_limited");
+    assert!(
+        f[0]["payload"][0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("100 bytes per second")
+    );
+    assert_eq!(conn.state(), State::Open);
+    // Paid back: read and accepted again.
+    assert_eq!(text(&mut conn, ping, resume), [PONG, COMPLETE]);
+}
+
+#[test]
+fn the_input_budget_is_on_by_default_and_can_be_turned_off() {
+    assert_eq!(
+        Options::default().input_budget,
+        Some(InputBudget::default())
+    );
+    let now = Instant::now();
+    let off = Options {
+        input_budget: None,
+        ..completing()
+    };
+    let mut conn = open(off, now);
+    let big = format!(r#"{{"action":"ping","pad":"{}"}}"#, "x".repeat(900_000));
+    for _ in 0..20 {
+        conn.handle_frame(InFrame::Text(&big), now).unwrap();
+        drain(&mut conn);
+        assert_eq!(conn.input_paused_until(), None);
+    }
+    let zero = Options {
+        input_budget: Some(InputBudget {
+            bytes_per_second: 0,
+            burst_bytes: 1,
+        }),
+        ..Options::default()
+    };
+    assert!(zero.validate().is_err());
 }
 
 fn beating() -> Options {

@@ -239,8 +239,16 @@ async fn session<C: Consumer>(
         // bounded, and the core knows (the heartbeat must not blame the
         // peer for answers we do not read).
         let can_read = core.pending.is_empty();
-        if can_read == reads_paused {
-            reads_paused = !can_read;
+        // A connection over its input budget leaves its socket unread
+        // until the budget is paid back (the timer wakes the loop then):
+        // TCP slows the sender down, the other connections keep the CPU.
+        let read_socket = can_read
+            && core
+                .conn
+                .input_paused_until()
+                .is_none_or(|until| until <= Instant::now());
+        if read_socket == reads_paused {
+            reads_paused = !read_socket;
             if reads_paused {
                 core.conn.handle_reads_paused();
             } else {
@@ -260,13 +268,15 @@ async fn session<C: Consumer>(
         }
         iteration = iteration.wrapping_add(1);
         let wake = {
-            let (mut read, mut layer) = if can_read {
-                (Either::Left(stream.next()), Either::Left(inbox.next()))
+            let mut read = if read_socket {
+                Either::Left(stream.next())
             } else {
-                (
-                    Either::Right(future::pending()),
-                    Either::Right(future::pending()),
-                )
+                Either::Right(future::pending())
+            };
+            let mut layer = if can_read {
+                Either::Left(inbox.next())
+            } else {
+                Either::Right(future::pending())
             };
             let (mut command, mut finished) = match &mut concurrent {
                 Some(c) => (

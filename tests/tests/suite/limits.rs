@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chanx::proto::{Heartbeat, RateLimit};
+use chanx::proto::{Heartbeat, InputBudget, RateLimit};
 use chanx_e2e::{Adapter, shared, start_with};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -58,7 +58,12 @@ pub(crate) async fn default_limit_closes_frames_over_1_mib(adapter: Adapter) {
 }
 
 pub(crate) async fn slow_consumer_is_closed_with_4008(adapter: Adapter) {
-    let server = start_with(adapter, |c| c.options.max_outbound_frames = 64).await;
+    let server = start_with(adapter, |c| {
+        c.options.max_outbound_frames = 64;
+        // The flood below is the point: no input budget slowing it.
+        c.options.input_budget = None;
+    })
+    .await;
     let mut reader = server.connect_as(LOBBY, "bob").await;
     let mut sender = server.connect_as(LOBBY, "alice").await;
     // `reader` does not read while `sender` floods the room.
@@ -109,6 +114,43 @@ pub(crate) async fn rate_limit_rejects_the_message_after_the_burst(adapter: Adap
     // The connection stays open; once the bucket refills (5 per second,
     // so one token per 200 ms) messages are handled again.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_pongs(&mut client).await;
+}
+
+/// A client sending faster than its input budget is slowed down, not cut
+/// off: the server stops reading its socket until the budget is paid back,
+/// and every frame is still answered.
+pub(crate) async fn input_budget_slows_a_heavy_sender_without_losing_frames(adapter: Adapter) {
+    const RATE: u64 = 256 * 1024;
+    const BURST: u64 = 64 * 1024;
+    let server = start_with(adapter, |c| {
+        c.options.input_budget = Some(InputBudget {
+            bytes_per_second: RATE,
+            burst_bytes: BURST,
+        });
+    })
+    .await;
+    let mut client = server.connect_as(ECHO, "alice").await;
+    let content = "x".repeat(32 * 1024);
+    let frame = echo_msg(&content).to_string();
+    let frames = 12;
+    let started = tokio::time::Instant::now();
+    client
+        .send_batch(std::iter::repeat_n(frame.clone(), frames))
+        .await;
+    for i in 0..frames {
+        assert_eq!(client.recv_json().await, echo_reply(&content), "frame {i}");
+    }
+    // What the budget allows: the burst at once, the rest at its rate
+    // (the last frame may overdraw it, hence one frame less). A lower
+    // bound, which no machine can beat.
+    let sent = (frames * frame.len()) as u64;
+    let least = Duration::from_secs_f64((sent - BURST - frame.len() as u64) as f64 / RATE as f64);
+    assert!(
+        started.elapsed() >= least,
+        "{sent} bytes read in {:?}, under the {least:?} the budget allows",
+        started.elapsed()
+    );
     assert_pongs(&mut client).await;
 }
 
