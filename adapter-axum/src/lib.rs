@@ -232,9 +232,10 @@ fn to_axum(message: WsMessage) -> Message {
 /// Wraps axum's WebSocket as a chanx socket.
 pub fn into_socket(socket: WebSocket) -> chanx::BoxSocket {
     Box::pin(
-        socket
-            .sink_map_err(|e| SocketError::classify(e.into_inner()))
-            .with(|message: WsMessage| ready(Ok::<_, SocketError>(to_axum(message))))
-            .map(from_axum),
+        chanx::ws::map_sink_errors(socket, |e: axum::Error| {
+            SocketError::classify(e.into_inner())
+        })
+        .with(|message: WsMessage| ready(Ok::<_, SocketError>(to_axum(message))))
+        .map(from_axum),
     )
 }

@@ -279,8 +279,7 @@ fn to_warp(message: WsMessage) -> Message {
 /// Wraps warp's WebSocket as a chanx socket.
 pub fn into_socket(socket: WebSocket) -> BoxSocket {
     Box::pin(
-        socket
-            .sink_map_err(SocketError::classify)
+        chanx::ws::map_sink_errors(socket, SocketError::classify)
             .with(|message: WsMessage| future::ready(Ok::<_, SocketError>(to_warp(message))))
             .map(|item| item.map_err(SocketError::classify).and_then(from_warp)),
     )

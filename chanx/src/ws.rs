@@ -10,6 +10,7 @@
 
 use std::error::Error as StdError;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use futures_util::{Sink, Stream};
 pub use tungstenite::{Bytes, Message, Utf8Bytes};
@@ -250,18 +251,77 @@ impl<T> Socket for T where
 /// A boxed [`Socket`], what adapters hand to [`Server`](crate::Server).
 pub type BoxSocket = Pin<Box<dyn Socket>>;
 
+/// A socket whose sink errors are mapped by `map`, every time: futures'
+/// `sink_map_err` maps only the first error (its closure is `FnOnce`) and
+/// panics when the sink fails again, which a dying connection does.
+pub fn map_sink_errors<S, F>(socket: S, map: F) -> MapSinkErrors<S, F> {
+    MapSinkErrors { socket, map }
+}
+
+/// See [`map_sink_errors`]; its stream side passes through unchanged.
+#[derive(Debug)]
+pub struct MapSinkErrors<S, F> {
+    socket: S,
+    map: F,
+}
+
+impl<S: Unpin, F> Unpin for MapSinkErrors<S, F> {}
+
+impl<S, F, I, E, T> Sink<I> for MapSinkErrors<S, F>
+where
+    S: Sink<I, Error = E> + Unpin,
+    F: FnMut(E) -> T,
+{
+    type Error = T;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), T>> {
+        let this = &mut *self;
+        Pin::new(&mut this.socket)
+            .poll_ready(cx)
+            .map_err(&mut this.map)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: I) -> Result<(), T> {
+        let this = &mut *self;
+        Pin::new(&mut this.socket)
+            .start_send(item)
+            .map_err(&mut this.map)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), T>> {
+        let this = &mut *self;
+        Pin::new(&mut this.socket)
+            .poll_flush(cx)
+            .map_err(&mut this.map)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), T>> {
+        let this = &mut *self;
+        Pin::new(&mut this.socket)
+            .poll_close(cx)
+            .map_err(&mut this.map)
+    }
+}
+
+impl<S: Stream + Unpin, F> Stream for MapSinkErrors<S, F> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        Pin::new(&mut self.socket).poll_next(cx)
+    }
+}
+
 /// Wraps any tungstenite-speaking stream (async-tungstenite's, say) as a
 /// chanx socket: messages pass through without copies, errors are
 /// classified by type.
 pub fn tungstenite_socket<S, E>(socket: S) -> BoxSocket
 where
-    S: Stream<Item = Result<Message, E>> + Sink<Message, Error = E> + Send + 'static,
+    S: Stream<Item = Result<Message, E>> + Sink<Message, Error = E> + Send + Unpin + 'static,
     E: Into<BoxError> + 'static,
 {
     use futures_util::{SinkExt, StreamExt, future};
     Box::pin(
-        socket
-            .sink_map_err(SocketError::classify)
+        map_sink_errors(socket, SocketError::classify)
             .with(|message: WsMessage| future::ready(Ok(into_tungstenite(message))))
             .filter_map(|item| {
                 future::ready(match item {
@@ -275,6 +335,37 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sink that fails every time.
+    struct Broken;
+
+    impl Sink<u8> for Broken {
+        type Error = &'static str;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Err("broken"))
+        }
+        fn start_send(self: Pin<&mut Self>, _: u8) -> Result<(), Self::Error> {
+            Err("broken")
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Err("broken"))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Err("broken"))
+        }
+    }
+
+    #[test]
+    fn sink_errors_are_mapped_every_time() {
+        use futures_util::SinkExt;
+        let mut sink = map_sink_errors(Broken, str::len);
+        futures_executor::block_on(async {
+            assert_eq!(sink.send(1).await, Err(6));
+            // futures' `sink_map_err` panics here.
+            assert_eq!(sink.send(2).await, Err(6));
+            assert_eq!(sink.close().await, Err(6));
+        });
+    }
 
     #[test]
     fn tungstenite_errors_are_classified_by_type() {

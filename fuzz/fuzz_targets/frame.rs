@@ -1,34 +1,7 @@
-//! Arbitrary bytes as one client frame (text and binary) into an open
-//! connection: never a panic, always an answer (or a 1009 close when too big).
+//! Arbitrary bytes as one client frame. See `checks/frame.rs`.
 #![no_main]
 
-mod common;
+#[path = "../checks/mod.rs"]
+mod checks;
 
-use std::time::Instant;
-
-use chanx_proto::{InFrame, Output};
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|input: (bool, bool, &[u8])| {
-    let (camelize, small, bytes) = input;
-    let now = Instant::now();
-    let text = String::from_utf8_lossy(bytes);
-    for frame in [InFrame::Text(&text), InFrame::Binary(bytes)] {
-        let mut conn = common::open(common::protocol(camelize, small), vec!["g".into()], now);
-        while conn.poll_output().is_some() {}
-        conn.handle_frame(frame, now).expect("an open connection takes frames");
-        let mut answered = false;
-        while let Some(output) = conn.poll_output() {
-            match output {
-                Output::Frame(f) => {
-                    let v: serde_json::Value = serde_json::from_str(&f).expect("frames are JSON");
-                    assert!(v.get("action").is_some());
-                    answered = true;
-                }
-                Output::Message(_) | Output::Close { .. } => answered = true,
-                _ => {}
-            }
-        }
-        assert!(answered, "every frame gets an answer");
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::frame::run(data));

@@ -58,6 +58,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Its chanx server (layer, shutdown).
     pub server: chanx::Server,
+    /// Its channel layer, to look at from tests (group sizes, channels).
+    pub layer: chanx::layer::InMemoryLayer,
     /// Stops serving (called on drop).
     stop: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
@@ -89,7 +91,8 @@ pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Co
     .expect("config");
     config.adapter = adapter.quickstart();
     tweak(&mut config);
-    let app = quickstart::build_app(&config).expect("app");
+    let layer = chanx::layer::InMemoryLayer::new();
+    let app = quickstart::build_app_on(&config, layer.clone()).expect("app");
     let server = app.server.clone();
     let stop = match adapter {
         Adapter::Axum => serve_axum(app, listener),
@@ -100,6 +103,7 @@ pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Co
     Running {
         addr,
         server,
+        layer,
         stop: Some(stop),
     }
 }

@@ -39,6 +39,7 @@
 //! other options, a shutdown, or the Quick Start's `lobby` start their own.
 #![allow(dead_code)]
 
+mod abuse;
 mod auth;
 mod chat;
 mod http_api;
@@ -47,6 +48,7 @@ mod load;
 mod messages;
 mod routing;
 
+pub(crate) use abuse::*;
 pub(crate) use auth::*;
 pub(crate) use chat::*;
 // Adapters without an HTTP API skip every test of this module.
@@ -129,8 +131,12 @@ pub(crate) use adapter_tests;
 #[allow(unused_macros)]
 macro_rules! websockets_only_tests {
     ($adapter:expr) => {
+        $crate::suite::websockets_only_tests!($adapter; also_skip: []);
+    };
+    ($adapter:expr; also_skip: [$($skip:ident = $why:literal),* $(,)?]) => {
         $crate::suite::adapter_tests!($adapter;
             skip: [
+                $($skip = $why,)*
                 login_sets_a_working_session_cookie = "serves WebSockets only: no HTTP API (POST /auth/login/)",
                 login_wrong_credentials_are_401 = "serves WebSockets only: no HTTP API (POST /auth/login/)",
                 login_malformed_body_is_400 = "serves WebSockets only: no HTTP API (POST /auth/login/)",

@@ -57,6 +57,9 @@ pub fn protocol(camelize: bool, small: bool) -> Arc<Protocol<Incoming, Event>> {
 /// state machine target opens its own, to watch the join batch).
 #[allow(dead_code)]
 pub fn open(protocol: Arc<Protocol<Incoming, Event>>, groups: Vec<String>, now: Instant) -> Conn {
-    let outcome = AuthOutcome::Accepted { user_pk: Some(1.into()), groups };
+    let outcome = AuthOutcome::Accepted {
+        user_pk: Some(1.into()),
+        groups,
+    };
     support::open_connection(protocol, "fuzz.self", outcome, now)
 }
