@@ -387,3 +387,76 @@ fn rooms_work_again_after_a_redis_restart_and_members_hear_of_the_gap() {
     let _ = redis.kill();
     let _ = redis.wait();
 }
+
+/// Whether the server has closed `stream` (EOF or a reset), without
+/// waiting.
+fn is_closed(stream: &mut TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut buffer = [0u8; 512];
+    let closed = loop {
+        match std::io::Read::read(stream, &mut buffer) {
+            Ok(0) => break true,
+            // A 408 or similar answer: read on until the close.
+            Ok(_) => continue,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break false,
+            Err(_) => break true,
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    closed
+}
+
+/// An echo by a fresh client; panics if it is not served.
+fn fresh_echo(served: &Served, n: usize) {
+    let mut ws = connect_as(served, "/ws/myapp/echo/", "alice");
+    let frame = serde_json::json!({"action": "echo", "payload": {"content": format!("fresh {n}")}});
+    ws.send(tungstenite::Message::text(frame.to_string()))
+        .unwrap();
+    assert_eq!(
+        next_json(&mut ws)["payload"]["content"],
+        format!("Echo: fresh {n}")
+    );
+}
+
+/// A thousand clients sending their request head one byte a second are
+/// all dropped by the head deadline while fresh clients are served
+/// throughout; SIGTERM with a thousand such clients open still exits
+/// within the grace period.
+#[test]
+fn a_thousand_slow_request_heads_are_dropped_while_fresh_clients_are_served() {
+    const SLOW: usize = 1000;
+    // Ours and the server's descriptors: more than the usual soft limit.
+    rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    let head = b"GET /ws/myapp/echo/ HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n";
+    for adapter in ["axum", "warp", "async-std"] {
+        let mut served = serve(&["--adapter", adapter]);
+        let mut slow: Vec<TcpStream> = (0..SLOW)
+            .map(|_| TcpStream::connect(served.addr).unwrap())
+            .collect();
+        let started = Instant::now();
+        for second in 0.. {
+            // One more byte of the head from each client still open.
+            let mut open = 0;
+            for stream in &mut slow {
+                if !is_closed(stream) {
+                    open += 1;
+                    let _ = stream.write_all(&head[second % head.len()..][..1]);
+                }
+            }
+            fresh_echo(&served, second);
+            if open == 0 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{adapter}: {open} of {SLOW} slow heads still open after {:?}",
+                started.elapsed()
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        let _waiting: Vec<_> = (0..SLOW).map(|_| half_request(served.addr)).collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let took = terminate(&mut served);
+        assert!(took < EXIT_BOUND, "{adapter}: exit took {took:?}");
+    }
+}
