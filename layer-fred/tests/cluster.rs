@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use chanx::layer::ChannelLayer;
 use chanx_fred::{FredConfig, FredLayer};
-use chanx_proto::LayerMessage;
 use common::*;
 
 /// Three cluster nodes, each owning a third of the slots.
@@ -240,26 +239,8 @@ async fn sharded_groups_span_the_cluster_and_survive_a_slot_migration() {
 
     // The probe notices, the layer subscribes again (on the new owner),
     // tells g0's member it may have lost messages, and delivery resumes.
-    let mut gap_seen = false;
-    let delivered = within("g0 delivers again", async {
-        for n in 1000.. {
-            if let Err(error) = a.group_send("g0", event(n)).await {
-                eprintln!("send {n} failed (the slot is moving): {error}");
-            }
-            let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
-            while let Ok(Some(message)) = tokio::time::timeout_at(deadline, inbox_b.recv()).await {
-                match &*message {
-                    LayerMessage::Gap(notice) => gap_seen |= notice.group() == "g0",
-                    other => return number(other),
-                }
-            }
-        }
-        unreachable!("the loop only ends by returning")
-    })
-    .await;
-    assert!(delivered >= 1000);
     assert!(
-        gap_seen,
+        resumes_after_gap(&a, "g0", &inbox_b).await,
         "g0's member was told about the gap before delivery resumed"
     );
     assert!(b.gaps_detected() >= 1);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chanx::layer::{ChannelLayer, Inbox};
+use chanx::layer::ChannelLayer;
 use chanx_fred::{FredConfig, FredLayer};
 use chanx_proto::LayerMessage;
 use common::*;
@@ -159,28 +159,6 @@ async fn pipe(client: TcpStream, server: TcpStream, blackhole: Option<Arc<Atomic
         }
     }
     upstream.abort();
-}
-
-/// Sends numbered group messages from `from` until one reaches `inbox`,
-/// noting whether a gap notice for `group` came first; returns that.
-async fn resumes_after_gap(from: &FredLayer, group: &str, inbox: &Inbox) -> bool {
-    let mut gap_seen = false;
-    within("delivery resumes", async {
-        for n in 1000.. {
-            if let Err(error) = from.group_send(group, event(n)).await {
-                eprintln!("send {n} failed: {error}");
-            }
-            let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
-            while let Ok(Some(message)) = tokio::time::timeout_at(deadline, inbox.recv()).await {
-                match &*message {
-                    LayerMessage::Gap(notice) => gap_seen |= notice.group() == group,
-                    _ => return,
-                }
-            }
-        }
-    })
-    .await;
-    gap_seen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chanx::layer::Inbox;
+use chanx::layer::{ChannelLayer, Inbox};
 use chanx_fred::{FredConfig, FredLayer};
 use chanx_proto::LayerMessage;
 
@@ -197,4 +197,26 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// Sends numbered group messages from `from` until one reaches `inbox`,
+/// noting whether a gap notice for `group` came first; returns that.
+pub async fn resumes_after_gap(from: &FredLayer, group: &str, inbox: &Inbox) -> bool {
+    let mut gap_seen = false;
+    within("delivery resumes", async {
+        for n in 1000.. {
+            if let Err(error) = from.group_send(group, event(n)).await {
+                eprintln!("send {n} failed: {error}");
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+            while let Ok(Some(message)) = tokio::time::timeout_at(deadline, inbox.recv()).await {
+                match &*message {
+                    LayerMessage::Gap(notice) => gap_seen |= notice.group() == group,
+                    _ => return,
+                }
+            }
+        }
+    })
+    .await;
+    gap_seen
 }
