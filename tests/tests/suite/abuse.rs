@@ -256,8 +256,11 @@ pub(crate) async fn a_member_that_never_reads_is_closed_and_others_unaffected(ad
     .await;
     let room = chat("busy");
     let mut idle = RawWs::open_with_receive_buffer(server.addr, &room, "carol", 4096).await;
-    // The idle member wakes up once the server has dropped it from the
-    // room, and reads what reached its socket, then the close frame.
+    let mut reader = server.connect_as(&room, "bob").await;
+    let mut sender = server.connect_as(&room, "alice").await;
+    // All three are members now. The idle member wakes up once the server
+    // has dropped it from the room, and reads what reached its socket,
+    // then the close frame.
     let layer = server.layer.clone();
     let idle = tokio::spawn(async move {
         while layer.group_size("chat_busy") == 3 {
@@ -265,8 +268,6 @@ pub(crate) async fn a_member_that_never_reads_is_closed_and_others_unaffected(ad
         }
         idle.close_code().await
     });
-    let mut reader = server.connect_as(&room, "bob").await;
-    let mut sender = server.connect_as(&room, "alice").await;
     // 24 MiB in all, far more than the idle member's socket buffers hold
     // (its receive buffer is small), so its backlog passes the bound.
     let content = "x".repeat(8 * 1024);

@@ -131,12 +131,8 @@ pub(crate) use adapter_tests;
 #[allow(unused_macros)]
 macro_rules! websockets_only_tests {
     ($adapter:expr) => {
-        $crate::suite::websockets_only_tests!($adapter; also_skip: []);
-    };
-    ($adapter:expr; also_skip: [$($skip:ident = $why:literal),* $(,)?]) => {
         $crate::suite::adapter_tests!($adapter;
             skip: [
-                $($skip = $why,)*
                 login_sets_a_working_session_cookie = "serves WebSockets only: no HTTP API (POST /auth/login/)",
                 login_wrong_credentials_are_401 = "serves WebSockets only: no HTTP API (POST /auth/login/)",
                 login_malformed_body_is_400 = "serves WebSockets only: no HTTP API (POST /auth/login/)",
