@@ -91,7 +91,10 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
+
+use async_lock::{Semaphore, SemaphoreGuardArc};
 
 use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use async_tungstenite::tungstenite::http::{HeaderValue, header};
@@ -103,6 +106,28 @@ use futures_util::future::{BoxFuture, Either, select};
 /// How long a client has to complete the WebSocket handshake after its
 /// connection was accepted; a silent one is dropped then.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Limits of [`serve_with`].
+#[derive(Clone, Copy, Debug)]
+pub struct ServeLimits {
+    /// How long a client may take to complete the WebSocket handshake
+    /// (its whole request head included) after its connection was
+    /// accepted; a slower one is dropped.
+    pub handshake_timeout: Duration,
+    /// Connections that have not completed their handshake at once; past
+    /// it [`serve_with`] stops accepting until one completes or is dropped.
+    pub max_pending: usize,
+}
+
+impl Default for ServeLimits {
+    /// [`HANDSHAKE_TIMEOUT`] and 4096 unfinished handshakes.
+    fn default() -> Self {
+        ServeLimits {
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            max_pending: 4096,
+        }
+    }
+}
 
 /// How long [`serve`] pauses after an accept error that is not about one
 /// connection (out of file descriptors, say) before accepting again.
@@ -178,8 +203,24 @@ pub async fn serve<L: Listener>(
     listener: L,
     spawn: impl Fn(BoxFuture<'static, ()>),
 ) {
+    serve_with(server, listener, spawn, ServeLimits::default()).await;
+}
+
+/// [`serve`] with other [`ServeLimits`].
+pub async fn serve_with<L: Listener>(
+    server: &Server,
+    listener: L,
+    spawn: impl Fn(BoxFuture<'static, ()>),
+    limits: ServeLimits,
+) {
+    let pending = Arc::new(Semaphore::new(limits.max_pending.max(1)));
     let mut stop = pin!(server.shutdown().triggered());
     loop {
+        // Waiting for a free slot or a connection, shutdown still counts.
+        let permit = match select(pin!(pending.acquire_arc()), stop.as_mut()).await {
+            Either::Left((permit, _)) => permit,
+            Either::Right(((), _)) => break,
+        };
         let accepted = match select(pin!(listener.accept()), stop.as_mut()).await {
             Either::Left((accepted, _)) => accepted,
             Either::Right(((), _)) => break,
@@ -188,7 +229,8 @@ pub async fn serve<L: Listener>(
             Ok((stream, peer)) => {
                 let server = server.clone();
                 spawn(Box::pin(async move {
-                    serve_stream(&server, stream, Some(peer)).await;
+                    let timeout = limits.handshake_timeout;
+                    serve_accepted(&server, stream, Some(peer), timeout, Some(permit)).await;
                 }));
             }
             Err(error) if ws::is_connection_error(&error) => {
@@ -218,6 +260,20 @@ pub async fn serve_stream<S>(server: &Server, stream: S, peer: Option<SocketAddr
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    serve_accepted(server, stream, peer, HANDSHAKE_TIMEOUT, None).await;
+}
+
+/// [`serve_stream`] with a handshake deadline, holding `permit` (a slot
+/// of [`ServeLimits::max_pending`]) until the handshake is over.
+async fn serve_accepted<S>(
+    server: &Server,
+    stream: S,
+    peer: Option<SocketAddr>,
+    handshake_timeout: Duration,
+    permit: Option<SemaphoreGuardArc>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut prepared = None;
     // The signature is tungstenite's `Callback`.
     #[allow(clippy::result_large_err)]
@@ -237,7 +293,7 @@ where
     };
     let config = ws::websocket_config(server.max_frame_size());
     let handshake = async_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));
-    let socket = match select(pin!(handshake), Delay::new(HANDSHAKE_TIMEOUT)).await {
+    let socket = match select(pin!(handshake), Delay::new(handshake_timeout)).await {
         Either::Left((Ok(socket), _)) => socket,
         // The callback's refusal, answered and logged.
         Either::Left((Err(async_tungstenite::tungstenite::Error::Http(_)), _)) => return,
@@ -250,6 +306,7 @@ where
             return;
         }
     };
+    drop(permit);
     // Always set when the handshake succeeded: the callback ran and agreed.
     if let Some(upgrade) = prepared {
         upgrade.run(ws::tungstenite_socket(socket)).await;

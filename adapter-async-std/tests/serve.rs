@@ -272,3 +272,51 @@ fn plain_http_is_closed() {
         assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
     });
 }
+
+/// With every handshake slot taken by a client that sends nothing, a new
+/// client waits: it is served once the silent one has been dropped by the
+/// handshake deadline, not before.
+#[test]
+fn a_full_handshake_queue_waits_for_a_free_slot() {
+    use futures_util::AsyncReadExt;
+    smol::block_on(async {
+        let server = echo_server();
+        let listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = chanx_async_std::ServeLimits {
+            handshake_timeout: std::time::Duration::from_millis(500),
+            max_pending: 1,
+        };
+        let _serving = smol::spawn({
+            let server = server.clone();
+            async move {
+                chanx_async_std::serve_with(
+                    &server,
+                    listener,
+                    |task| smol::spawn(task).detach(),
+                    limits,
+                )
+                .await;
+            }
+        });
+        // Takes the only slot, says nothing; the server drops it at its deadline.
+        let mut silent = smol::net::TcpStream::connect(addr).await.unwrap();
+        let dropped = smol::spawn(async move {
+            let mut buffer = [0u8; 16];
+            let _ = silent.read(&mut buffer).await;
+            std::time::Instant::now()
+        });
+        // Let the server accept it first.
+        smol::Timer::after(std::time::Duration::from_millis(100)).await;
+        let connect = |addr| async move { smol::net::TcpStream::connect(addr).await.unwrap() };
+        let mut ws = upgrade(&connect, addr, "/ws/echo/", &[])
+            .await
+            .expect("served in the end");
+        let served = std::time::Instant::now();
+        assert!(
+            dropped.await <= served,
+            "the second client was served while the first still held the only slot"
+        );
+        assert_eq!(next_json(&mut ws).await["payload"]["status_code"], 200);
+    });
+}
