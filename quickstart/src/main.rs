@@ -15,33 +15,59 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match parse_args(&args, env("CHANX_REDIS_URL")) {
-        Ok(Command::Help) => {
+    let command = match parse_args(&args, env("CHANX_REDIS_URL")) {
+        Ok(command) => command,
+        // Only a mistake in the command line gets the usage text.
+        Err(error) => {
+            eprintln!("quickstart: {error}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Help => {
             println!("{USAGE}");
             Ok(())
         }
-        Ok(Command::Session { username }) => session(&username),
-        Ok(Command::Serve {
+        Command::Session { username } => session(&username),
+        Command::Serve {
             adapter,
             bind,
             redis,
-        }) => serve(adapter, bind, redis),
-        Err(error) => Err(error),
+        } => serve(adapter, bind, redis),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("quickstart: {error}\n{USAGE}");
+            eprintln!("quickstart: {error}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Logs go to stderr (stdout carries the banner and `session`'s cookie),
+/// coloured only on a terminal, filtered by `RUST_LOG` (default `info`:
+/// connection events; each message is logged at `debug`). An invalid
+/// `RUST_LOG` is reported, not silently replaced.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = match std::env::var("RUST_LOG") {
+        Err(_) => tracing_subscriber::EnvFilter::new("info"),
+        Ok(directives) => {
+            tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|error| {
+                eprintln!(
+                    "quickstart: ignoring RUST_LOG={directives:?} ({error}); logging at info"
+                );
+                tracing_subscriber::EnvFilter::new("info")
+            })
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 fn session(username: &str) -> Result<(), ConfigError> {

@@ -164,8 +164,11 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                 Output::Frame(text) => {
                     let key = &self.conn.protocol().options().action_key;
                     let log = &self.outlet.log;
-                    if let Some(action) = log.action_of(log.sent, &text, key) {
-                        tracing::info!(sent_action = %action, "Sent websocket json");
+                    // Looked up only when the line will be written.
+                    if tracing::enabled!(tracing::Level::DEBUG)
+                        && let Some(action) = log.action_of(log.sent, &text, key)
+                    {
+                        tracing::debug!(sent_action = %action, "Sent websocket json");
                     }
                     if !self.outlet.link.send(WsMessage::Text(text.into())) {
                         self.conn.handle_transport_closed();
@@ -240,8 +243,10 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
             Ok(WsMessage::Text(text)) => {
                 let key = &self.conn.protocol().options().action_key;
                 let log = &self.outlet.log;
-                if let Some(action) = log.action_of(log.received, text, key) {
-                    tracing::info!(received_action = %action, "Received websocket json");
+                if tracing::enabled!(tracing::Level::DEBUG)
+                    && let Some(action) = log.action_of(log.received, text, key)
+                {
+                    tracing::debug!(received_action = %action, "Received websocket json");
                 }
                 self.conn.handle_frame(InFrame::Text(text), now)
             }
