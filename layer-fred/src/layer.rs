@@ -458,21 +458,19 @@ impl Shared {
         }
     }
 
-    /// The subscribing connection was replaced: everything must be
-    /// subscribed again.
-    fn connection_lost(&self) {
+    /// Subscribes to everything again and reports the gap once Redis has
+    /// confirmed it: after the subscribing connection was replaced
+    /// (`connection_replaced`: the new one holds nothing, not even what an
+    /// UNSUBSCRIBE under way was for), or when subscriptions may have
+    /// ended without notice (a probe did not come back).
+    fn resubscribe_all(&self, connection_replaced: bool) {
         self.connection_epoch.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state();
-        state.subscriptions.connection_lost();
-        state.tracker.reset_all();
-    }
-
-    /// Some subscriptions ended without notice: subscribe to everything
-    /// again, and report the gap once confirmed.
-    fn suspect_subscriptions(&self) {
-        self.connection_epoch.fetch_add(1, Ordering::Relaxed);
-        let mut state = self.state();
-        state.subscriptions.suspect_all();
+        if connection_replaced {
+            state.subscriptions.connection_lost();
+        } else {
+            state.subscriptions.suspect_all();
+        }
         state.tracker.reset_all();
         drop(state);
         self.wake.notify_one();
@@ -481,8 +479,9 @@ impl Shared {
     /// Subscribes to `channels` (all of one partition when sharded) and
     /// returns once Redis has processed the SUBSCRIBE.
     ///
-    /// fred resolves SSUBSCRIBE with Redis's reply. It resolves SUBSCRIBE as soon as the command is written (its
-    /// replies arrive out of band and are dropped), so a PING follows on
+    /// fred resolves SSUBSCRIBE with Redis's reply. It resolves SUBSCRIBE
+    /// as soon as the command is written (its replies arrive out of band
+    /// and are dropped), so a PING follows on
     /// the same connection (the same cluster node: the slot fred hashes
     /// plain SUBSCRIBE to): Redis answers commands of one connection in
     /// order, so its reply proves the subscription is in place. A failed
@@ -787,7 +786,7 @@ async fn probe_subscriptions(shared: Arc<Shared>, interval: Duration) {
             // Subscribing again repairs subscriptions a slot migration
             // ended; the new connection repairs a half-open one (fred
             // reports no reconnection event for a forced one).
-            shared.suspect_subscriptions();
+            shared.resubscribe_all(false);
             if let Err(error) = shared.subscriber.force_reconnection().await {
                 tracing::warn!(%error, "forced reconnection failed");
             }
@@ -833,7 +832,7 @@ fn lost_probe<'p>(
 
 fn reconnected(shared: &Shared, server: &str) {
     tracing::debug!(server, "subscriber reconnected; restoring subscriptions");
-    shared.connection_lost();
+    shared.resubscribe_all(true);
 }
 
 /// Logs connection trouble of both Redis connections: the first error
