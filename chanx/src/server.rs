@@ -67,8 +67,8 @@ impl OriginPolicy {
 
     /// Whether a request with these headers may proceed: one without
     /// `Origin` (a non-browser client), or with one allowed `Origin`.
-    /// Several `Origin` headers (no browser sends that) are refused unless
-    /// every origin is allowed, so that a check of the first one cannot be
+    /// With an allow-list, several `Origin` headers (no browser sends
+    /// that) are refused, so that a check of the first one cannot be
     /// fooled by a second.
     ///
     /// ```
