@@ -8,7 +8,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use chanx::layer::ChannelLayer;
@@ -58,12 +57,12 @@ impl Cluster {
         let mut create = vec!["--cluster", "create"];
         create.extend(addresses.iter().map(String::as_str));
         create.push("--cluster-yes");
-        let output = redis_cli(ports[0], &create);
+        let output = node_cli(ports[0], &create);
         assert!(output.contains("All 16384 slots covered"), "{output}");
         eventually("cluster state ok on every node", || {
             ports
                 .iter()
-                .all(|port| redis_cli(*port, &["cluster", "info"]).contains("cluster_state:ok"))
+                .all(|port| node_cli(*port, &["cluster", "info"]).contains("cluster_state:ok"))
         })
         .await;
         cluster
@@ -86,7 +85,7 @@ impl Cluster {
         self.ports()
             .into_iter()
             .map(|port| {
-                redis_cli(port, &["pubsub", "shardchannels", pattern])
+                node_cli(port, &["pubsub", "shardchannels", pattern])
                     .lines()
                     .map(str::to_owned)
                     .filter(|line| !line.is_empty())
@@ -97,7 +96,7 @@ impl Cluster {
 
     /// `(node id, port)` of the node owning `slot`, per `CLUSTER NODES`.
     fn owner_of(&self, slot: u16) -> (String, u16) {
-        let nodes = redis_cli(self.ports()[0], &["cluster", "nodes"]);
+        let nodes = node_cli(self.ports()[0], &["cluster", "nodes"]);
         for line in nodes.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let owns = fields.iter().skip(8).any(|range| {
@@ -117,7 +116,7 @@ impl Cluster {
     }
 
     fn node_id(port: u16) -> String {
-        redis_cli(port, &["cluster", "myid"]).trim().to_owned()
+        node_cli(port, &["cluster", "myid"]).trim().to_owned()
     }
 
     /// Moves an empty `slot` from its owner to another node, the way
@@ -144,20 +143,15 @@ impl Cluster {
             (owner, ["cluster", "setslot", &slot, "node", &target_id]),
         ];
         for (port, command) in steps {
-            let reply = redis_cli(port, &command);
+            let reply = node_cli(port, &command);
             assert_eq!(reply.trim(), "OK", "{command:?} on {port}");
         }
     }
 }
 
-/// Runs `redis-cli -p port args...` and returns what it printed.
-fn redis_cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .unwrap_or_else(|error| panic!("this test runs `redis-cli` from PATH: {error}"));
-    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+/// `redis-cli` on the node listening on `port`.
+fn node_cli(port: u16, args: &[&str]) -> String {
+    redis_cli(&format!("redis://127.0.0.1:{port}"), args)
 }
 
 async fn sharded_layer(url: &str, prefix: &str) -> FredLayer {
@@ -231,7 +225,7 @@ async fn sharded_groups_span_the_cluster_and_survive_a_slot_migration() {
         .find(|channel| channel.ends_with(":g:g0"))
         .expect("g0's channel")
         .clone();
-    let slot: u16 = redis_cli(cluster.ports()[0], &["cluster", "keyslot", &g0])
+    let slot: u16 = node_cli(cluster.ports()[0], &["cluster", "keyslot", &g0])
         .trim()
         .parse()
         .expect("a slot number");
@@ -245,7 +239,7 @@ async fn sharded_groups_span_the_cluster_and_survive_a_slot_migration() {
     );
     assert!(b.gaps_detected() >= 1);
     let (_, new_owner) = cluster.owner_of(slot);
-    let on_new_owner = redis_cli(new_owner, &["pubsub", "shardnumsub", &g0]);
+    let on_new_owner = node_cli(new_owner, &["pubsub", "shardnumsub", &g0]);
     assert!(on_new_owner.trim().ends_with('1'), "{on_new_owner}");
 
     // Leaving unsubscribes on every node.

@@ -229,17 +229,10 @@ async fn a_pubsub_buffer_overflow_is_reported_as_a_gap() {
             redis.call('publish', KEYS[1], wire)
         end
         return 0"#;
-    let output = std::process::Command::new("redis-cli")
-        .args(["-u", &url, "eval", script, "1", &format!("{prefix}:g:g")])
-        .args([event(7).to_json(), burst.to_string()])
-        .output()
-        .unwrap_or_else(|error| panic!("this test runs `redis-cli` from PATH: {error}"));
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        "0",
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let key = format!("{prefix}:g:g");
+    let (message, count) = (event(7).to_json(), burst.to_string());
+    let output = redis_cli(&url, &["eval", script, "1", &key, &message, &count]);
+    assert_eq!(output.trim(), "0", "{output}");
 
     let mut delivered = 0;
     let mut gap_seen = false;

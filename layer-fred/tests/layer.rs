@@ -261,10 +261,7 @@ async fn a_sequence_gap_is_detected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connecting_to_nothing_fails_clearly() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_port();
     let url = format!("redis://user:secret@127.0.0.1:{port}");
     let config = FredConfig::new(&url).connect_timeout(Duration::from_secs(2));
     let started = std::time::Instant::now();

@@ -191,6 +191,17 @@ impl Drop for RedisServer {
     }
 }
 
+/// Runs `redis-cli -u url args...` and returns what it printed (stdout,
+/// then stderr).
+pub fn redis_cli(url: &str, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-u", url])
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("this test runs `redis-cli` from PATH: {error}"));
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
 /// A TCP port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
