@@ -10,9 +10,8 @@ use chanx::{Consumer, OriginPolicy, Server};
 use http::{HeaderMap, Method, Response, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::guards::{LoginThrottle, content_type_refusal, origin_refusal};
-
 use crate::consumers::ChatConsumer;
+use crate::guards::{LoginThrottle, content_type_refusal, origin_refusal};
 use crate::login::{invalid_credentials_json, parse_login};
 use crate::messages::{ChatEvent, NotifyPayload};
 use crate::notify::parse_notification;

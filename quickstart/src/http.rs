@@ -1,9 +1,9 @@
 //! The quickstart on axum: the HTTP API, the playground and the
 //! WebSockets on one router.
 
-use axum::Router;
 use std::net::SocketAddr;
 
+use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
