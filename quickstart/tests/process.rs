@@ -50,12 +50,7 @@ fn serve(args: &[&str]) -> Served {
         .expect("the quickstart binary starts");
     let output = Arc::new(Mutex::new(Vec::new()));
     let stderr = child.stderr.take().expect("piped stderr");
-    let stderr_output = Arc::clone(&output);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            stderr_output.lock().unwrap().push(line);
-        }
-    });
+    keep_lines(BufReader::new(stderr).lines(), &output);
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
     let addr = loop {
@@ -76,18 +71,26 @@ fn serve(args: &[&str]) -> Served {
                 .expect("a socket address");
         }
     };
-    // Keep draining stdout so the program never blocks on a full pipe.
-    let stdout_output = Arc::clone(&output);
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            stdout_output.lock().unwrap().push(line);
-        }
-    });
+    keep_lines(lines, &output);
     Served {
         child,
         addr,
         output,
     }
+}
+
+/// Appends each of `lines` to `output` on a thread of its own, so the
+/// program never blocks on a full pipe.
+fn keep_lines(
+    lines: impl Iterator<Item = std::io::Result<String>> + Send + 'static,
+    output: &Arc<Mutex<Vec<String>>>,
+) {
+    let output = Arc::clone(output);
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            output.lock().unwrap().push(line);
+        }
+    });
 }
 
 fn terminate(served: &mut Served) -> Duration {
