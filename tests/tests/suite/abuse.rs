@@ -106,9 +106,7 @@ impl RawWs {
     async fn close_code(&mut self) -> Option<u16> {
         while let Some((opcode, payload)) = self.frame().await {
             if opcode == 8 {
-                return payload
-                    .get(..2)
-                    .map(|code| u16::from_be_bytes([code[0], code[1]]));
+                return status_code(&payload);
             }
         }
         None
@@ -137,9 +135,7 @@ impl RawWs {
                 while let Some((opcode, payload, used)) = parse_frame(&buffer) {
                     buffer.drain(..used);
                     if opcode == 8 {
-                        return payload
-                            .get(..2)
-                            .map(|code| u16::from_be_bytes([code[0], code[1]]));
+                        return status_code(&payload);
                     }
                 }
                 match stream.read(&mut chunk) {
@@ -149,6 +145,12 @@ impl RawWs {
             }
         })
     }
+}
+
+/// The status code a Close frame's payload starts with, if any.
+fn status_code(close_payload: &[u8]) -> Option<u16> {
+    let code = close_payload.get(..2)?;
+    Some(u16::from_be_bytes([code[0], code[1]]))
 }
 
 /// One complete frame at the start of `bytes`: (opcode, payload, length).
