@@ -32,6 +32,9 @@ impl Consumer for Nothing {
     }
 }
 
+/// The one origin the server allows.
+const ALLOWED_ORIGIN: &str = "http://localhost:8000";
+
 /// The server every input meets: the quickstart's two routes and its
 /// origin list (built once: compiling the routes costs more than a run).
 fn server() -> &'static Server {
@@ -50,8 +53,7 @@ fn build_server() -> Server {
         re_path(r"^ws/myapp/chat/(?P<room_id>\w{1,100})/$", endpoint()),
     ])
     .expect("routes");
-    Server::new(routes, InMemoryLayer::new())
-        .origins(OriginPolicy::allow_list(["http://localhost:8000"]))
+    Server::new(routes, InMemoryLayer::new()).origins(OriginPolicy::allow_list([ALLOWED_ORIGIN]))
 }
 
 /// Checks `data` (taken as is, as the fuzzer hands it over).
@@ -79,7 +81,7 @@ pub fn run(data: &[u8]) {
     }
     let server = server();
     let routed = server.routes().resolve(path).is_some();
-    let origin_ok = OriginPolicy::allow_list(["http://localhost:8000"]).allows_request(&map);
+    let origin_ok = OriginPolicy::allow_list([ALLOWED_ORIGIN]).allows_request(&map);
     let peer: SocketAddr = ([127, 0, 0, 1], 4000).into();
     match server.prepare(path, query, map, Some(peer)) {
         Ok(upgrade) => {
