@@ -105,10 +105,23 @@ pub fn nodelay(
 
 /// Adds chanx routes to an axum [`Router`].
 pub trait RouterExt {
-    /// Serves the server's WebSocket endpoints. Every WebSocket upgrade
-    /// request goes to chanx, even on a path an HTTP route serves (a path
-    /// no endpoint serves answers 404); other unmatched requests answer
-    /// 404. Install it last: it wraps the routes added before it.
+    /// Serves the server's WebSocket endpoints: every WebSocket upgrade
+    /// request (`Upgrade: websocket`) goes to chanx, even on a path an HTTP
+    /// route serves, and one on a path no endpoint serves answers 404.
+    /// Plain HTTP requests are left to the router's routes and fallback.
+    /// Install it after the routes and the fallback: like any
+    /// [`Router::layer`], it wraps what was added before it.
+    ///
+    /// ```
+    /// use chanx_axum::RouterExt;
+    ///
+    /// # fn app(server: chanx::Server) -> axum::Router {
+    /// axum::Router::new()
+    ///     .route("/", axum::routing::get(|| async { "home" }))
+    ///     .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "no such page") })
+    ///     .chanx(server)
+    /// # }
+    /// ```
     fn chanx(self, server: Server) -> Self;
 
     /// Serves `GET /playground/websocket/`, `GET /playground/websocket-info/`
@@ -118,20 +131,18 @@ pub trait RouterExt {
 
 impl RouterExt for Router {
     fn chanx(self, server: Server) -> Self {
-        let intercept = server.clone();
-        self.fallback(move |request: Request| upgrade(server.clone(), request))
-            .layer(axum::middleware::from_fn(
-                move |request: Request, next: Next| {
-                    let server = intercept.clone();
-                    async move {
-                        if is_websocket_upgrade(&request) {
-                            upgrade(server, request).await
-                        } else {
-                            next.run(request).await
-                        }
+        self.layer(axum::middleware::from_fn(
+            move |request: Request, next: Next| {
+                let server = server.clone();
+                async move {
+                    if is_websocket_upgrade(&request) {
+                        upgrade(server, request).await
+                    } else {
+                        next.run(request).await
                     }
-                },
-            ))
+                }
+            },
+        ))
     }
 
     fn chanx_playground(self, server: Server) -> Self {
@@ -159,8 +170,9 @@ fn is_websocket_upgrade(request: &Request) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// Answers one request that no HTTP route matched: a WebSocket upgrade to a
-/// chanx endpoint, or 404.
+/// Answers one WebSocket upgrade request: the upgrade to a chanx endpoint,
+/// or the refusal (404 for a path no endpoint serves, 403 for a foreign
+/// origin), logged as such.
 pub async fn upgrade(server: Server, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
     let peer = parts

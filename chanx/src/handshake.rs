@@ -1,5 +1,6 @@
 //! The upgrade request as authentication and consumers see it.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use http::HeaderMap;
@@ -63,7 +64,8 @@ impl Handshake {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// A cookie's value from the `Cookie` header(s). Quoted values are unquoted.
+    /// A cookie's value from the `Cookie` header(s) (the first of that
+    /// name). Quoted values are unquoted; values are not percent-decoded.
     ///
     /// ```
     /// let mut hs = chanx::Handshake::new("/ws/");
@@ -74,26 +76,32 @@ impl Handshake {
         self.headers
             .get_all(http::header::COOKIE)
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|h| h.split(';'))
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(k, _)| k.trim() == name)
-            .map(|(_, v)| {
-                let v = v.trim();
-                v.strip_prefix('"')
+            .filter_map(|header| header.to_str().ok())
+            .flat_map(cookie::Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|cookie| cookie.name() == name)
+            .and_then(|cookie| cookie.value_raw())
+            .map(|value| {
+                value
+                    .strip_prefix('"')
                     .and_then(|v| v.strip_suffix('"'))
-                    .unwrap_or(v)
+                    .unwrap_or(value)
             })
     }
 
-    /// A query parameter's raw (not percent-decoded) value.
-    pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .as_deref()?
-            .split('&')
-            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v)
+    /// A query parameter's value, percent-decoded (`+` is a space, as in
+    /// HTML forms); the first of that name.
+    ///
+    /// ```
+    /// let mut hs = chanx::Handshake::new("/ws/");
+    /// hs.query = Some("token=a%20b+c&flag".into());
+    /// assert_eq!(hs.query_param("token").as_deref(), Some("a b c"));
+    /// assert_eq!(hs.query_param("flag").as_deref(), Some(""));
+    /// ```
+    pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        form_urlencoded::parse(self.query.as_deref()?.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
     }
 
     /// A path parameter captured by the route.
@@ -142,11 +150,13 @@ mod tests {
     }
 
     #[test]
-    fn query_parameters_are_read_raw() {
+    fn query_parameters_are_percent_decoded() {
         let mut hs = Handshake::new("/");
-        hs.query = Some("token=a%20b&flag&x=1".into());
-        assert_eq!(hs.query_param("token"), Some("a%20b"));
-        assert_eq!(hs.query_param("flag"), Some(""));
+        hs.query = Some("token=a%20b&flag&x=1&t%C3%A9=%E2%98%83&bad=%ff".into());
+        assert_eq!(hs.query_param("token").as_deref(), Some("a b"));
+        assert_eq!(hs.query_param("flag").as_deref(), Some(""));
+        assert_eq!(hs.query_param("té").as_deref(), Some("☃"));
+        assert_eq!(hs.query_param("bad").as_deref(), Some("\u{fffd}"));
         assert_eq!(hs.query_param("missing"), None);
     }
 }

@@ -1,17 +1,18 @@
 //! The program's configuration: command-line flags and environment.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use chanx::Options;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Which web framework serves the endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Adapter {
-    /// axum (the default).
+    /// Everything, HTTP API and playground included (the default).
     Axum,
-    /// warp: everything, HTTP API included.
+    /// Everything, HTTP API and playground included.
     Warp,
-    /// async-std: the WebSockets only.
+    /// The WebSockets only.
     AsyncStd,
 }
 
@@ -48,9 +49,9 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
-    /// A feature that is not built yet.
-    #[error("{0}")]
-    Unsupported(String),
+    /// The Redis channel layer did not start.
+    #[error("Redis channel layer (--redis or CHANX_REDIS_URL): {0}")]
+    Redis(#[from] chanx_fred::Error),
     /// An I/O failure while starting or serving.
     #[error("{what}: {source}")]
     Io {
@@ -66,6 +67,23 @@ pub enum ConfigError {
     /// Bad routes.
     #[error("invalid routes: {0}")]
     Routes(#[from] chanx::routing::RouteError),
+}
+
+impl ConfigError {
+    /// The process exit status for this error: 2 for a mistake in the
+    /// command line or the environment, 1 for a failure while serving.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ConfigError::Invalid { .. } => 2,
+            ConfigError::Redis(
+                chanx_fred::Error::Config(_) | chanx_fred::Error::Invalid { .. },
+            ) => 2,
+            ConfigError::Redis(_)
+            | ConfigError::Io { .. }
+            | ConfigError::Endpoint(_)
+            | ConfigError::Routes(_) => 1,
+        }
+    }
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> ConfigError {
@@ -131,129 +149,213 @@ impl Config {
     }
 }
 
-/// The parsed command line.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Command {
-    /// `serve [--adapter A] [--bind ADDR] [--redis URL]`.
-    Serve {
-        /// `--adapter`.
-        adapter: Adapter,
-        /// `--bind`.
-        bind: SocketAddr,
-        /// `--redis` (or `CHANX_REDIS_URL`).
-        redis: Option<String>,
-    },
-    /// `session <username>`.
-    Session {
-        /// The user to sign a cookie for.
-        username: String,
-    },
-    /// `--help`.
-    Help,
+/// What the help says about the environment and exit codes.
+const ENVIRONMENT_HELP: &str = "\
+Environment (besides the variables shown with each flag):
+  CHANX_SECRET_KEY       key that signs session cookies; unset: a fixed
+                         development key, with a warning in the log
+  CHANX_ALLOWED_ORIGINS  comma-separated browser origins allowed to open
+                         WebSockets and call the API; unset:
+                         http://localhost:8000, http://127.0.0.1:8000 and
+                         the bound address
+  CHANX_DEMO_PASSWORD    password of the demo users alice, bob and carol
+                         (default: chanx-demo)
+  RUST_LOG               log filter, e.g. `debug` or `chanx=debug,info`
+                         (default: info)
+
+Exit status: 0 on success, 1 when serving fails (address in use, Redis
+unreachable), 2 for a mistake in the command line or the environment.";
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "quickstart",
+    version,
+    about = "The chanx Quick Start, runnable: echo, chat rooms and notifications over WebSockets",
+    after_help = ENVIRONMENT_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Format of the log lines on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CHANX_LOG_FORMAT")]
+    pub log_format: LogFormat,
 }
 
-/// The usage text.
-pub const USAGE: &str = "usage:
-  quickstart serve [--adapter axum|warp|async-std] [--bind 127.0.0.1:8000] [--redis redis://127.0.0.1:6379]
-  quickstart session <username>";
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the WebSocket endpoints, the HTTP API and the playground.
+    #[command(after_help = ENVIRONMENT_HELP)]
+    Serve(ServeArgs),
+    /// Print a `sessionid` cookie value that `serve` accepts for a demo user
+    /// (signed with the same CHANX_SECRET_KEY).
+    #[command(after_help = ENVIRONMENT_HELP)]
+    Session {
+        /// The demo user: alice, bob or carol.
+        username: String,
+    },
+}
 
-/// Parses the arguments after the program name.
-pub fn parse_args(args: &[String], redis_env: Option<String>) -> Result<Command, ConfigError> {
-    let mut it = args.iter();
-    match it.next().map(String::as_str) {
-        None | Some("-h" | "--help" | "help") => Ok(Command::Help),
-        Some("session") => {
-            let username = it
-                .next()
-                .ok_or_else(|| invalid("session <username>", "a username is required"))?;
-            if let Some(extra) = it.next() {
-                return Err(invalid("session", format!("unexpected argument `{extra}`")));
-            }
-            Ok(Command::Session {
-                username: username.clone(),
-            })
-        }
-        Some("serve") => {
-            let mut adapter = Adapter::Axum;
-            let mut bind: SocketAddr = ([127, 0, 0, 1], 8000).into();
-            let mut redis = redis_env.filter(|r| !r.is_empty());
-            while let Some(flag) = it.next() {
-                let (name, inline) = match flag.split_once('=') {
-                    Some((n, v)) => (n, Some(v.to_owned())),
-                    None => (flag.as_str(), None),
-                };
-                let mut value = || {
-                    inline
-                        .clone()
-                        .or_else(|| it.next().cloned())
-                        .ok_or_else(|| invalid(name, "a value is required"))
-                };
-                match name {
-                    "--adapter" => {
-                        adapter = match value()?.as_str() {
-                            "axum" => Adapter::Axum,
-                            "warp" => Adapter::Warp,
-                            "async-std" => Adapter::AsyncStd,
-                            other => {
-                                return Err(invalid(
-                                    "--adapter",
-                                    format!("`{other}` is not one of axum, warp, async-std"),
-                                ));
-                            }
-                        }
-                    }
-                    "--bind" => {
-                        let v = value()?;
-                        bind = v.parse().map_err(|_| {
-                            invalid(
-                                "--bind",
-                                format!("`{v}` is not an address like 127.0.0.1:8000"),
-                            )
-                        })?;
-                    }
-                    "--redis" => redis = Some(value()?),
-                    other => return Err(invalid("serve", format!("unknown flag `{other}`"))),
-                }
-            }
-            Ok(Command::Serve {
-                adapter,
-                bind,
-                redis,
-            })
-        }
-        Some(other) => Err(invalid(
-            "command",
-            format!("`{other}` is not `serve` or `session`"),
-        )),
+/// The flags of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The web framework serving the endpoints (async-std serves the
+    /// WebSockets only).
+    #[arg(long, value_enum, default_value_t = Adapter::Axum, env = "CHANX_ADAPTER")]
+    pub adapter: Adapter,
+    /// Where to listen: an IP address or host name, and a port (0 picks a
+    /// free one).
+    #[arg(long, default_value = "127.0.0.1:8000", env = "CHANX_BIND", value_name = "HOST:PORT", value_parser = parse_bind)]
+    pub bind: Bind,
+    /// Use the Redis channel layer at this URL, so that several `serve`
+    /// processes share groups and events (default: the in-memory layer).
+    #[arg(long, env = "CHANX_REDIS_URL", value_name = "URL")]
+    pub redis: Option<String>,
+}
+
+/// The format of log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event (coloured on a terminal).
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// A `--bind` address: the text given and the socket address it resolves to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bind {
+    /// The host as given (`localhost`, `127.0.0.1`, `[::1]`...).
+    pub host: String,
+    /// The first address the host resolves to, with the port.
+    pub addr: SocketAddr,
+}
+
+impl Bind {
+    /// The origin a browser uses for this host on `port`, when the host is
+    /// a name rather than an IP address (`http://localhost:9000`).
+    pub fn named_origin(&self, port: u16) -> Option<String> {
+        let is_ip = self
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok();
+        (!is_ip).then(|| format!("http://{}:{port}", self.host))
     }
+}
+
+/// Parses `HOST:PORT`, resolving a host name (`localhost:8000`). An IPv4
+/// address is preferred when a name has both kinds.
+fn parse_bind(text: &str) -> Result<Bind, String> {
+    let (host, _) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{text}` is not HOST:PORT, like 127.0.0.1:8000"))?;
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|error| format!("cannot resolve `{text}`: {error}"))?
+        .collect();
+    let addr = addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("`{text}` resolves to no address"))?;
+    Ok(Bind {
+        host: host.to_owned(),
+        addr,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory as _;
+    use clap::error::ErrorKind;
+
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("quickstart").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn parses_serve_flags() {
-        let cmd = parse_args(
-            &args(&["serve", "--adapter", "warp", "--bind=0.0.0.0:9000"]),
-            None,
+        let Ok(Cli {
+            command: Command::Serve(serve),
+            log_format,
+        }) = parse(&["serve", "--adapter", "warp", "--bind=0.0.0.0:9000"])
+        else {
+            panic!("serve flags refused");
+        };
+        assert_eq!(serve.adapter, Adapter::Warp);
+        assert_eq!(serve.bind.addr, ([0, 0, 0, 0], 9000).into());
+        assert_eq!(log_format, LogFormat::Text);
+        for bad in [
+            ["--bind", "nope"],
+            ["--adapter", "rocket"],
+            ["--history", "1"],
+        ] {
+            let error = parse(&["serve", bad[0], bad[1]]).map(|_| ());
+            assert!(
+                error.is_err_and(|e| e.kind() != ErrorKind::DisplayHelp && e.exit_code() == 2),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn host_names_bind_and_name_their_origin() {
+        let bind = parse_bind("localhost:8000").expect("localhost resolves");
+        assert!(bind.addr.ip().is_loopback());
+        assert_eq!(
+            bind.named_origin(8000).as_deref(),
+            Some("http://localhost:8000")
         );
-        assert!(matches!(
-            cmd,
-            Ok(Command::Serve {
-                adapter: Adapter::Warp,
-                redis: None,
-                ..
-            })
-        ));
-        let err = parse_args(&args(&["serve", "--bind", "nope"]), None);
-        assert!(err.is_err_and(|e| e.to_string().contains("--bind")));
-        let err = parse_args(&args(&["serve", "--adapter", "rocket"]), None);
-        assert!(err.is_err_and(|e| e.to_string().contains("--adapter")));
+        let ip = parse_bind("127.0.0.1:0").expect("an IP binds");
+        assert_eq!(ip.named_origin(1), None);
+        assert_eq!(parse_bind("[::1]:0").map(|b| b.named_origin(1)), Ok(None));
+        assert!(parse_bind("8000").is_err_and(|e| e.contains("HOST:PORT")));
+    }
+
+    #[test]
+    fn help_and_version_are_answered() {
+        for args in [
+            &["--help"][..],
+            &["serve", "--help"],
+            &["session", "--help"],
+        ] {
+            let help = parse(args)
+                .map(|_| ())
+                .expect_err("help is not a command")
+                .to_string();
+            for variable in [
+                "CHANX_SECRET_KEY",
+                "CHANX_ALLOWED_ORIGINS",
+                "CHANX_DEMO_PASSWORD",
+                "RUST_LOG",
+                "CHANX_LOG_FORMAT",
+                "Exit status",
+            ] {
+                assert!(help.contains(variable), "{args:?} help lacks {variable}");
+            }
+        }
+        let serve_help = parse(&["serve", "--help"])
+            .map(|_| ())
+            .expect_err("help")
+            .to_string();
+        for variable in ["CHANX_REDIS_URL", "CHANX_BIND", "CHANX_ADAPTER"] {
+            assert!(serve_help.contains(variable), "serve help lacks {variable}");
+        }
+        let version = parse(&["--version"]).map(|_| ()).expect_err("version");
+        assert_eq!(version.kind(), ErrorKind::DisplayVersion);
     }
 
     #[test]
@@ -262,7 +364,11 @@ mod tests {
         let err = Config::from_env(bind, |k| {
             (k == "CHANX_ALLOWED_ORIGINS").then(|| "ftp://x".to_owned())
         });
-        assert!(err.is_err_and(|e| e.to_string().contains("CHANX_ALLOWED_ORIGINS")));
+        assert!(
+            err.is_err_and(
+                |e| e.to_string().contains("CHANX_ALLOWED_ORIGINS") && e.exit_code() == 2
+            )
+        );
         let ok = Config::from_env(bind, |_| None).map(|c| c.allowed_origins);
         assert_eq!(
             ok.ok(),

@@ -3,54 +3,45 @@
 //! ```text
 //! cargo run --release -p quickstart -- serve [--adapter axum|warp|async-std] [--bind 127.0.0.1:8000] [--redis URL]
 //! cargo run --release -p quickstart -- session <username>
+//! cargo run --release -p quickstart -- --help
 //! ```
 
 use std::process::ExitCode;
 
-use quickstart::config::{Command, USAGE, parse_args};
+use clap::Parser as _;
+use quickstart::config::{Bind, Cli, Command, LogFormat, ServeArgs};
 use quickstart::{Adapter, Config, ConfigError, build_app};
+use warp::Filter as _;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
 fn main() -> ExitCode {
-    init_logging();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match parse_args(&args, env("CHANX_REDIS_URL")) {
-        Ok(command) => command,
-        // Only a mistake in the command line gets the usage text.
-        Err(error) => {
-            eprintln!("quickstart: {error}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = match command {
-        Command::Help => {
-            println!("{USAGE}");
-            Ok(())
-        }
+    // clap prints help and version (exit 0) and command-line mistakes with
+    // the usage (exit 2).
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
         Command::Session { username } => session(&username),
-        Command::Serve {
-            adapter,
-            bind,
-            redis,
-        } => serve(adapter, bind, redis),
+        Command::Serve(args) => serve(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Errors after parsing are reported once, without the usage text.
         Err(error) => {
             eprintln!("quickstart: {error}");
-            ExitCode::from(2)
+            ExitCode::from(error.exit_code())
         }
     }
 }
 
 /// Logs go to stderr (stdout carries the banner and `session`'s cookie),
-/// coloured only on a terminal, filtered by `RUST_LOG` (default `info`:
-/// connection events; each message is logged at `debug`). An invalid
-/// `RUST_LOG` is reported, not silently replaced.
-fn init_logging() {
+/// as text coloured only on a terminal or as JSON lines, filtered by
+/// `RUST_LOG` (default `info`: connection events and HTTP requests; each
+/// message is logged at `debug`). An invalid `RUST_LOG` is reported, not
+/// silently replaced.
+fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
     let filter = match std::env::var("RUST_LOG") {
         Err(_) => tracing_subscriber::EnvFilter::new("info"),
@@ -63,11 +54,13 @@ fn init_logging() {
             })
         }
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
 }
 
 fn session(username: &str) -> Result<(), ConfigError> {
@@ -88,11 +81,12 @@ fn session(username: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn serve(
-    adapter: Adapter,
-    bind: std::net::SocketAddr,
-    redis: Option<String>,
-) -> Result<(), ConfigError> {
+fn serve(args: ServeArgs) -> Result<(), ConfigError> {
+    let ServeArgs {
+        adapter,
+        bind,
+        redis,
+    } = args;
     raise_file_limit();
     match adapter {
         Adapter::Axum | Adapter::Warp => {
@@ -107,16 +101,16 @@ fn serve(
             reason: "the Redis channel layer runs on tokio; use it with --adapter axum or warp"
                 .into(),
         }),
-        Adapter::AsyncStd => serve_async_std(bind),
+        Adapter::AsyncStd => serve_async_std(&bind),
     }
 }
 
 /// A listener on `bind` with a deep accept queue (bursts of connects) and
 /// `TCP_NODELAY`, inherited by accepted sockets on Linux.
-fn listen(bind: std::net::SocketAddr) -> Result<tokio::net::TcpListener, ConfigError> {
-    chanx_warp::listener(bind).map_err(|e| ConfigError::Invalid {
-        field: "--bind".into(),
-        reason: format!("cannot listen on {bind}: {e}"),
+fn listen(bind: &Bind) -> Result<tokio::net::TcpListener, ConfigError> {
+    chanx_warp::listener(bind.addr).map_err(|source| ConfigError::Io {
+        what: format!("cannot listen on {} (--bind)", bind.addr),
+        source,
     })
 }
 
@@ -125,12 +119,18 @@ fn listen(bind: std::net::SocketAddr) -> Result<tokio::net::TcpListener, ConfigE
 /// signed with the development key.
 fn config_for(
     listener: &tokio::net::TcpListener,
-    bind: std::net::SocketAddr,
+    bind: &Bind,
     adapter: Adapter,
 ) -> Result<Config, ConfigError> {
-    let addr = listener.local_addr().unwrap_or(bind);
+    let addr = listener.local_addr().unwrap_or(bind.addr);
     let mut config = Config::from_env(addr, env)?;
     config.adapter = adapter;
+    // `--bind localhost:8000`: the page is opened as http://localhost:8000.
+    if env("CHANX_ALLOWED_ORIGINS").is_none() {
+        config
+            .allowed_origins
+            .extend(bind.named_origin(addr.port()));
+    }
     if config.secret_is_default {
         tracing::warn!(
             "CHANX_SECRET_KEY is not set: session cookies are signed with a fixed development key"
@@ -158,23 +158,14 @@ async fn close_websockets(shutdown: &chanx::Shutdown) {
 /// How long shutdown waits for WebSockets to close before exiting anyway.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-async fn run(
-    adapter: Adapter,
-    bind: std::net::SocketAddr,
-    redis: Option<String>,
-) -> Result<(), ConfigError> {
-    let listener = listen(bind)?;
-    let config = config_for(&listener, bind, adapter)?;
+async fn run(adapter: Adapter, bind: Bind, redis: Option<String>) -> Result<(), ConfigError> {
+    let listener = listen(&bind)?;
+    let config = config_for(&listener, &bind, adapter)?;
     let addr = config.bind;
     let (app, layer_name) = match redis {
         None => (build_app(&config)?, "in-memory channel layer"),
         Some(url) => {
-            let layer = chanx_fred::FredLayer::connect(chanx_fred::FredConfig::new(url))
-                .await
-                .map_err(|e| ConfigError::Invalid {
-                    field: "--redis (or CHANX_REDIS_URL)".into(),
-                    reason: e.to_string(),
-                })?;
+            let layer = chanx_fred::FredLayer::connect(chanx_fred::FredConfig::new(url)).await?;
             (
                 quickstart::build_app_on(&config, layer)?,
                 "Redis channel layer",
@@ -206,7 +197,7 @@ async fn run(
         ..Default::default()
     };
     if adapter == Adapter::Warp {
-        let filter = quickstart::warp::filter(&app);
+        let filter = quickstart::warp::filter(&app).with(quickstart::warp::request_log());
         chanx_warp::serve(listener, filter, limits, stopped).await;
     } else {
         chanx_axum::serve(listener, app.router, limits, stopped).await;
@@ -254,7 +245,7 @@ async fn wait_for_signal() {
 /// the async-std runtime (there is no HTTP framework to serve the API and
 /// the playground). A small tokio runtime binds the listener, as for the
 /// other adapters, and waits for SIGINT/SIGTERM.
-fn serve_async_std(bind: std::net::SocketAddr) -> Result<(), ConfigError> {
+fn serve_async_std(bind: &Bind) -> Result<(), ConfigError> {
     let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -268,9 +259,9 @@ fn serve_async_std(bind: std::net::SocketAddr) -> Result<(), ConfigError> {
     };
     let config = config_for(&listener, bind, Adapter::AsyncStd)?;
     let addr = config.bind;
-    let listener = listener.into_std().map_err(|e| ConfigError::Invalid {
-        field: "--bind".into(),
-        reason: format!("cannot listen on {bind}: {e}"),
+    let listener = listener.into_std().map_err(|source| ConfigError::Io {
+        what: format!("cannot listen on {addr} (--bind)"),
+        source,
     })?;
     let server = build_app(&config)?.server;
     println!(

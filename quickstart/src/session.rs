@@ -1,17 +1,17 @@
 //! Signed `sessionid` cookies proving a username.
 //!
-//! Value format: `<b64url(username)>.<issued unix seconds>.<b64url(HMAC-SHA256)>`,
-//! base64url without padding, the MAC taken over `"<b64url(username)>.<issued>"`.
+//! The cookie crate's signed jar signs and verifies (HMAC-SHA256, compared
+//! in constant time); the signed value is `<b64url(username)>.<issued unix
+//! seconds>`, so that the server can refuse an expired session without
+//! storing anything.
 
 use std::fmt;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use sha2::{Digest as _, Sha256};
-
-type HmacSha256 = Hmac<Sha256>;
+use cookie::{Cookie, CookieJar, Key, SameSite};
+use sha2::{Digest as _, Sha512};
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "sessionid";
@@ -25,17 +25,15 @@ const MAX_CLOCK_SKEW_SECS: u64 = 60;
 /// Longer cookie values are rejected before any decoding.
 const MAX_COOKIE_LEN: usize = 4096;
 
-/// HMAC-SHA256 block size; shorter keys are zero-padded, longer ones hashed.
-const BLOCK_SIZE: usize = 64;
-
 /// Why a session cookie was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
-    /// Not of the form `<user>.<issued>.<mac>` with valid parts.
+    /// Too long, or signed but not of the form `<user>.<issued>`.
     #[error("malformed session cookie")]
     Malformed,
-    /// The MAC does not match: forged, tampered or signed with another key.
-    #[error("bad session signature")]
+    /// The signature does not verify: forged, tampered, unsigned or signed
+    /// with another secret key (a changed `CHANX_SECRET_KEY`).
+    #[error("session cookie signature does not verify (forged, or signed with another secret key)")]
     BadSignature,
     /// Older than the maximum age, or issued too far in the future.
     #[error("session expired")]
@@ -45,7 +43,7 @@ pub enum SessionError {
 /// Signs and verifies session cookie values with a secret key.
 #[derive(Clone)]
 pub struct SessionSigner {
-    mac: HmacSha256,
+    key: Key,
     max_age: Duration,
 }
 
@@ -59,18 +57,14 @@ impl fmt::Debug for SessionSigner {
 }
 
 impl SessionSigner {
-    /// A signer keyed with `secret`, with the default 14-day maximum age.
+    /// A signer keyed with `secret` (any length), with the default 14-day
+    /// maximum age.
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
-        // Standard HMAC key preparation, done here so that keying is infallible.
-        let secret = secret.as_ref();
-        let mut key = [0u8; BLOCK_SIZE];
-        if secret.len() > BLOCK_SIZE {
-            key[..32].copy_from_slice(&Sha256::digest(secret));
-        } else {
-            key[..secret.len()].copy_from_slice(secret);
-        }
+        // The cookie crate wants 64 bytes of key; SHA-512 turns a secret of
+        // any length into exactly that.
+        let key = Key::from(Sha512::digest(secret.as_ref()).as_slice());
         Self {
-            mac: HmacSha256::new(&key.into()),
+            key,
             max_age: DEFAULT_MAX_AGE,
         }
     }
@@ -89,8 +83,12 @@ impl SessionSigner {
     /// A cookie value proving `username`, issued at `now_unix` seconds.
     pub fn sign(&self, username: &str, now_unix: u64) -> String {
         let payload = format!("{}.{now_unix}", URL_SAFE_NO_PAD.encode(username));
-        let tag = self.tag(&payload).finalize().into_bytes();
-        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
+        let mut jar = CookieJar::new();
+        jar.signed_mut(&self.key)
+            .add(Cookie::new(COOKIE_NAME, payload));
+        jar.get(COOKIE_NAME)
+            .map(|cookie| cookie.value().to_owned())
+            .unwrap_or_default()
     }
 
     /// The username proven by `cookie_value`, if its signature and age check out.
@@ -98,25 +96,20 @@ impl SessionSigner {
         if cookie_value.len() > MAX_COOKIE_LEN {
             return Err(SessionError::Malformed);
         }
-        let mut parts = cookie_value.split('.');
-        let (Some(user), Some(issued), Some(tag), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(SessionError::Malformed);
-        };
+        let mut jar = CookieJar::new();
+        jar.add_original(Cookie::new(COOKIE_NAME, cookie_value.to_owned()));
+        let verified = jar
+            .signed(&self.key)
+            .get(COOKIE_NAME)
+            .ok_or(SessionError::BadSignature)?;
+        let (user, issued) = verified
+            .value()
+            .split_once('.')
+            .ok_or(SessionError::Malformed)?;
         if issued.is_empty() || !issued.bytes().all(|b| b.is_ascii_digit()) {
             return Err(SessionError::Malformed);
         }
         let issued_at: u64 = issued.parse().map_err(|_| SessionError::Malformed)?;
-        let tag = URL_SAFE_NO_PAD
-            .decode(tag)
-            .map_err(|_| SessionError::Malformed)?;
-
-        let payload_len = user.len() + 1 + issued.len();
-        self.tag(&cookie_value[..payload_len])
-            .verify_slice(&tag)
-            .map_err(|_| SessionError::BadSignature)?;
-
         let too_old = now_unix.saturating_sub(issued_at) > self.max_age.as_secs();
         let too_new = issued_at > now_unix.saturating_add(MAX_CLOCK_SKEW_SECS);
         if too_old || too_new {
@@ -127,17 +120,19 @@ impl SessionSigner {
             .map_err(|_| SessionError::Malformed)?;
         String::from_utf8(user).map_err(|_| SessionError::Malformed)
     }
-
-    fn tag(&self, payload: &str) -> HmacSha256 {
-        let mut mac = self.mac.clone();
-        mac.update(payload.as_bytes());
-        mac
-    }
 }
 
-/// A `Set-Cookie` header value storing `value` as the session cookie.
+/// A `Set-Cookie` header value storing `value` as the session cookie:
+/// `HttpOnly`, `Path=/`, `SameSite=Lax`, `Max-Age` in seconds.
 pub fn set_cookie_header(value: &str, max_age_secs: u64) -> String {
-    format!("{COOKIE_NAME}={value}; HttpOnly; Path=/; SameSite=Lax; Max-Age={max_age_secs}")
+    let max_age = i64::try_from(max_age_secs).unwrap_or(i64::MAX);
+    Cookie::build((COOKIE_NAME, value))
+        .http_only(true)
+        .path("/")
+        .same_site(SameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .build()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -157,33 +152,30 @@ mod tests {
         for name in ["alice", "", "bob.smith", "zoë ☃", "a/b+c=="] {
             let value = s.sign(name, NOW);
             assert_eq!(s.verify(&value, NOW).unwrap(), name);
-            assert!(value.split('.').count() == 3);
+            assert_eq!(value.split('.').count(), 2, "{value}");
         }
     }
 
     #[test]
-    fn format_matches_spec() {
+    fn the_signed_payload_is_user_and_issue_time() {
         let value = signer().sign("alice", NOW);
-        let (payload, tag) = value.rsplit_once('.').unwrap();
-        assert_eq!(payload, format!("YWxpY2U.{NOW}"));
-        let mut mac = HmacSha256::new_from_slice(b"test-secret").unwrap();
-        mac.update(payload.as_bytes());
-        assert_eq!(tag, URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+        // The signed jar prefixes a base64 HMAC-SHA256 tag (44 characters).
+        assert_eq!(&value[44..], format!("YWxpY2U.{NOW}"));
     }
 
     #[test]
-    fn keying_matches_hmac_for_all_key_lengths() {
-        for len in [0, 1, 32, 63, 64, 65, 200] {
-            let key = vec![0x5a; len];
-            let value = SessionSigner::new(&key).sign("u", 7);
-            let payload = "dQ.7";
-            let mut mac = HmacSha256::new_from_slice(&key).unwrap();
-            mac.update(payload.as_bytes());
-            let expected = format!(
-                "{payload}.{}",
-                URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-            );
-            assert_eq!(value, expected, "key length {len}");
+    fn keys_of_any_length_sign_and_differ() {
+        let values: Vec<String> = [0, 1, 32, 63, 64, 65, 200]
+            .into_iter()
+            .map(|len| {
+                let signer = SessionSigner::new(vec![0x5a; len]);
+                let value = signer.sign("u", 7);
+                assert_eq!(signer.verify(&value, 7).unwrap(), "u", "key length {len}");
+                value
+            })
+            .collect();
+        for (i, a) in values.iter().enumerate() {
+            assert!(values[i + 1..].iter().all(|b| b != a));
         }
     }
 
@@ -209,9 +201,19 @@ mod tests {
             Err(SessionError::BadSignature)
         );
         let mut flipped = value.clone();
-        let last = if value.ends_with('A') { "B" } else { "A" };
-        flipped.replace_range(value.len() - 1.., last);
-        assert!(signer().verify(&flipped, NOW).is_err());
+        let first = if value.starts_with('A') { "B" } else { "A" };
+        flipped.replace_range(..1, first);
+        assert_eq!(
+            signer().verify(&flipped, NOW),
+            Err(SessionError::BadSignature)
+        );
+        for unsigned in ["", "alice", "YWxpY2U.1700000000", &value[..43]] {
+            assert_eq!(
+                signer().verify(unsigned, NOW),
+                Err(SessionError::BadSignature),
+                "{unsigned:?}"
+            );
+        }
     }
 
     #[test]
@@ -239,32 +241,28 @@ mod tests {
     }
 
     #[test]
-    fn malformed_values() {
+    fn signed_but_malformed_values() {
         let s = signer();
-        let good = s.sign("alice", NOW);
-        let (user, rest) = good.split_once('.').unwrap();
-        let (_, tag) = rest.split_once('.').unwrap();
+        let mut jar = CookieJar::new();
         let cases = [
-            String::new(),
-            "alice".into(),
-            "a.b".into(),
-            "a.1.b.c".into(),
-            format!("{good}."),
-            format!("{user}..{tag}"),
-            format!("{user}.+{NOW}.{tag}"),
-            format!("{user}.-1.{tag}"),
-            format!("{user}.99999999999999999999.{tag}"),
-            format!("{user}.{NOW}.{tag}="),
-            format!("{user}.{NOW}.!!!"),
-            "x".repeat(MAX_COOKIE_LEN + 1),
+            "YWxpY2U",
+            "YWxpY2U.",
+            "YWxpY2U.+1",
+            "YWxpY2U.-1",
+            "YWxpY2U.99999999999999999999",
+            "!!!.1700000000",
         ];
         for case in cases {
+            jar.signed_mut(&s.key).add(Cookie::new(COOKIE_NAME, case));
+            let value = jar.get(COOKIE_NAME).unwrap().value().to_owned();
             assert_eq!(
-                s.verify(&case, NOW),
+                s.verify(&value, NOW),
                 Err(SessionError::Malformed),
                 "{case:?}"
             );
         }
+        let too_long = "x".repeat(MAX_COOKIE_LEN + 1);
+        assert_eq!(s.verify(&too_long, NOW), Err(SessionError::Malformed));
     }
 
     #[test]
@@ -321,9 +319,15 @@ mod tests {
 
     #[test]
     fn set_cookie_format() {
+        let header = set_cookie_header("abc", 1_209_600);
+        let cookie = Cookie::parse(header.as_str()).unwrap();
+        assert_eq!(cookie.name_value(), ("sessionid", "abc"));
+        assert_eq!(cookie.http_only(), Some(true));
+        assert_eq!(cookie.path(), Some("/"));
+        assert_eq!(cookie.same_site(), Some(SameSite::Lax));
         assert_eq!(
-            set_cookie_header("abc", 1_209_600),
-            "sessionid=abc; HttpOnly; Path=/; SameSite=Lax; Max-Age=1209600"
+            cookie.max_age(),
+            Some(cookie::time::Duration::seconds(1_209_600))
         );
     }
 }

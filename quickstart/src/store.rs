@@ -42,10 +42,22 @@ impl SignedSessionStore {
         &self.inner.1
     }
 
-    /// The user of a cookie value, if it is valid.
+    /// The user of a cookie value, if it is valid. Why a cookie is refused
+    /// (a signature from another `CHANX_SECRET_KEY`, an expired session...)
+    /// is logged at DEBUG: the client only learns that it is not logged in.
     pub fn user_of(&self, cookie: &str) -> Option<DemoUser> {
-        let username = self.signer().verify(cookie, now_unix()).ok()?;
-        self.users().get(&username)
+        let username = match self.signer().verify(cookie, now_unix()) {
+            Ok(username) => username,
+            Err(reason) => {
+                tracing::debug!(%reason, "session cookie refused");
+                return None;
+            }
+        };
+        let user = self.users().get(&username);
+        if user.is_none() {
+            tracing::debug!(%username, "session cookie refused: no such user");
+        }
+        user
     }
 }
 

@@ -86,3 +86,24 @@ async fn answer(
         None => Err(warp::reject::not_found()),
     }
 }
+
+/// Logs each answered request at INFO, as the axum router's trace layer
+/// does: method, path, status, latency, client address and request id.
+pub fn request_log() -> warp::log::Log<impl Fn(warp::log::Info<'_>) + Copy> {
+    warp::log::custom(|info| {
+        let request_id = info
+            .request_headers()
+            .get("x-request-id")
+            .and_then(|id| id.to_str().ok())
+            .unwrap_or_default();
+        tracing::info!(
+            method = %info.method(),
+            path = info.path(),
+            status = info.status().as_u16(),
+            latency = ?info.elapsed(),
+            ip = %info.remote_addr().map(|addr| addr.ip().to_string()).unwrap_or_default(),
+            request_id,
+            "finished processing request"
+        );
+    })
+}

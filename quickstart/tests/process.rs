@@ -37,13 +37,18 @@ impl Drop for Served {
 }
 
 fn serve(args: &[&str]) -> Served {
+    serve_logging(args, "warn")
+}
+
+/// [`serve`] with `RUST_LOG` set to `log_filter`.
+fn serve_logging(args: &[&str], log_filter: &str) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_quickstart"))
         .args(["serve", "--bind", "127.0.0.1:0"])
         .args(args)
         .env("CHANX_SECRET_KEY", "process-test-key")
         // Redis only where a test asks for it with `--redis`.
         .env_remove("CHANX_REDIS_URL")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log_filter)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -462,4 +467,105 @@ fn a_thousand_slow_request_heads_are_dropped_while_fresh_clients_are_served() {
         let took = terminate(&mut served);
         assert!(took < EXIT_BOUND, "{adapter}: exit took {took:?}");
     }
+}
+
+/// Runs the program to its end with `args`; its exit code, stdout and stderr.
+fn run_to_end(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .args(args)
+        .env_remove("CHANX_REDIS_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the quickstart binary runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_command_line_answers_help_and_version_and_reports_errors_once() {
+    for args in [&["--help"][..], &["serve", "--help"], &["help", "session"]] {
+        let (code, stdout, _) = run_to_end(args);
+        assert_eq!(code, Some(0), "{args:?}");
+        assert!(stdout.contains("CHANX_SECRET_KEY"), "{args:?}: {stdout}");
+    }
+    let (code, stdout, _) = run_to_end(&["--version"]);
+    assert_eq!(
+        (code, stdout.trim()),
+        (Some(0), concat!("quickstart ", env!("CARGO_PKG_VERSION")))
+    );
+
+    // A mistake in the command line: exit 2 with a pointer to the help.
+    let (code, _, stderr) = run_to_end(&["serve", "--adapter", "rocket"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--adapter") && stderr.contains("--help"),
+        "{stderr}"
+    );
+
+    // A failure while serving: exit 1, said once, without the usage.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = taken.local_addr().unwrap().to_string();
+    let (code, _, stderr) = run_to_end(&["serve", "--bind", &bind]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot listen on") && !stderr.contains("Usage"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_to_end(&[
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--redis",
+        "redis://127.0.0.1:1",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot connect to Redis").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn json_logs_carry_http_requests_with_their_request_id() {
+    let served = serve_logging(&["--log-format", "json"], "info");
+    let mut stream = TcpStream::connect(served.addr).unwrap();
+    stream
+        .write_all(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nX-Request-ID: trace-me-42\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+    assert!(
+        reply
+            .to_ascii_lowercase()
+            .contains("x-request-id: trace-me-42"),
+        "{reply}"
+    );
+    let started = Instant::now();
+    let line = loop {
+        let found = served
+            .output
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|line| line.contains("trace-me-42"))
+            .cloned();
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            started.elapsed() < EXIT_BOUND,
+            "no log line for the request"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let entry: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(entry["level"], "INFO");
+    assert_eq!(entry["fields"]["status"], 404);
+    assert_eq!(entry["span"]["path"], "/nowhere");
+    assert_eq!(entry["span"]["request_id"], "trace-me-42");
 }

@@ -292,6 +292,17 @@ impl Connect {
 }
 
 impl Running {
+    /// The same server reached at `addr`, where a test serves its own
+    /// router around it (stopping it is the test's business).
+    pub fn reached_at(&self, addr: SocketAddr) -> Running {
+        Running {
+            addr,
+            server: self.server.clone(),
+            layer: self.layer.clone(),
+            stop: None,
+        }
+    }
+
     /// The `ws://` URL of `path`.
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{}", self.addr, path)

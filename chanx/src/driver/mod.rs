@@ -102,7 +102,7 @@ pub(crate) async fn run<C: Consumer>(
         .request_id()
         .filter(|id| id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()))
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("{:032x}", fastrand::u128(..)));
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let span = tracing::info_span!(
         "websocket",
         request_id = %request_id,

@@ -6,8 +6,6 @@ use serde_json::{Value, json};
 
 use super::{ECHO, assert_echoes, auth_ok};
 
-const SET_COOKIE_SUFFIX: &str = "; HttpOnly; Path=/; SameSite=Lax; Max-Age=1209600";
-
 pub(crate) async fn login_sets_a_working_session_cookie(adapter: Adapter) {
     let server = shared(adapter).await;
     let reply = http(
@@ -25,11 +23,23 @@ pub(crate) async fn login_sets_a_working_session_cookie(adapter: Adapter) {
         .and_then(|v| v.to_str().ok())
         .expect("Set-Cookie header")
         .to_owned();
-    let value = set_cookie
-        .strip_prefix("sessionid=")
-        .and_then(|rest| rest.strip_suffix(SET_COOKIE_SUFFIX))
-        .unwrap_or_else(|| panic!("unexpected Set-Cookie: {set_cookie}"));
-    assert!(!value.is_empty() && !value.contains(';'), "{set_cookie}");
+    let cookie = cookie::Cookie::parse(set_cookie.as_str())
+        .unwrap_or_else(|e| panic!("unexpected Set-Cookie {set_cookie}: {e}"));
+    assert_eq!(cookie.name(), "sessionid", "{set_cookie}");
+    assert_eq!(cookie.http_only(), Some(true), "{set_cookie}");
+    assert_eq!(cookie.path(), Some("/"), "{set_cookie}");
+    assert_eq!(
+        cookie.same_site(),
+        Some(cookie::SameSite::Lax),
+        "{set_cookie}"
+    );
+    assert_eq!(
+        cookie.max_age(),
+        Some(cookie::time::Duration::seconds(1_209_600)),
+        "{set_cookie}"
+    );
+    let value = cookie.value();
+    assert!(!value.is_empty(), "{set_cookie}");
 
     for path in [ECHO, "/ws/myapp/chat/login_tests/"] {
         let mut client = server
