@@ -1,0 +1,55 @@
+//! The chat room endpoint's consumer.
+
+use chanx::messages::PongMessage;
+use chanx::{Consumer, Context, HandlerResult};
+
+use crate::chat_messages::{ChatEvent, ChatGroupMessage};
+use crate::messages::{MessagePayload, MyIncomingMessage};
+
+/// Members of `chat_<room_id>` hear each other's messages and the room's
+/// notifications.
+#[derive(Debug, Default)]
+pub struct ChatConsumer;
+
+impl Consumer for ChatConsumer {
+    type Incoming = MyIncomingMessage;
+    type Event = ChatEvent;
+    type GroupMessage = ChatGroupMessage;
+
+    async fn build_groups(&mut self, ctx: &Context<'_, Self>) -> Vec<String> {
+        let room_id = ctx.param("room_id").unwrap_or("lobby");
+        vec![format!("chat_{room_id}")]
+    }
+
+    async fn receive_message(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        message: MyIncomingMessage,
+    ) -> HandlerResult {
+        match message {
+            MyIncomingMessage::Ping => ctx.send_message(&PongMessage).await?,
+            MyIncomingMessage::Echo(payload) => {
+                let username = ctx.user().map_or("Anonymous", |u| u.username.as_str());
+                let content = format!("{username}: {}", payload.content);
+                ctx.send_group_message(&ChatGroupMessage::ChatMessage(MessagePayload { content }))
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    async fn receive_event(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        event: ChatEvent,
+    ) -> HandlerResult {
+        match event {
+            ChatEvent::Notify(payload) => {
+                let content = format!("{}: {}", payload.level.to_uppercase(), payload.content);
+                ctx.send_message(&MyIncomingMessage::Echo(MessagePayload { content }))
+                    .await?
+            }
+        }
+        Ok(())
+    }
+}
