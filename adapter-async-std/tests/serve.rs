@@ -27,10 +27,10 @@ enum EchoIncoming {
     Echo(MessagePayload),
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
 enum EchoOutgoing {
-    Pong,
+    Pong(()),
     Echo(MessagePayload),
 }
 
@@ -39,6 +39,7 @@ struct EchoConsumer;
 
 impl Consumer for EchoConsumer {
     type Incoming = EchoIncoming;
+    type Outgoing = EchoOutgoing;
     type Event = NoEvent;
     type GroupMessage = NoGroupMessage;
 
@@ -48,7 +49,7 @@ impl Consumer for EchoConsumer {
         message: EchoIncoming,
     ) -> HandlerResult {
         match message {
-            EchoIncoming::Ping => ctx.send_message(&EchoOutgoing::Pong).await?,
+            EchoIncoming::Ping => ctx.send_message(&EchoOutgoing::Pong(())).await?,
             EchoIncoming::Echo(p) => {
                 let content = format!("Echo: {}", p.content);
                 ctx.send_message(&EchoOutgoing::Echo(MessagePayload { content }))

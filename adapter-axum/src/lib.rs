@@ -33,21 +33,22 @@
 //! #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
 //! pub enum EchoIncoming { Ping, Echo(MessagePayload) }
 //!
-//! #[derive(Serialize)]
+//! #[derive(Serialize, JsonSchema)]
 //! #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
-//! pub enum EchoOutgoing { Pong, Echo(MessagePayload) }
+//! pub enum EchoOutgoing { Pong(()), Echo(MessagePayload) }
 //!
 //! #[derive(Default)]
 //! pub struct EchoConsumer;
 //!
 //! impl Consumer for EchoConsumer {
 //!     type Incoming = EchoIncoming;
+//!     type Outgoing = EchoOutgoing;
 //!     type Event = NoEvent;
 //!     type GroupMessage = NoGroupMessage;
 //!
 //!     async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, message: EchoIncoming) -> HandlerResult {
 //!         match message {
-//!             EchoIncoming::Ping => ctx.send_message(&EchoOutgoing::Pong).await?,
+//!             EchoIncoming::Ping => ctx.send_message(&EchoOutgoing::Pong(())).await?,
 //!             EchoIncoming::Echo(p) => {
 //!                 let content = format!("Echo: {}", p.content);
 //!                 ctx.send_message(&EchoOutgoing::Echo(MessagePayload { content })).await?

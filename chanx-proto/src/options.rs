@@ -1,5 +1,5 @@
-//! Per-endpoint options (PROTOCOL.md, "Options") and the compiled
-//! [`Protocol`] shared by every connection of an endpoint.
+//! Per-endpoint options (docs/protocol.md, "Options and limits") and the
+//! compiled [`Protocol`] shared by every connection of an endpoint.
 
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -65,7 +65,8 @@ impl Default for Heartbeat {
     }
 }
 
-/// Options of one endpoint. `Options::default()` gives PROTOCOL.md's defaults.
+/// Options of one endpoint. `Options::default()` gives the defaults of
+/// docs/protocol.md, "Options and limits".
 ///
 /// ```
 /// let options = chanx_proto::Options { send_completion: true, ..Default::default() };

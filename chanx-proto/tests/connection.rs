@@ -1,4 +1,4 @@
-//! Connection-level tests of the protocol core against PROTOCOL.md: every
+//! Connection-level tests of the protocol core against docs/protocol.md: every
 //! behaviour the core decides, driven by hand, without sockets or clocks.
 #![allow(clippy::unwrap_used)]
 
@@ -360,7 +360,7 @@ fn rejected_connection_gets_no_messages_events_or_broadcasts() {
 }
 
 // ---------------------------------------------------------------------------
-// Validation errors (PROTOCOL.md table)
+// Validation errors (docs/protocol.md, "Validation errors")
 // ---------------------------------------------------------------------------
 
 #[test]

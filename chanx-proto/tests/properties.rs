@@ -952,7 +952,7 @@ fn answers(frames: &[&str]) -> Vec<String> {
     answers
 }
 
-/// Core bug: the serde fast path accepts what pydantic and PROTOCOL.md
+/// Core bug: the serde fast path accepts what pydantic and docs/protocol.md
 /// refuse, because serde reads structs and adjacently tagged enums from JSON
 /// arrays too. A `[tag, payload]` frame is not an object and a list payload
 /// is not a model.

@@ -20,13 +20,43 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 /// The result type of handlers.
 pub type HandlerResult = Result<(), HandlerError>;
 
+/// A set of messages the server sends to clients: an action-tagged serde
+/// enum (`#[serde(tag = "action", content = "payload")]`) that also
+/// describes itself as a JSON Schema, for the playground, the AsyncAPI
+/// document and generated clients.
+pub trait OutgoingSet: Serialize + schemars::JsonSchema + Send + Sync + 'static {}
+
+impl<T: Serialize + schemars::JsonSchema + Send + Sync + 'static> OutgoingSet for T {}
+
 /// The group-message set of a consumer that sends no group messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum NoGroupMessage {}
 
+/// The outgoing set of a consumer that sends its client nothing but the
+/// framework's own frames (authentication, errors, pong, completions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NoOutgoing {}
+
+/// An empty set: a schema no message matches.
+macro_rules! empty_set_schema {
+    ($($set:ident),*) => {$(
+        impl schemars::JsonSchema for $set {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($set).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "oneOf": [] })
+            }
+        }
+    )*};
+}
+
+empty_set_schema!(NoGroupMessage, NoOutgoing);
+
 /// A WebSocket endpoint's behaviour: one value per connection.
 ///
-/// The seed's echo consumer:
+/// The echo consumer of chanx's Quick Start (Python):
 ///
 /// ```
 /// use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
@@ -40,21 +70,22 @@ pub enum NoGroupMessage {}
 /// #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
 /// pub enum EchoIncoming { Ping, Echo(MessagePayload) }
 ///
-/// #[derive(Serialize)]
+/// #[derive(Serialize, JsonSchema)]
 /// #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
-/// pub enum EchoOutgoing { Pong, Echo(MessagePayload) }
+/// pub enum EchoOutgoing { Pong(()), Echo(MessagePayload) }
 ///
 /// #[derive(Default)]
 /// pub struct EchoConsumer;
 ///
 /// impl Consumer for EchoConsumer {
 ///     type Incoming = EchoIncoming;
+///     type Outgoing = EchoOutgoing;
 ///     type Event = NoEvent;
 ///     type GroupMessage = NoGroupMessage;
 ///
 ///     async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, message: EchoIncoming) -> HandlerResult {
 ///         match message {
-///             EchoIncoming::Ping => ctx.send_message(&EchoOutgoing::Pong).await?,
+///             EchoIncoming::Ping => ctx.send_message(&EchoOutgoing::Pong(())).await?,
 ///             EchoIncoming::Echo(p) => {
 ///                 let content = format!("Echo: {}", p.content);
 ///                 ctx.send_message(&EchoOutgoing::Echo(MessagePayload { content })).await?
@@ -67,10 +98,16 @@ pub enum NoGroupMessage {}
 pub trait Consumer: Send + Sized + 'static {
     /// The incoming message set (action-tagged serde enum).
     type Incoming: MessageSet;
+    /// What the handlers send to their own client (action-tagged serde
+    /// enum), or [`NoOutgoing`]: [`Context::send_message`] takes nothing
+    /// else. A variant `Pong(())` serializes as
+    /// `{"action": "pong", "payload": null}`.
+    type Outgoing: OutgoingSet;
     /// The channel-event set (`handler`-tagged), or [`NoEvent`](crate::NoEvent).
     type Event: MessageSet + Serialize + Sync;
-    /// The group-message type, or [`NoGroupMessage`].
-    type GroupMessage: Serialize + Send + Sync + 'static;
+    /// The group messages members send each other, delivered to clients
+    /// as they are (with `is_mine` and `is_current`), or [`NoGroupMessage`].
+    type GroupMessage: OutgoingSet;
 
     /// Groups this connection joins after authentication.
     fn build_groups(
@@ -235,8 +272,17 @@ impl<C: Consumer> Context<'_, C> {
         &self.info().request_id
     }
 
-    /// Sends a message to this connection's client.
-    pub async fn send_message<T: Serialize + ?Sized>(
+    /// Sends one of the endpoint's outgoing messages to this connection's
+    /// client. A message outside [`Consumer::Outgoing`] does not compile;
+    /// [`send_raw_json`](Self::send_raw_json) sends anything.
+    pub async fn send_message(&mut self, message: &C::Outgoing) -> Result<(), SendError> {
+        self.send_raw_json(message).await
+    }
+
+    /// Sends any serializable value to this connection's client, unchecked
+    /// against the endpoint's outgoing set (which documents it, so prefer
+    /// [`send_message`](Self::send_message)).
+    pub async fn send_raw_json<T: Serialize + ?Sized>(
         &mut self,
         message: &T,
     ) -> Result<(), SendError> {

@@ -37,7 +37,8 @@ pub struct PathParamDoc {
     pub description: String,
 }
 
-/// One entry of `GET .../websocket-info/` (PROTOCOL.md, Playground).
+/// One entry of `GET .../websocket-info/` (docs/protocol.md, "Playground
+/// and AsyncAPI").
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct EndpointDoc {
     /// The consumer's name.

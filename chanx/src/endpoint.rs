@@ -53,6 +53,10 @@ pub struct EndpointInfo {
     pub description: String,
     /// The incoming message set: tags, variant schemas, definitions.
     pub incoming: MessageSchema,
+    /// What the handlers send to their client ([`Consumer::Outgoing`]).
+    pub outgoing: MessageSchema,
+    /// The group messages delivered to clients ([`Consumer::GroupMessage`]).
+    pub group_messages: MessageSchema,
     /// The channel-event set.
     pub events: MessageSchema,
     /// The endpoint's options.
@@ -85,7 +89,7 @@ impl Endpoint {
     /// # enum In { Echo { content: String } }
     /// # #[derive(Default)] struct EchoConsumer;
     /// # impl Consumer for EchoConsumer {
-    /// #     type Incoming = In; type Event = NoEvent; type GroupMessage = NoGroupMessage;
+    /// #     type Incoming = In; type Outgoing = chanx::NoOutgoing; type Event = NoEvent; type GroupMessage = NoGroupMessage;
     /// #     async fn receive_message(&mut self, _: &mut Context<'_, Self>, _: In) -> HandlerResult { Ok(()) }
     /// # }
     /// use chanx::auth::{AnonymousAuthentication, AllowAny};
@@ -229,10 +233,13 @@ impl<C: Consumer> EndpointBuilder<C> {
     /// Compiles the message schemas and checks the options.
     pub fn build(self) -> Result<Endpoint, ConfigError> {
         let protocol = Protocol::<C::Incoming, C::Event>::new(self.options)?;
+        let action_key = &protocol.options().action_key;
         let info = EndpointInfo {
             name: self.name,
             description: self.description,
             incoming: protocol.incoming().clone(),
+            outgoing: MessageSchema::of::<C::Outgoing>(action_key)?,
+            group_messages: MessageSchema::of::<C::GroupMessage>(action_key)?,
             events: protocol.events().clone(),
             options: protocol.options().clone(),
         };

@@ -35,7 +35,9 @@ pub mod testing;
 pub mod ws;
 
 pub use chanx_proto::{self as proto, NoEvent, Options};
-pub use consumer::{Consumer, Context, HandlerError, HandlerResult, NoGroupMessage};
+pub use consumer::{
+    Consumer, Context, HandlerError, HandlerResult, NoGroupMessage, NoOutgoing, OutgoingSet,
+};
 pub use endpoint::{Endpoint, EndpointBuilder, EndpointInfo};
 pub use handshake::{Handshake, User};
 pub use server::{OriginPolicy, Refusal, Server, Upgrade};

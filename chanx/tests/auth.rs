@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, missing_docs)]
-//! The DRF authentication matrix (reference §1.4, PROTOCOL.md
+//! The DRF authentication matrix (as chanx reproduces it; docs/protocol.md,
 //! "Authentication") through real endpoints and the in-process client.
 
 use std::collections::HashMap;
@@ -50,6 +50,7 @@ struct AuthConsumer;
 
 impl Consumer for AuthConsumer {
     type Incoming = In;
+    type Outgoing = chanx::NoOutgoing;
     type Event = NoEvent;
     type GroupMessage = NoGroupMessage;
 
@@ -62,14 +63,14 @@ impl Consumer for AuthConsumer {
             In::Whoami => {
                 let user = ctx.user().map(|u| u.username.clone());
                 let object = ctx.object::<Profile>().map(|p| p.name.clone());
-                ctx.send_message(&json!({
+                ctx.send_raw_json(&json!({
                     "action": "whoami",
                     "payload": {"user": user, "object": object},
                 }))
                 .await?;
             }
             In::Echo { content } => {
-                ctx.send_message(&json!({"action": "echo", "payload": {"content": content}}))
+                ctx.send_raw_json(&json!({"action": "echo", "payload": {"content": content}}))
                     .await?;
             }
         }
@@ -860,7 +861,8 @@ fn silent_success_sends_no_authentication_frame() {
 
 #[test]
 fn silent_failure_closes_4403_without_a_frame() {
-    // PROTOCOL.md: failures close with 4000 + status; a 401 would be 4401.
+    // docs/protocol.md, "Authentication": failures close with 4000 + status;
+    // a 401 would be 4401.
     let server = silent_server();
     block_on(async {
         let mut client = TestClient::connect(&server, "/ws/").await.unwrap();

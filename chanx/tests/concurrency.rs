@@ -34,7 +34,7 @@ enum Ev {
     Notify { content: String },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
 enum Group {
     Shout { content: String },
@@ -57,6 +57,7 @@ struct Parallel {
 
 impl Consumer for Parallel {
     type Incoming = In;
+    type Outgoing = chanx::NoOutgoing;
     type Event = Ev;
     type GroupMessage = Group;
 
@@ -71,13 +72,13 @@ impl Consumer for Parallel {
             match message {
                 In::Slow { content, millis } => {
                     futures_timer::Delay::new(Duration::from_millis(millis)).await;
-                    ctx.send_message(&json!({"action": "slow", "payload": {"content": content}}))
+                    ctx.send_raw_json(&json!({"action": "slow", "payload": {"content": content}}))
                         .await?;
                 }
                 In::Echo { content } => {
                     let channel = ctx.channel_name().to_owned();
                     let groups = ctx.groups().to_vec();
-                    ctx.send_message(&json!({"action": "echo", "payload": {"content": content, "groups": groups, "has_channel": !channel.is_empty()}}))
+                    ctx.send_raw_json(&json!({"action": "echo", "payload": {"content": content, "groups": groups, "has_channel": !channel.is_empty()}}))
                         .await?;
                 }
                 In::Shout { content } => ctx.send_group_message(&Group::Shout { content }).await?,
@@ -86,7 +87,7 @@ impl Consumer for Parallel {
                 In::Close => ctx.close(4000).await?,
                 In::Burst { count } => {
                     for i in 0..count {
-                        ctx.send_message(&json!({"action": "item", "payload": i})).await?;
+                        ctx.send_raw_json(&json!({"action": "item", "payload": i})).await?;
                     }
                 }
                 In::Hold => {
@@ -108,7 +109,7 @@ impl Consumer for Parallel {
 
     async fn receive_event(&mut self, ctx: &mut Context<'_, Self>, event: Ev) -> HandlerResult {
         let Ev::Notify { content } = event;
-        ctx.send_message(&json!({"action": "notified", "payload": {"content": content}}))
+        ctx.send_raw_json(&json!({"action": "notified", "payload": {"content": content}}))
             .await?;
         Ok(())
     }

@@ -55,7 +55,7 @@ enum Ev {
     Explode,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
 enum GroupOut {
     Chat { content: String },
@@ -74,6 +74,7 @@ struct Worker {
 
 impl Consumer for Worker {
     type Incoming = In;
+    type Outgoing = chanx::NoOutgoing;
     type Event = Ev;
     type GroupMessage = GroupOut;
 
@@ -88,7 +89,7 @@ impl Consumer for Worker {
         if self.probe.welcome {
             let user = ctx.user().map(|u| u.username.clone());
             let groups = ctx.groups().to_vec();
-            ctx.send_message(&json!({
+            ctx.send_raw_json(&json!({
                 "action": "welcome",
                 "payload": {"user": user, "groups": groups},
             }))
@@ -100,14 +101,14 @@ impl Consumer for Worker {
     async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, message: In) -> HandlerResult {
         match message {
             In::Echo { content } => {
-                ctx.send_message(&json!({"action": "echo", "payload": {"content": content}}))
+                ctx.send_raw_json(&json!({"action": "echo", "payload": {"content": content}}))
                     .await?;
             }
             In::Fail => return Err("the database said no".into()),
             In::Panic => panic!("handler panicked on purpose"),
             In::Slow { content } => {
                 futures_timer::Delay::new(Duration::from_millis(150)).await;
-                ctx.send_message(&json!({"action": "slow", "payload": {"content": content}}))
+                ctx.send_raw_json(&json!({"action": "slow", "payload": {"content": content}}))
                     .await?;
             }
             In::Group {
@@ -128,7 +129,7 @@ impl Consumer for Worker {
                 ctx.send_group_json(&map, None, true).await?;
             }
             In::SetName { user_name } => {
-                ctx.send_message(&json!({
+                ctx.send_raw_json(&json!({
                     "action": "name_set",
                     "payload": {"user_name": user_name, "is_ok": true},
                 }))
@@ -141,7 +142,7 @@ impl Consumer for Worker {
     async fn receive_event(&mut self, ctx: &mut Context<'_, Self>, event: Ev) -> HandlerResult {
         match event {
             Ev::Notify { content } => {
-                ctx.send_message(&json!({"action": "notified", "payload": {"content": content}}))
+                ctx.send_raw_json(&json!({"action": "notified", "payload": {"content": content}}))
                     .await?;
                 Ok(())
             }

@@ -28,6 +28,7 @@ struct Member;
 
 impl Consumer for Member {
     type Incoming = In;
+    type Outgoing = chanx::NoOutgoing;
     type Event = NoEvent;
     type GroupMessage = NoGroupMessage;
 

@@ -28,6 +28,7 @@ struct Room;
 
 impl Consumer for Room {
     type Incoming = In;
+    type Outgoing = chanx::NoOutgoing;
     type Event = NoEvent;
     type GroupMessage = NoGroupMessage;
 
@@ -45,7 +46,7 @@ impl Consumer for Room {
 
     async fn on_gap(&mut self, ctx: &mut Context<'_, Self>, group: &str) -> HandlerResult {
         GAPS.fetch_add(1, Ordering::SeqCst);
-        ctx.send_message(&json!({"action": "resync", "payload": {"group": group}}))
+        ctx.send_raw_json(&json!({"action": "resync", "payload": {"group": group}}))
             .await?;
         Ok(())
     }

@@ -64,6 +64,7 @@ struct EchoConsumer;
 
 impl Consumer for EchoConsumer {
     type Incoming = EchoIn;
+    type Outgoing = chanx::NoOutgoing;
     type Event = NoEvent;
     type GroupMessage = NoGroupMessage;
 
@@ -77,6 +78,7 @@ struct ChatConsumer;
 
 impl Consumer for ChatConsumer {
     type Incoming = ChatIn;
+    type Outgoing = chanx::NoOutgoing;
     type Event = NoEvent;
     type GroupMessage = NoGroupMessage;
 
@@ -487,6 +489,7 @@ mod room_a {
 
     impl Consumer for RoomA {
         type Incoming = In;
+        type Outgoing = chanx::NoOutgoing;
         type Event = NoEvent;
         type GroupMessage = NoGroupMessage;
 
@@ -515,6 +518,7 @@ mod room_b {
 
     impl Consumer for RoomB {
         type Incoming = In;
+        type Outgoing = chanx::NoOutgoing;
         type Event = NoEvent;
         type GroupMessage = NoGroupMessage;
 

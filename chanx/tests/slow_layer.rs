@@ -68,7 +68,7 @@ enum In {
     Shout { content: String },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
 enum Out {
     Echo { content: String },
@@ -80,6 +80,7 @@ struct Room;
 
 impl Consumer for Room {
     type Incoming = In;
+    type Outgoing = Out;
     type Event = NoEvent;
     type GroupMessage = Out;
 

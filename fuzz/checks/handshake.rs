@@ -24,6 +24,7 @@ struct Nothing;
 
 impl Consumer for Nothing {
     type Incoming = Incoming;
+    type Outgoing = chanx::NoOutgoing;
     type Event = NoEvent;
     type GroupMessage = NoGroupMessage;
 

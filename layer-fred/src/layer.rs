@@ -48,7 +48,7 @@ const SUBSCRIBE_BATCH: usize = 512;
 /// #[serde(tag = "action", rename_all = "snake_case")]
 /// enum Incoming { Ping }
 ///
-/// #[derive(serde::Serialize)]
+/// #[derive(serde::Serialize, schemars::JsonSchema)]
 /// #[serde(tag = "action", rename_all = "snake_case")]
 /// enum Outgoing { Pong }
 ///
@@ -57,6 +57,7 @@ const SUBSCRIBE_BATCH: usize = 512;
 ///
 /// impl Consumer for PingConsumer {
 ///     type Incoming = Incoming;
+///     type Outgoing = Outgoing;
 ///     type Event = NoEvent;
 ///     type GroupMessage = NoGroupMessage;
 ///     async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, _: Incoming) -> HandlerResult {

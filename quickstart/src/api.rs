@@ -1,4 +1,4 @@
-//! The HTTP API (login and notify, `myapp/views.py` in the seed) without a
+//! The HTTP API (login and notify, `myapp/views.py` in chanx's Quick Start (Python)) without a
 //! web framework: each adapter hands it the method, path and body of a
 //! request and sends back the answer, so every framework serves the same
 //! API byte for byte.

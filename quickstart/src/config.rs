@@ -94,7 +94,7 @@ fn invalid(field: &str, reason: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
-    /// The defaults of QUICKSTART.md for `bind`, reading the environment
+    /// The defaults of docs/quick-start.md ("The quickstart program's interface") for `bind`, reading the environment
     /// through `env` (so tests can pass their own).
     pub fn from_env(
         bind: SocketAddr,

@@ -1,9 +1,11 @@
-//! The Quick Start's consumers (`myapp/consumers.py` in the seed).
+//! The Quick Start's consumers (`myapp/consumers.py` in chanx's Quick
+//! Start (Python)).
 
-use chanx::messages::PongMessage;
 use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
 
-use crate::messages::{ChatEvent, ChatGroupMessage, MessagePayload, MyIncomingMessage};
+use crate::messages::{
+    ChatEvent, ChatGroupMessage, MessagePayload, MyIncomingMessage, MyOutgoingMessage,
+};
 
 /// Simple echo consumer with authentication.
 #[derive(Debug, Default)]
@@ -11,6 +13,7 @@ pub struct EchoConsumer;
 
 impl Consumer for EchoConsumer {
     type Incoming = MyIncomingMessage;
+    type Outgoing = MyOutgoingMessage;
     type Event = NoEvent;
     type GroupMessage = NoGroupMessage;
 
@@ -20,10 +23,10 @@ impl Consumer for EchoConsumer {
         message: MyIncomingMessage,
     ) -> HandlerResult {
         match message {
-            MyIncomingMessage::Ping => ctx.send_message(&PongMessage).await?,
+            MyIncomingMessage::Ping => ctx.send_message(&MyOutgoingMessage::Pong(())).await?,
             MyIncomingMessage::Echo(payload) => {
                 let content = format!("Echo: {}", payload.content);
-                ctx.send_message(&MyIncomingMessage::Echo(MessagePayload { content }))
+                ctx.send_message(&MyOutgoingMessage::Echo(MessagePayload { content }))
                     .await?
             }
         }
@@ -37,6 +40,7 @@ pub struct ChatConsumer;
 
 impl Consumer for ChatConsumer {
     type Incoming = MyIncomingMessage;
+    type Outgoing = MyOutgoingMessage;
     type Event = ChatEvent;
     type GroupMessage = ChatGroupMessage;
 
@@ -51,7 +55,7 @@ impl Consumer for ChatConsumer {
         message: MyIncomingMessage,
     ) -> HandlerResult {
         match message {
-            MyIncomingMessage::Ping => ctx.send_message(&PongMessage).await?,
+            MyIncomingMessage::Ping => ctx.send_message(&MyOutgoingMessage::Pong(())).await?,
             MyIncomingMessage::Echo(payload) => {
                 let username = ctx.user().map_or("Anonymous", |u| u.username.as_str());
                 let content = format!("{username}: {}", payload.content);
@@ -70,7 +74,7 @@ impl Consumer for ChatConsumer {
         match event {
             ChatEvent::Notify(payload) => {
                 let content = format!("{}: {}", payload.level.to_uppercase(), payload.content);
-                ctx.send_message(&MyIncomingMessage::Echo(MessagePayload { content }))
+                ctx.send_message(&MyOutgoingMessage::Echo(MessagePayload { content }))
                     .await?
             }
         }

@@ -1,4 +1,4 @@
-//! The chanx Quick Start as a program: the seed's echo endpoint, chat
+//! The chanx Quick Start as a program: its echo endpoint, chat
 //! rooms with group messages, and a REST call that pushes a typed channel
 //! event into a room.
 //!
@@ -34,8 +34,9 @@ pub struct App {
     pub api: api::Api,
 }
 
-/// The seed's `authentication_classes = [SessionAuthentication]` and
-/// `permission_classes = [IsAuthenticated]`, shared by both endpoints.
+/// `authentication_classes = [SessionAuthentication]` and
+/// `permission_classes = [IsAuthenticated]` of chanx's Quick Start (Python),
+/// shared by both endpoints.
 fn secured<C: chanx::Consumer>(
     builder: chanx::EndpointBuilder<C>,
     store: &store::SignedSessionStore,

@@ -1,4 +1,5 @@
-//! The Quick Start's messages (`myapp/messages.py` in the seed).
+//! The Quick Start's messages (`myapp/messages.py` in chanx's Quick Start
+//! (Python)).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,16 @@ pub enum MyIncomingMessage {
     Echo(MessagePayload),
     /// Liveness check; answered with `pong`.
     Ping,
+}
+
+/// What the consumers send their own client.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+pub enum MyOutgoingMessage {
+    /// The answer to `ping`: `{"action": "pong", "payload": null}`.
+    Pong(()),
+    /// Echoed text, or a room's notification.
+    Echo(MessagePayload),
 }
 
 /// Message type for group chat messages.

@@ -4,7 +4,8 @@
 //! An endpoint lists [`Authenticator`]s (tried in order; the first that
 //! recognises the request wins), [`Permission`]s (all must pass) and,
 //! optionally, an [`ObjectLoader`] for object-level permissions. The
-//! [`AuthPolicy`] runs them and yields the status PROTOCOL.md describes:
+//! [`AuthPolicy`] runs them and yields the status docs/protocol.md,
+//! "Authentication", describes:
 //!
 //! | situation | status | detail |
 //! |---|---|---|

@@ -15,7 +15,7 @@
 //! # enum In { Echo { content: String } }
 //! # #[derive(Default)] struct EchoConsumer;
 //! # impl Consumer for EchoConsumer {
-//! #     type Incoming = In; type Event = NoEvent; type GroupMessage = NoGroupMessage;
+//! #     type Incoming = In; type Outgoing = In; type Event = NoEvent; type GroupMessage = NoGroupMessage;
 //! #     async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, m: In) -> HandlerResult {
 //! #         let In::Echo { content } = m;
 //! #         ctx.send_message(&In::Echo { content: format!("Echo: {content}") }).await?; Ok(())

@@ -1,10 +1,9 @@
 //! The chat room endpoint's consumer.
 
-use chanx::messages::PongMessage;
 use chanx::{Consumer, Context, HandlerResult};
 
 use crate::chat_messages::{ChatEvent, ChatGroupMessage};
-use crate::messages::{MessagePayload, MyIncomingMessage};
+use crate::messages::{MessagePayload, MyIncomingMessage, MyOutgoingMessage};
 
 /// Members of `chat_<room_id>` hear each other's messages and the room's
 /// notifications.
@@ -13,6 +12,7 @@ pub struct ChatConsumer;
 
 impl Consumer for ChatConsumer {
     type Incoming = MyIncomingMessage;
+    type Outgoing = MyOutgoingMessage;
     type Event = ChatEvent;
     type GroupMessage = ChatGroupMessage;
 
@@ -27,7 +27,7 @@ impl Consumer for ChatConsumer {
         message: MyIncomingMessage,
     ) -> HandlerResult {
         match message {
-            MyIncomingMessage::Ping => ctx.send_message(&PongMessage).await?,
+            MyIncomingMessage::Ping => ctx.send_message(&MyOutgoingMessage::Pong(())).await?,
             MyIncomingMessage::Echo(payload) => {
                 let username = ctx.user().map_or("Anonymous", |u| u.username.as_str());
                 let content = format!("{username}: {}", payload.content);
@@ -46,7 +46,7 @@ impl Consumer for ChatConsumer {
         match event {
             ChatEvent::Notify(payload) => {
                 let content = format!("{}: {}", payload.level.to_uppercase(), payload.content);
-                ctx.send_message(&MyIncomingMessage::Echo(MessagePayload { content }))
+                ctx.send_message(&MyOutgoingMessage::Echo(MessagePayload { content }))
                     .await?
             }
         }

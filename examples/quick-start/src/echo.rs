@@ -1,9 +1,8 @@
 //! The echo endpoint's consumer.
 
-use chanx::messages::PongMessage;
 use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
 
-use crate::messages::{MessagePayload, MyIncomingMessage};
+use crate::messages::{MessagePayload, MyIncomingMessage, MyOutgoingMessage};
 
 /// Answers `ping` with `pong` and echoes text back.
 #[derive(Debug, Default)]
@@ -11,6 +10,7 @@ pub struct EchoConsumer;
 
 impl Consumer for EchoConsumer {
     type Incoming = MyIncomingMessage;
+    type Outgoing = MyOutgoingMessage;
     type Event = NoEvent;
     type GroupMessage = NoGroupMessage;
 
@@ -20,10 +20,10 @@ impl Consumer for EchoConsumer {
         message: MyIncomingMessage,
     ) -> HandlerResult {
         match message {
-            MyIncomingMessage::Ping => ctx.send_message(&PongMessage).await?,
+            MyIncomingMessage::Ping => ctx.send_message(&MyOutgoingMessage::Pong(())).await?,
             MyIncomingMessage::Echo(payload) => {
                 let content = format!("Echo: {}", payload.content);
-                ctx.send_message(&MyIncomingMessage::Echo(MessagePayload { content }))
+                ctx.send_message(&MyOutgoingMessage::Echo(MessagePayload { content }))
                     .await?
             }
         }

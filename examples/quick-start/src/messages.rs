@@ -19,3 +19,13 @@ pub enum MyIncomingMessage {
     /// Liveness check; answered with `pong`.
     Ping,
 }
+
+/// What the consumers send their own client.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+pub enum MyOutgoingMessage {
+    /// The answer to `ping`: `{"action": "pong", "payload": null}`.
+    Pong(()),
+    /// Echoed text, or a room's notification.
+    Echo(MessagePayload),
+}

@@ -1,5 +1,5 @@
-//! Authentication on the upgrade (QUICKSTART.md, "Connection flow";
-//! PROTOCOL.md, "Authentication").
+//! Authentication on the upgrade (docs/quick-start.md, "The quickstart
+//! program's interface"; docs/protocol.md, "Authentication").
 
 use chanx_e2e::{Adapter, Connect, Running, SECRET, session_for, session_issued_at, shared};
 

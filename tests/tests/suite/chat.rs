@@ -1,6 +1,7 @@
 //! Chat rooms: group messages, `is_mine` / `is_current`, the `notify`
-//! channel event, and completion frames (QUICKSTART.md; PROTOCOL.md,
-//! "Groups", "Channel events", "Server frames").
+//! channel event, and completion frames (docs/quick-start.md, "The
+//! quickstart program's interface"; docs/protocol.md, "Groups", "Channel
+//! events", "Server frames").
 
 use chanx_e2e::{Adapter, http, shared, start, start_with};
 use serde_json::{Value, json};

@@ -1,5 +1,6 @@
-//! The HTTP API of adapters that serve one (QUICKSTART.md, "HTTP"): login,
-//! the playground and the AsyncAPI document.
+//! The HTTP API of adapters that serve one (docs/quick-start.md, "The
+//! quickstart program's interface"; docs/protocol.md, "Playground and
+//! AsyncAPI"): login, the playground and the AsyncAPI document.
 
 use chanx_e2e::{Adapter, http, http_with, shared, start};
 use serde_json::{Value, json};

@@ -1,5 +1,6 @@
 //! Limits: frame size (1009), slow consumers (4008), rate limit, heartbeat
-//! (PROTOCOL.md, "Frames", "Ordering and delivery", "Options").
+//! (docs/protocol.md, "Client frames", "Ordering and delivery", "Options
+//! and limits").
 
 use std::time::Duration;
 
@@ -191,7 +192,8 @@ pub(crate) async fn heartbeat_closes_a_silent_peer(adapter: Adapter) {
     let mut silent = server.connect_as(ECHO, "alice").await;
     // Not polling the socket: tungstenite answers no ping meanwhile.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    // The server gave up on it: a close frame (PROTOCOL.md names no code)
+    // The server gave up on it: a close frame (4408, docs/protocol.md,
+    // "Close codes")
     // or, as the client answers the queued pings late, a dropped transport.
     assert!(silent.ends().await, "a silent peer must be disconnected");
     let mut other = server.connect_as(ECHO, "bob").await;

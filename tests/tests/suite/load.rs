@@ -1,5 +1,6 @@
 //! Ordering, concurrency, graceful shutdown and isolation between
-//! connections (PROTOCOL.md, "Ordering and delivery", "Frames").
+//! connections (docs/protocol.md, "Ordering and delivery", "Client
+//! frames").
 
 use std::sync::Arc;
 

@@ -1,5 +1,6 @@
 //! Incoming messages of the echo endpoint: echo, ping, and every
-//! validation error of PROTOCOL.md with pydantic's exact type, loc and msg.
+//! validation error of docs/protocol.md, "Validation errors", with
+//! pydantic's exact type, loc and msg.
 
 use chanx_e2e::{Adapter, Client, shared};
 use serde_json::{Value, json};

@@ -1,5 +1,6 @@
-//! Routing and origin checks at the upgrade (QUICKSTART.md, "WebSocket
-//! endpoints"; PROTOCOL.md, "Frames" and "Authentication").
+//! Routing and origin checks at the upgrade (docs/quick-start.md, "The
+//! quickstart program's interface"; docs/protocol.md, "Handshake" and
+//! "Authentication").
 
 use chanx_e2e::{Adapter, session_for, shared};
 
