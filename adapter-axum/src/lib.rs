@@ -150,7 +150,13 @@ impl RouterExt for Router {
         let serve_doc = move |request: Request| {
             let server = server.clone();
             async move {
-                docs::respond(server.routes(), request.uri().path(), request.headers()).map_or_else(
+                docs::respond(
+                    server.routes(),
+                    request.uri().path(),
+                    request.uri().query(),
+                    request.headers(),
+                )
+                .map_or_else(
                     || axum::http::StatusCode::NOT_FOUND.into_response(),
                     |r| r.into_response(),
                 )

@@ -114,22 +114,26 @@ pub fn websockets(server: Server) -> impl Filter<Extract = (Response,), Error = 
 /// those paths gets 405, any other path is not matched.
 pub fn playground(server: Server) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path::full()
+        .and(raw_query())
         .and(warp::method())
         .and(warp::header::headers_cloned())
-        .and_then(move |path: FullPath, method: Method, headers: HeaderMap| {
-            let path = path.as_str();
-            let answer = if !matches!(
-                path,
-                docs::paths::PLAYGROUND | docs::paths::WEBSOCKET_INFO | docs::paths::ASYNCAPI
-            ) {
-                None
-            } else if method == Method::GET {
-                docs::respond(server.routes(), path, &headers).map(Reply::into_response)
-            } else {
-                Some(StatusCode::METHOD_NOT_ALLOWED.into_response())
-            };
-            future::ready(answer.ok_or_else(warp::reject::not_found))
-        })
+        .and_then(
+            move |path: FullPath, query: Option<String>, method: Method, headers: HeaderMap| {
+                let path = path.as_str();
+                let answer = if !matches!(
+                    path,
+                    docs::paths::PLAYGROUND | docs::paths::WEBSOCKET_INFO | docs::paths::ASYNCAPI
+                ) {
+                    None
+                } else if method == Method::GET {
+                    docs::respond(server.routes(), path, query.as_deref(), &headers)
+                        .map(Reply::into_response)
+                } else {
+                    Some(StatusCode::METHOD_NOT_ALLOWED.into_response())
+                };
+                future::ready(answer.ok_or_else(warp::reject::not_found))
+            },
+        )
 }
 
 /// The client's address, under [`serve`] as under `warp::serve`.

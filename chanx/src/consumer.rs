@@ -275,6 +275,53 @@ impl<C: Consumer> Context<'_, C> {
     /// Sends one of the endpoint's outgoing messages to this connection's
     /// client. A message outside [`Consumer::Outgoing`] does not compile;
     /// [`send_raw_json`](Self::send_raw_json) sends anything.
+    ///
+    /// ```
+    /// # use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// # #[serde(tag = "action")] enum In { Hello }
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+    /// enum Out { Welcome(String) }
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Unlisted { action: &'static str }
+    ///
+    /// # #[derive(Default)] struct Greeter;
+    /// impl Consumer for Greeter {
+    /// #   type Incoming = In; type Event = NoEvent; type GroupMessage = NoGroupMessage;
+    ///     type Outgoing = Out;
+    ///     async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, _: In) -> HandlerResult {
+    ///         ctx.send_message(&Out::Welcome("hi".into())).await?;
+    ///         // Outside the set: only under its explicit name.
+    ///         ctx.send_raw_json(&Unlisted { action: "surprise" }).await?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// The same handler sending `Unlisted` with `send_message` does not
+    /// compile:
+    ///
+    /// ```compile_fail
+    /// # use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// # #[serde(tag = "action")] enum In { Hello }
+    /// # #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// # #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+    /// # enum Out { Welcome(String) }
+    /// # #[derive(serde::Serialize)]
+    /// # struct Unlisted { action: &'static str }
+    /// # #[derive(Default)] struct Greeter;
+    /// impl Consumer for Greeter {
+    /// #   type Incoming = In; type Event = NoEvent; type GroupMessage = NoGroupMessage;
+    ///     type Outgoing = Out;
+    ///     async fn receive_message(&mut self, ctx: &mut Context<'_, Self>, _: In) -> HandlerResult {
+    ///         ctx.send_message(&Unlisted { action: "surprise" }).await?; // error: expected `&Out`
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
     pub async fn send_message(&mut self, message: &C::Outgoing) -> Result<(), SendError> {
         self.send_raw_json(message).await
     }

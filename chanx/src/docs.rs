@@ -51,6 +51,10 @@ pub struct EndpointDoc {
     pub description: String,
     /// A valid example of every incoming message.
     pub message_examples: Vec<MessageExample>,
+    /// An example of every message the endpoint's handlers send
+    /// ([`Consumer::Outgoing`](crate::Consumer::Outgoing)) and of every
+    /// group message its clients receive (with `is_mine` and `is_current`).
+    pub outgoing_examples: Vec<MessageExample>,
     /// The path parameters.
     pub path_params: Vec<PathParamDoc>,
 }
@@ -63,8 +67,16 @@ pub fn websocket_info(routes: &RouteTable<Endpoint>, base_url: &str) -> Vec<Endp
         .map(|route| {
             let info = route.target.info();
             let mut examples = message_examples(&info.incoming);
+            let mut outgoing = message_examples(&info.outgoing);
+            for mut group in message_examples(&info.group_messages) {
+                if let Value::Object(frame) = &mut group.example {
+                    frame.insert("is_mine".into(), Value::Bool(false));
+                    frame.insert("is_current".into(), Value::Bool(false));
+                }
+                outgoing.push(group);
+            }
             if info.options.camelize {
-                for e in &mut examples {
+                for e in examples.iter_mut().chain(&mut outgoing) {
                     e.example = chanx_proto::case::convert_keys(
                         e.example.take(),
                         chanx_proto::case::camelize,
@@ -77,6 +89,7 @@ pub fn websocket_info(routes: &RouteTable<Endpoint>, base_url: &str) -> Vec<Endp
                 friendly_url: format!("{base}/{}", route.friendly_path),
                 description: info.description.clone(),
                 message_examples: examples,
+                outgoing_examples: outgoing,
                 path_params: route
                     .params
                     .iter()
@@ -192,8 +205,11 @@ fn example_of(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value 
 }
 
 /// An AsyncAPI 3.0 document describing every endpoint: one channel per
-/// route (address, parameters), its incoming messages (what clients send)
-/// and the server frames every endpoint can send.
+/// route (address, parameters), a `receive` operation for what clients
+/// send, a `send` operation for what the server sends (the handlers'
+/// [`Consumer::Outgoing`](crate::Consumer::Outgoing) set, the group
+/// messages and the framework's frames), the built-in `ping` with its
+/// `pong` reply, and every payload schema under `components.schemas`.
 pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -> Value {
     let mut channels = Map::new();
     let mut operations = Map::new();
@@ -206,56 +222,50 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
             n += 1;
             id = format!("{}{n}", info.name);
         }
-        // Definitions are namespaced by endpoint: two consumers may both
-        // have a `MessagePayload` of different shapes.
-        let prefix = format!("{}_", info.name);
-        let mut messages = Map::new();
-        for (name, def) in info.incoming.defs() {
-            schemas.insert(
-                format!("{prefix}{name}"),
-                rewrite_refs(def.clone(), &prefix),
-            );
-        }
-        for (tag, variant) in info.incoming.variants() {
-            messages.insert(
-                tag.to_owned(),
-                json!({ "name": tag, "title": pascal_case(tag), "payload": rewrite_refs(variant.clone(), &prefix) }),
-            );
-        }
-        messages.insert(
-            "server_frame".into(),
-            json!({ "name": "server_frame", "summary": "authentication, error, pong, complete, group_complete or an application frame",
-                    "payload": { "type": "object", "properties": { info.options.action_key.clone(): { "type": "string" }, "payload": {} } } }),
-        );
+        let mut channel = ChannelDoc::new(&id, &mut schemas);
+        let received = channel.add_set(&info.incoming, "", "");
+        let mut sent = channel.add_set(&info.outgoing, "send_", "Outgoing");
+        sent.extend(channel.add_set(&info.group_messages, "group_", "Group"));
+        sent.extend(channel.add_framework_frames(&info.options));
+        let ping_reply = info
+            .incoming
+            .variant(chanx_proto::codec::PING)
+            .is_none()
+            .then(|| channel.add_builtin_ping());
         let parameters: Map<String, Value> = route
             .params
             .iter()
             .map(|p| {
-                (
-                    p.name.clone(),
-                    json!({ "description": format!("pattern: {}", p.pattern) }),
-                )
+                let description = format!("Path parameter `{}`, matching `{}`.", p.name, p.pattern);
+                (p.name.clone(), json!({ "description": description }))
             })
             .collect();
-        let address = asyncapi_address(&route.friendly_path, &route.params);
+        let channel_ref = json!({ "$ref": format!("#/channels/{id}") });
         channels.insert(
             id.clone(),
-            json!({ "address": address, "description": info.description, "parameters": parameters, "messages": messages }),
+            json!({
+                "address": asyncapi_address(&route.friendly_path, &route.params),
+                "description": info.description,
+                "parameters": parameters,
+                "messages": channel.messages,
+            }),
         );
-        let receive: Vec<Value> = info
-            .incoming
-            .tags()
-            .map(|t| json!({ "$ref": format!("#/channels/{id}/messages/{t}") }))
-            .collect();
         operations.insert(
             format!("{id}_receive"),
-            json!({ "action": "receive", "channel": { "$ref": format!("#/channels/{id}") }, "messages": receive }),
+            json!({ "action": "receive", "channel": channel_ref, "summary": "What clients send.", "messages": received }),
         );
         operations.insert(
             format!("{id}_send"),
-            json!({ "action": "send", "channel": { "$ref": format!("#/channels/{id}") },
-                    "messages": [{ "$ref": format!("#/channels/{id}/messages/server_frame") }] }),
+            json!({ "action": "send", "channel": channel_ref, "summary": "What the server sends its clients.", "messages": sent }),
         );
+        if let Some((ping, pong)) = ping_reply {
+            operations.insert(
+                format!("{id}_ping"),
+                json!({ "action": "receive", "channel": channel_ref,
+                        "summary": "Built-in liveness check (the endpoint declares no `ping` of its own).",
+                        "messages": [ping], "reply": { "channel": channel_ref, "messages": [pong] } }),
+            );
+        }
     }
     json!({
         "asyncapi": "3.0.0",
@@ -266,6 +276,171 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
         "operations": operations,
         "components": { "schemas": schemas },
     })
+}
+
+/// The messages of one channel as they are being collected, and the
+/// shared `components.schemas` their payloads point into.
+struct ChannelDoc<'a> {
+    id: &'a str,
+    messages: Map<String, Value>,
+    schemas: &'a mut Map<String, Value>,
+}
+
+impl<'a> ChannelDoc<'a> {
+    fn new(id: &'a str, schemas: &'a mut Map<String, Value>) -> Self {
+        ChannelDoc {
+            id,
+            messages: Map::new(),
+            schemas,
+        }
+    }
+
+    /// A message of this channel; the reference an operation lists.
+    fn add_message(&mut self, key: String, message: Value) -> Value {
+        let reference = json!({ "$ref": format!("#/channels/{}/messages/{key}", self.id) });
+        self.messages.insert(key, message);
+        reference
+    }
+
+    /// Every variant of `set` as a message keyed `<key_prefix><tag>`, its
+    /// definitions under `<endpoint>_` (or `<endpoint>_<kind>_` where a
+    /// name is taken by a different schema, as two sets of one endpoint
+    /// may each have a `Payload`).
+    fn add_set(&mut self, set: &MessageSchema, key_prefix: &str, kind: &str) -> Vec<Value> {
+        let shared = format!("{}_", self.id);
+        let clashes = set.defs().iter().any(|(name, def)| {
+            self.schemas
+                .get(&format!("{shared}{name}"))
+                .is_some_and(|known| *known != rewrite_refs(def.clone(), &shared))
+        });
+        let prefix = if clashes {
+            format!("{}_{kind}_", self.id)
+        } else {
+            shared
+        };
+        for (name, def) in set.defs() {
+            self.schemas.insert(
+                format!("{prefix}{name}"),
+                rewrite_refs(def.clone(), &prefix),
+            );
+        }
+        let is_group = key_prefix == "group_";
+        set.variants()
+            .map(|(tag, variant)| {
+                let mut payload = rewrite_refs(variant.clone(), &prefix);
+                if is_group {
+                    add_group_fields(&mut payload);
+                }
+                let mut message =
+                    json!({ "name": tag, "title": pascal_case(tag), "payload": payload });
+                if let Some(description) = variant.get("description") {
+                    message["summary"] = description.clone();
+                }
+                self.add_message(format!("{key_prefix}{tag}"), message)
+            })
+            .collect()
+    }
+
+    /// The frames the framework itself may send on this endpoint.
+    fn add_framework_frames(&mut self, options: &chanx_proto::Options) -> Vec<Value> {
+        let mut frames = Vec::new();
+        if options.send_authentication_message {
+            frames.push(("authentication", "The authentication result, first after the upgrade (a refusal is followed by close code 4000 + status).", json!({
+                "type": "object",
+                "properties": {
+                    "status_code": { "type": "integer" },
+                    "status_text": { "type": "string" },
+                    "data": { "type": "object" },
+                },
+                "required": ["status_code", "status_text", "data"],
+            })));
+        }
+        frames.push(("error", "A refused frame (a list of validation errors) or a failed handler (`detail`).", json!({
+            "oneOf": [
+                { "type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "type": { "type": "string" },
+                        "loc": { "type": "array", "items": { "type": ["string", "integer"] } },
+                        "msg": { "type": "string" },
+                    },
+                    "required": ["type", "loc", "msg"],
+                } },
+                { "type": "object", "properties": { "detail": { "type": "string" } }, "required": ["detail"] },
+            ],
+        })));
+        if options.send_completion {
+            frames.push((
+                "complete",
+                "An incoming frame or a channel event has been handled.",
+                json!({ "type": "null" }),
+            ));
+            frames.push((
+                "group_complete",
+                "A group message has been relayed.",
+                json!({ "type": "null" }),
+            ));
+        }
+        if options.send_gap_frames {
+            frames.push((
+                "group_gap",
+                "The channel layer may have lost messages for this group: fetch its state again.",
+                json!({
+                    "type": "object",
+                    "properties": { "group": { "type": "string" } },
+                    "required": ["group"],
+                }),
+            ));
+        }
+        frames
+            .into_iter()
+            .map(|(action, summary, payload)| {
+                let message = framework_message(action, summary, payload);
+                self.add_message(format!("framework_{action}"), message)
+            })
+            .collect()
+    }
+
+    /// The built-in `ping` and its `pong` reply.
+    fn add_builtin_ping(&mut self) -> (Value, Value) {
+        let ping = framework_message(
+            "ping",
+            "Liveness check; answered with `pong`.",
+            json!({ "type": "null" }),
+        );
+        let pong = framework_message("pong", "The answer to `ping`.", json!({ "type": "null" }));
+        (
+            self.add_message("framework_ping".into(), ping),
+            self.add_message("framework_pong".into(), pong),
+        )
+    }
+}
+
+/// A message the framework defines: `{"action": <action>, "payload": ...}`
+/// (framework frames always use the `action` key).
+fn framework_message(action: &str, summary: &str, payload: Value) -> Value {
+    json!({
+        "name": action,
+        "title": pascal_case(action),
+        "summary": summary,
+        "payload": {
+            "type": "object",
+            "properties": { "action": { "const": action }, "payload": payload },
+            "required": ["action"],
+        },
+    })
+}
+
+/// A group message as its receivers get it: with `is_mine` (sent by another
+/// connection of the same user) and `is_current` (sent by this connection).
+fn add_group_fields(payload: &mut Value) {
+    if let Some(properties) = payload.get_mut("properties").and_then(Value::as_object_mut) {
+        properties.insert("is_mine".into(), json!({ "type": "boolean" }));
+        properties.insert("is_current".into(), json!({ "type": "boolean" }));
+    }
+    if let Some(required) = payload.get_mut("required").and_then(Value::as_array_mut) {
+        required.extend([json!("is_mine"), json!("is_current")]);
+    }
 }
 
 /// The AsyncAPI address of a route: its friendly path with each `:name`
@@ -371,8 +546,8 @@ pub mod paths {
 /// Answers a `GET` for one of the [`paths`], for any framework: the
 /// playground page, the endpoint list (URLs on the request's host, `wss://`
 /// behind a proxy that says `X-Forwarded-Proto: https` or
-/// `Forwarded: proto=https`) or the AsyncAPI document. `None` for any
-/// other path.
+/// `Forwarded: proto=https`) or the AsyncAPI document (JSON, or YAML with
+/// the query `format=yaml`). `None` for any other path.
 ///
 /// ```
 /// # use chanx::routing::RouteTable;
@@ -380,15 +555,18 @@ pub mod paths {
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("host", "example.com".parse().unwrap());
 /// headers.insert("x-forwarded-proto", "https".parse().unwrap());
-/// let page = chanx::docs::respond(&routes, "/playground/websocket/", &headers).unwrap();
+/// let page = chanx::docs::respond(&routes, "/playground/websocket/", None, &headers).unwrap();
 /// assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
-/// let doc = chanx::docs::respond(&routes, "/asyncapi.json", &headers).unwrap();
+/// let doc = chanx::docs::respond(&routes, "/asyncapi.json", None, &headers).unwrap();
 /// assert!(doc.body().contains("example.com"));
-/// assert!(chanx::docs::respond(&routes, "/elsewhere/", &headers).is_none());
+/// let yaml = chanx::docs::respond(&routes, "/asyncapi.json", Some("format=yaml"), &headers).unwrap();
+/// assert!(yaml.body().starts_with("asyncapi: 3.0.0"));
+/// assert!(chanx::docs::respond(&routes, "/elsewhere/", None, &headers).is_none());
 /// ```
 pub fn respond(
     routes: &RouteTable<Endpoint>,
     path: &str,
+    query: Option<&str>,
     headers: &http::HeaderMap,
 ) -> Option<http::Response<String>> {
     let host = headers
@@ -402,10 +580,15 @@ pub fn respond(
             let info = websocket_info(routes, &format!("{scheme}://{host}"));
             (json!(info).to_string(), "application/json")
         }
-        paths::ASYNCAPI => (
-            asyncapi(routes, "chanx endpoints", host).to_string(),
-            "application/json",
-        ),
+        paths::ASYNCAPI => {
+            let document = asyncapi(routes, "chanx endpoints", host);
+            let wants_yaml = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .any(|(key, value)| key == "format" && value == "yaml");
+            match wants_yaml {
+                true => (to_yaml(&document), "application/yaml"),
+                false => (document.to_string(), "application/json"),
+            }
+        }
         _ => return None,
     };
     let mut response = http::Response::new(body);
@@ -414,6 +597,13 @@ pub fn respond(
         http::HeaderValue::from_static(content_type),
     );
     Some(response)
+}
+
+/// A JSON document as YAML. Serializing a `serde_json::Value` cannot fail
+/// (its keys are strings, its numbers finite), so the fallback is never
+/// taken.
+pub fn to_yaml(document: &Value) -> String {
+    serde_norway::to_string(document).unwrap_or_else(|_| document.to_string())
 }
 
 /// Whether a proxy in front says the client connected over TLS.

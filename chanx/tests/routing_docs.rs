@@ -224,6 +224,8 @@ fn info_serializes_with_protocol_field_names() {
             "friendly_url",
             "description",
             "message_examples",
+            // Beyond chanx: what the endpoint sends.
+            "outgoing_examples",
             "path_params"
         ]
     );
@@ -371,7 +373,13 @@ fn asyncapi_parameters_match_addresses() {
 fn asyncapi_messages_and_operations() {
     let doc = asyncapi(&routes(), "t", "h");
     let chat = &doc["channels"]["ChatConsumer"]["messages"];
-    for tag in ["send_message", "user_typing", "ping", "server_frame"] {
+    for tag in [
+        "send_message",
+        "user_typing",
+        "ping",
+        "framework_authentication",
+        "framework_error",
+    ] {
         assert!(chat[tag].is_object(), "message {tag} missing");
     }
     let ops = doc["operations"].as_object().unwrap();

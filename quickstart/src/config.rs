@@ -197,6 +197,25 @@ pub enum Command {
         /// The demo user: alice, bob or carol.
         username: String,
     },
+    /// Print the AsyncAPI 3.0 document of the WebSocket endpoints (what
+    /// `GET /asyncapi.json` serves), e.g. to generate a client.
+    Asyncapi {
+        /// The document's format.
+        #[arg(long, value_enum, default_value_t = DocumentFormat::Json)]
+        format: DocumentFormat,
+        /// The server host the document names.
+        #[arg(long, default_value = "localhost:8000")]
+        host: String,
+    },
+}
+
+/// The format of a printed document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DocumentFormat {
+    /// JSON, pretty-printed.
+    Json,
+    /// YAML.
+    Yaml,
 }
 
 /// The flags of `serve`.

@@ -9,7 +9,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use quickstart::config::{Bind, Cli, Command, LogFormat, ServeArgs};
+use quickstart::config::{Bind, Cli, Command, DocumentFormat, LogFormat, ServeArgs};
 use quickstart::{Adapter, Config, ConfigError, build_app};
 use warp::Filter as _;
 
@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Session { username } => session(&username),
         Command::Serve(args) => serve(args),
+        Command::Asyncapi { format, host } => print_asyncapi(format, &host),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,6 +79,21 @@ fn session(username: &str) -> Result<(), ConfigError> {
     }
     let signer = quickstart::session::SessionSigner::new(config.secret_key.as_bytes());
     println!("{}", signer.sign(username, quickstart::store::now_unix()));
+    Ok(())
+}
+
+/// `asyncapi`: the document `GET /asyncapi.json` serves, on stdout.
+fn print_asyncapi(format: DocumentFormat, host: &str) -> Result<(), ConfigError> {
+    let config = Config::from_env(([127, 0, 0, 1], 8000).into(), |_| None)?;
+    let app = build_app(&config)?;
+    let document = chanx::docs::asyncapi(app.server.routes(), "chanx endpoints", host);
+    match format {
+        DocumentFormat::Json => {
+            let pretty = serde_json::to_string_pretty(&document).unwrap_or_default();
+            println!("{pretty}");
+        }
+        DocumentFormat::Yaml => print!("{}", chanx::docs::to_yaml(&document)),
+    }
     Ok(())
 }
 

@@ -569,3 +569,69 @@ fn json_logs_carry_http_requests_with_their_request_id() {
     assert_eq!(entry["span"]["path"], "/nowhere");
     assert_eq!(entry["span"]["request_id"], "trace-me-42");
 }
+
+#[test]
+fn the_printed_asyncapi_document_is_valid_and_describes_what_the_endpoints_send() {
+    let (code, json, stderr) = run_to_end(&["asyncapi"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let document: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let schema: serde_json::Value = serde_json::from_str(include_str!(
+        "../../chanx/tests/data/asyncapi-3.0.0.schema.json"
+    ))
+    .unwrap();
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft7)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&document)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+
+    // The frames docs/quick-start.md lists, and no others of the consumers'.
+    let sent = |channel: &str| -> Vec<String> {
+        document["operations"][format!("{channel}_send")]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                m["$ref"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        sent("EchoConsumer"),
+        [
+            "send_pong",
+            "send_echo",
+            "framework_authentication",
+            "framework_error"
+        ]
+    );
+    assert_eq!(
+        sent("ChatConsumer"),
+        [
+            "send_pong",
+            "send_echo",
+            "group_chat_message",
+            "framework_authentication",
+            "framework_error"
+        ]
+    );
+    assert_eq!(
+        document["channels"]["ChatConsumer"]["address"],
+        "/ws/myapp/chat/{room_id}/"
+    );
+
+    let (code, yaml, _) = run_to_end(&["asyncapi", "--format", "yaml"]);
+    assert_eq!(code, Some(0));
+    let from_yaml: serde_json::Value = serde_norway::from_str(&yaml).expect("YAML");
+    assert_eq!(from_yaml, document);
+}

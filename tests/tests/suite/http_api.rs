@@ -206,6 +206,17 @@ pub(crate) async fn asyncapi_document_has_a_channel_per_endpoint(adapter: Adapte
         addresses.iter().any(|a| a.contains("ws/myapp/chat/")),
         "{addresses:?}"
     );
+
+    // The same document as YAML.
+    let yaml = http(server.addr, "GET", "/asyncapi.json?format=yaml", "").await;
+    assert_eq!(yaml.status, 200);
+    assert_eq!(yaml.headers["content-type"], "application/yaml");
+    assert!(yaml.body.starts_with("asyncapi: 3.0.0\n"), "{}", yaml.body);
+    assert!(
+        yaml.body.contains("address: /ws/myapp/chat/{room_id}/"),
+        "{}",
+        yaml.body
+    );
 }
 
 const LOGIN: &str = "/auth/login/";
