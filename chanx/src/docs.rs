@@ -417,16 +417,22 @@ impl<'a> ChannelDoc<'a> {
 }
 
 /// A message the framework defines: `{"action": <action>, "payload": ...}`
-/// (framework frames always use the `action` key).
+/// (framework frames always use the `action` key). The server always sends
+/// the payload; a client's `ping` may leave it out.
 fn framework_message(action: &str, summary: &str, payload: Value) -> Value {
+    let required = if action == chanx_proto::codec::PING {
+        json!(["action"])
+    } else {
+        json!(["action", "payload"])
+    };
     json!({
         "name": action,
         "title": pascal_case(action),
         "summary": summary,
         "payload": {
             "type": "object",
-            "properties": { "action": { "const": action }, "payload": payload },
-            "required": ["action"],
+            "properties": { "action": { "type": "string", "const": action }, "payload": payload },
+            "required": required,
         },
     })
 }

@@ -64,19 +64,43 @@ pub(crate) async fn chat_message_reaches_room_members_only(adapter: Adapter) {
     }
 }
 
+/// Also the typed client's test: chanx-client speaks the quickstart's own
+/// message types.
 pub(crate) async fn chat_messages_keep_order(adapter: Adapter) {
+    use quickstart::messages::{
+        ChatGroupMessage, MessagePayload, MyIncomingMessage, MyOutgoingMessage,
+    };
+    type ChatClient = chanx_client::Client<MyIncomingMessage, MyOutgoingMessage, ChatGroupMessage>;
+
     let server = shared(adapter).await;
-    let mut alice = server.connect_as(&chat("order"), "alice").await;
-    let mut bob = server.connect_as(&chat("order"), "bob").await;
-    alice
-        .send_batch((0..50).map(|i| echo_msg(&format!("m{i}")).to_string()))
-        .await;
+    let join = |user: &str| {
+        chanx_client::Connector::new(server.ws_url(&chat("order")))
+            .cookie("sessionid", chanx_e2e::session_for(user))
+            .connect_with_groups()
+    };
+    let (alice, bob) = tokio::join!(join("alice"), join("bob"));
+    let (mut alice, mut bob): (ChatClient, ChatClient) = (alice.unwrap(), bob.unwrap());
     for i in 0..50 {
-        assert_eq!(
-            bob.recv_json().await,
-            chat_frame(&format!("alice: m{i}"), false)
-        );
+        let content = format!("m{i}");
+        alice
+            .send(&MyIncomingMessage::Echo(MessagePayload { content }))
+            .await
+            .unwrap();
     }
+    for i in 0..50 {
+        let content = format!("alice: m{i}");
+        let expected = chanx_client::Frame::Group {
+            message: ChatGroupMessage::ChatMessage(MessagePayload { content }),
+            is_mine: false,
+            is_current: false,
+        };
+        assert_eq!(bob.recv().await.unwrap(), expected);
+    }
+    alice.send(&MyIncomingMessage::Ping).await.unwrap();
+    assert_eq!(
+        alice.recv_message().await.unwrap(),
+        MyOutgoingMessage::Pong(())
+    );
 }
 
 pub(crate) async fn closed_member_leaves_the_group(adapter: Adapter) {
