@@ -471,6 +471,13 @@ impl Session {
                     "blocking_echo: {}: messages for {group} may have been lost",
                     self.conn.channel_name()
                 ),
+                // This endpoint mounts no topic types: the core answers
+                // every topic frame itself (`unknown_topic`).
+                Output::Topic(request) => eprintln!(
+                    "blocking_echo: {}: a request on topic {} with no topic mounted",
+                    self.conn.channel_name(),
+                    request.envelope.topic
+                ),
             }
         }
         // This example has no channel layer: every connection is in no

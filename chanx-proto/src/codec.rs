@@ -59,7 +59,7 @@ pub fn decode<M: DeserializeOwned>(
     decode_value(value, schema, builtin_ping)
 }
 
-fn decode_value<M: DeserializeOwned>(
+pub(crate) fn decode_value<M: DeserializeOwned>(
     mut value: Value,
     schema: &MessageSchema,
     builtin_ping: bool,

@@ -1,6 +1,6 @@
 //! The connection state machine.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,6 +14,11 @@ use crate::error::{EncodeError, ProtoError, SendError, ValidationError};
 use crate::limits::{ByteBudget, HeartbeatState, TokenBucket};
 use crate::message::{AuthPayload, CoreFrame, Detail, GapPayload, MessageSet, status_text};
 use crate::options::Protocol;
+use crate::topic::{Envelope, TopicRequest};
+
+mod topics;
+
+use self::topics::Subscription;
 
 /// Close codes the core uses. A runtime never picks one itself: every
 /// close comes out of [`Connection::poll_output`] as [`Output::Close`].
@@ -169,6 +174,12 @@ pub enum Output<M, E> {
     /// connection: give it to the application's gap hook (the client got
     /// a `group_gap` frame before it when the endpoint sends those).
     Gap(String),
+    /// A client's request on a topic: a subscription to authorise
+    /// ([`Connection::accept_subscription`] or
+    /// [`Connection::refuse_topic`]), an unsubscription that happened (run
+    /// the topic's hook), or a message for the topic's handler (then
+    /// [`Connection::message_handled`]).
+    Topic(TopicRequest),
 }
 
 /// Why a message from the channel layer was not delivered.
@@ -226,7 +237,12 @@ pub struct Connection<M, E> {
     in_flight: VecDeque<usize>,
     /// Their total size in bytes.
     outbound_bytes: usize,
-    pending_messages: usize,
+    /// One entry per message given to a handler and not yet reported
+    /// handled, oldest first: the topic envelope its error and completion
+    /// frames carry (none for the endpoint's own messages).
+    pending_messages: VecDeque<Option<Envelope>>,
+    /// Topic subscriptions by topic name.
+    subscriptions: HashMap<String, Subscription>,
     pending_events: usize,
     /// The authentication frame waits for the join batch to be performed.
     auth_frame_after_join: bool,
@@ -260,7 +276,8 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             seen_multi: VecDeque::new(),
             in_flight: VecDeque::new(),
             outbound_bytes: 0,
-            pending_messages: 0,
+            pending_messages: VecDeque::new(),
+            subscriptions: HashMap::new(),
             pending_events: 0,
             auth_frame_after_join: false,
             rate,
@@ -439,6 +456,12 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             )]);
             return Ok(());
         };
+        if !self.protocol.topics.is_empty()
+            && text.contains("\"topic\"")
+            && self.handle_topic_frame(text)
+        {
+            return Ok(());
+        }
         let protocol = &self.protocol;
         match codec::decode::<M>(
             text,
@@ -447,7 +470,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             protocol.builtin_ping,
         ) {
             Decoded::Message(message) => {
-                self.pending_messages += 1;
+                self.pending_messages.push_back(None);
                 self.outputs.push_back(Output::Message(message));
             }
             Decoded::BuiltinPing => {
@@ -520,19 +543,19 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     /// message"}`. Either way `complete` follows when completion frames are
     /// on (nothing is sent once the connection is closing).
     pub fn message_handled(&mut self, handled: Handled) -> Result<(), ProtoError> {
-        if self.pending_messages == 0 {
+        let Some(envelope) = self.pending_messages.pop_front() else {
             return Err(ProtoError::NothingPending("message"));
-        }
-        self.pending_messages -= 1;
+        };
         if handled == Handled::Failed {
-            self.emit_core(&CoreFrame {
+            let frame = CoreFrame {
                 action: "error",
                 payload: Detail {
                     detail: "Failed to process message",
                 },
-            });
+            };
+            self.emit_core_on(&frame, envelope.as_ref());
         }
-        self.complete("complete");
+        self.complete_on(envelope.as_ref());
         Ok(())
     }
 
@@ -585,6 +608,29 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                     Err(error) => self.outputs.push_back(Output::LayerRejected(
                         LayerRejection::InvalidGroupContent(error),
                     )),
+                }
+            }
+            LayerMessage::Topic(broadcast) => {
+                if self
+                    .subscriptions
+                    .get(broadcast.topic())
+                    .is_some_and(|s| s.joined)
+                {
+                    let envelope = Envelope {
+                        topic: broadcast.topic().to_owned(),
+                        reference: None,
+                    };
+                    let frame = if self.protocol.options.camelize {
+                        match serde_json::from_str::<Value>(broadcast.content()) {
+                            Ok(value) => codec::encode(&value, true).ok(),
+                            Err(_) => None,
+                        }
+                    } else {
+                        Some(broadcast.content().to_owned())
+                    };
+                    if let Some(frame) = frame {
+                        self.push_frame(envelope.stamp(&frame, None));
+                    }
                 }
             }
             LayerMessage::Gap(notice) => {
@@ -856,9 +902,39 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     }
 
     fn leave_all(&mut self) {
-        if !self.groups.is_empty() {
-            self.layer
-                .push_back(LayerCommand::Leave(std::mem::take(&mut self.groups)));
+        let mut groups = std::mem::take(&mut self.groups);
+        for subscription in self.subscriptions.values_mut() {
+            // A subscription still joining is left too: its join may be
+            // performed before this leave.
+            subscription.joined = false;
+            groups.push(subscription.group.clone());
+        }
+        if !groups.is_empty() {
+            self.layer.push_back(LayerCommand::Leave(groups));
+        }
+    }
+
+    /// Like `emit_core`, with a topic envelope when given.
+    fn emit_core_on<T: Serialize>(&mut self, frame: &T, envelope: Option<&Envelope>) {
+        match (
+            codec::encode(frame, self.protocol.options.camelize),
+            envelope,
+        ) {
+            (Ok(text), None) => self.push_frame(text),
+            (Ok(text), Some(envelope)) => self.push_frame(envelope.stamp(&text, None)),
+            (Err(_), _) => self.handle_failure(Failure::Application),
+        }
+    }
+
+    fn complete_on(&mut self, envelope: Option<&Envelope>) {
+        if self.protocol.options.send_completion {
+            self.emit_core_on(
+                &CoreFrame {
+                    action: "complete",
+                    payload: (),
+                },
+                envelope,
+            );
         }
     }
 }

@@ -61,6 +61,40 @@ pub enum LayerMessage {
     /// messages for `group` (a reconnect, a lagging receiver, a sequence
     /// gap). Built by a layer for its local members, never by a client.
     Gap(GapNotice),
+    /// A broadcast to the subscribers of a topic.
+    Topic(TopicEnvelope),
+}
+
+/// A broadcast to a topic's subscribers: the message (a JSON object,
+/// already serialized) and the topic it is for, stamped onto it on
+/// delivery.
+#[derive(Clone, Debug)]
+pub struct TopicEnvelope {
+    topic: String,
+    content: Box<RawValue>,
+}
+
+impl TopicEnvelope {
+    /// A broadcast of `content` (a JSON object) to `topic`.
+    pub fn new(topic: impl Into<String>, content: Box<RawValue>) -> Result<Self, EnvelopeError> {
+        if !is_object(&content) {
+            return Err(EnvelopeError::ContentNotObject);
+        }
+        Ok(TopicEnvelope {
+            topic: topic.into(),
+            content,
+        })
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The message, serialized.
+    pub fn content(&self) -> &str {
+        self.content.get()
+    }
 }
 
 /// What a [`LayerMessage::Gap`] says: which group may have lost messages.
@@ -125,6 +159,7 @@ struct WireIn<'a> {
     event_data: Raw,
     seq: Option<u64>,
     group: Option<String>,
+    topic: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -144,6 +179,11 @@ enum WireOut<'a> {
     Event { event_data: &'a RawValue },
     #[serde(rename = "chanx.gap")]
     Gap { group: &'a str },
+    #[serde(rename = "chanx.topic")]
+    Topic {
+        topic: &'a str,
+        content: &'a RawValue,
+    },
 }
 
 fn is_object(raw: &RawValue) -> bool {
@@ -353,6 +393,15 @@ impl LayerMessage {
                     field: "group",
                 },
             )?)),
+            "chanx.topic" => {
+                let missing = |field| EnvelopeError::Missing {
+                    kind: "chanx.topic",
+                    field,
+                };
+                let content = wire.content.0.ok_or_else(|| missing("content"))?;
+                let topic = wire.topic.ok_or_else(|| missing("topic"))?;
+                Ok(LayerMessage::Topic(TopicEnvelope::new(topic, content)?))
+            }
             other => Err(EnvelopeError::UnknownType(other.to_owned())),
         }
     }
@@ -385,6 +434,10 @@ impl LayerMessage {
                 event_data: &e.event_data,
             },
             LayerMessage::Gap(g) => WireOut::Gap { group: &g.group },
+            LayerMessage::Topic(t) => WireOut::Topic {
+                topic: &t.topic,
+                content: &t.content,
+            },
         };
         // Every field is already valid JSON or a plain string: this cannot fail.
         serde_json::to_string(&wire).unwrap_or_default()

@@ -126,6 +126,17 @@ impl From<serde_json::Error> for SendError {
 /// A configuration problem found when an endpoint's [`Protocol`](crate::Protocol) is built.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// A topic pattern that cannot be matched as written.
+    #[error("invalid topic pattern `{pattern}`: {reason}")]
+    TopicPattern {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Two topic types of one endpoint share a name or a pattern.
+    #[error("two topic types of one endpoint are both `{0}`")]
+    DuplicateTopicType(String),
     /// An option has a value outside its allowed range; names the option.
     #[error("invalid option `{field}`: {reason}")]
     InvalidOption {

@@ -120,6 +120,7 @@ mod message;
 mod options;
 pub mod python;
 pub mod schema;
+pub mod topic;
 
 pub use codec::Serialized;
 pub use connection::{
@@ -128,6 +129,7 @@ pub use connection::{
 };
 pub use envelope::{
     ContentKind, EnvelopeError, EventEnvelope, GapNotice, GroupEnvelope, LayerMessage,
+    TopicEnvelope,
 };
 pub use error::{ConfigError, EncodeError, LocItem, ProtoError, SendError, ValidationError};
 pub use message::{MessageSet, NoEvent, status_text};

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::error::ConfigError;
 use crate::message::MessageSet;
 use crate::schema::MessageSchema;
+use crate::topic::TopicType;
 
 /// A per-connection limit on incoming messages: a token bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +105,11 @@ pub struct Options {
     /// (so it can fetch the state again). Off by default: the consumer's
     /// gap hook runs either way.
     pub send_gap_frames: bool,
+    /// Topic subscriptions one connection may hold; one more is refused
+    /// with a `too_many_subscriptions` error frame.
+    pub max_subscriptions: usize,
+    /// Longest topic name accepted, in characters.
+    pub max_topic_length: usize,
 }
 
 impl Default for Options {
@@ -120,6 +126,8 @@ impl Default for Options {
             input_budget: Some(InputBudget::default()),
             heartbeat: Some(Heartbeat::default()),
             send_gap_frames: false,
+            max_subscriptions: 100,
+            max_topic_length: 200,
         }
     }
 }
@@ -144,6 +152,12 @@ impl Options {
         }
         if self.max_outbound_bytes == 0 {
             return invalid("max_outbound_bytes", "must be at least 1 byte");
+        }
+        if self.max_subscriptions == 0 {
+            return invalid("max_subscriptions", "must be at least 1");
+        }
+        if self.max_topic_length == 0 {
+            return invalid("max_topic_length", "must be at least 1 character");
         }
         if let Some(r) = self.rate_limit {
             if r.per_second == 0 {
@@ -195,6 +209,7 @@ pub struct Protocol<M, E> {
     pub(crate) incoming: MessageSchema,
     pub(crate) events: MessageSchema,
     pub(crate) builtin_ping: bool,
+    pub(crate) topics: Vec<TopicType>,
     _types: PhantomData<fn() -> (M, E)>,
 }
 
@@ -217,8 +232,24 @@ impl<M: MessageSet, E: MessageSet> Protocol<M, E> {
             incoming,
             events,
             builtin_ping,
+            topics: Vec::new(),
             _types: PhantomData,
         })
+    }
+
+    /// The same protocol serving `topics` too (topic frames are those with
+    /// a `topic` key). Names and patterns must be distinct.
+    pub fn with_topics(mut self, topics: Vec<TopicType>) -> Result<Self, ConfigError> {
+        for (i, topic) in topics.iter().enumerate() {
+            let twin = topics[..i]
+                .iter()
+                .any(|t| t.name() == topic.name() || t.pattern() == topic.pattern());
+            if twin {
+                return Err(ConfigError::DuplicateTopicType(topic.name().to_owned()));
+            }
+        }
+        self.topics = topics;
+        Ok(self)
     }
 }
 
@@ -236,6 +267,11 @@ impl<M, E> Protocol<M, E> {
     /// The schema of the channel-event set.
     pub fn events(&self) -> &MessageSchema {
         &self.events
+    }
+
+    /// The topic types this endpoint serves.
+    pub fn topics(&self) -> &[TopicType] {
+        &self.topics
     }
 
     /// Whether the core answers `ping` itself (the set declares no `ping`).

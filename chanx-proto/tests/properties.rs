@@ -575,6 +575,9 @@ impl Observed {
                     prop_assert!(!self.closed, "event after close");
                     self.pending_events += 1;
                 }
+                Output::Topic(_) => {
+                    prop_assert!(false, "a topic request where no topic is mounted")
+                }
             }
         }
         for command in &commands {

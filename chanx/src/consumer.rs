@@ -221,7 +221,7 @@ impl<'a, C: Consumer> Context<'a, C> {
 }
 
 impl<C: Consumer> Context<'_, C> {
-    fn info(&self) -> &SessionInfo {
+    pub(crate) fn info(&self) -> &SessionInfo {
         match &self.target {
             Target::Direct(core) => &core.info,
             Target::Remote(remote) => &remote.info,
@@ -396,7 +396,7 @@ impl<C: Consumer> Context<'_, C> {
 
     /// The one path of every action: performed here when handlers run one
     /// at a time, by the session loop for concurrent handlers.
-    async fn perform(&mut self, command: Command) -> Result<(), SendError> {
+    pub(crate) async fn perform(&mut self, command: Command) -> Result<(), SendError> {
         match &mut self.target {
             Target::Direct(core) => core.perform(command).await,
             Target::Remote(remote) => remote.call(command).await,
@@ -406,4 +406,18 @@ impl<C: Consumer> Context<'_, C> {
 
 fn raw<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, SendError> {
     Ok(serde_json::value::to_raw_value(value)?)
+}
+
+/// Topic handlers act through the same path as the consumer's.
+impl<C: Consumer> crate::topic::Perform for Context<'_, C> {
+    fn session_info(&self) -> &SessionInfo {
+        self.info()
+    }
+
+    fn perform_command(
+        &mut self,
+        command: Command,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), SendError>> {
+        Box::pin(self.perform(command))
+    }
 }

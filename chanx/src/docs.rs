@@ -57,6 +57,25 @@ pub struct EndpointDoc {
     pub outgoing_examples: Vec<MessageExample>,
     /// The path parameters.
     pub path_params: Vec<PathParamDoc>,
+    /// The topic types clients may subscribe to on this endpoint (beyond
+    /// chanx 0.12).
+    pub topics: Vec<TopicDoc>,
+}
+
+/// A topic type of an endpoint, for the playground.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TopicDoc {
+    /// The type's name.
+    pub name: String,
+    /// Its pattern, e.g. `room:{room_id}`.
+    pub pattern: String,
+    /// The pattern's parameters.
+    pub params: Vec<String>,
+    /// A valid example of every message subscribers send (without the
+    /// envelope).
+    pub message_examples: Vec<MessageExample>,
+    /// An example of every message the topic sends.
+    pub outgoing_examples: Vec<MessageExample>,
 }
 
 /// The playground's endpoint list; `base_url` is e.g. `ws://localhost:8000`.
@@ -90,6 +109,7 @@ pub fn websocket_info(routes: &RouteTable<Endpoint>, base_url: &str) -> Vec<Endp
                 description: info.description.clone(),
                 message_examples: examples,
                 outgoing_examples: outgoing,
+                topics: info.topics.iter().map(topic_doc).collect(),
                 path_params: route
                     .params
                     .iter()
@@ -101,6 +121,25 @@ pub fn websocket_info(routes: &RouteTable<Endpoint>, base_url: &str) -> Vec<Endp
                     .collect(),
             }
         })
+        .collect()
+}
+
+fn topic_doc(topic: &crate::topic::TopicInfo) -> TopicDoc {
+    TopicDoc {
+        name: topic.name.clone(),
+        pattern: topic.pattern.clone(),
+        params: topic_params(&topic.pattern),
+        message_examples: message_examples(&topic.incoming),
+        outgoing_examples: message_examples(&topic.outgoing),
+    }
+}
+
+/// The `{param}` names of a topic pattern.
+fn topic_params(pattern: &str) -> Vec<String> {
+    pattern
+        .split('{')
+        .skip(1)
+        .filter_map(|part| part.split_once('}').map(|(name, _)| name.to_owned()))
         .collect()
 }
 
@@ -258,6 +297,36 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
             format!("{id}_send"),
             json!({ "action": "send", "channel": channel_ref, "summary": "What the server sends its clients.", "messages": sent }),
         );
+        for topic in &info.topics {
+            let topic_id = format!("{id}_{}", topic.name);
+            let mut topic_channel = ChannelDoc::new(&topic_id, &mut schemas);
+            let received = topic_channel.add_topic_set(&topic.incoming, "", "TopicIn", true);
+            let mut sent = topic_channel.add_topic_set(&topic.outgoing, "send_", "TopicOut", false);
+            sent.extend(topic_channel.add_topic_frames());
+            let topic_ref = json!({ "$ref": format!("#/channels/{topic_id}") });
+            channels.insert(
+                topic_id.clone(),
+                json!({
+                    "address": asyncapi_address(&route.friendly_path, &route.params),
+                    "description": format!("Topics `{}` of {}: frames carry the envelope keys `version`, `topic` and `ref`.", topic.pattern, info.name),
+                    "parameters": parameters.clone(),
+                    "messages": topic_channel.messages,
+                    "x-topic": {
+                        "name": topic.name,
+                        "pattern": topic.pattern,
+                        "parameters": topic_params(&topic.pattern),
+                    },
+                }),
+            );
+            operations.insert(
+                format!("{topic_id}_receive"),
+                json!({ "action": "receive", "channel": topic_ref, "summary": "What subscribers send on a topic.", "messages": received }),
+            );
+            operations.insert(
+                format!("{topic_id}_send"),
+                json!({ "action": "send", "channel": topic_ref, "summary": "What a topic sends: replies, pushes, broadcasts.", "messages": sent }),
+            );
+        }
         if let Some((ping, pong)) = ping_reply {
             operations.insert(
                 format!("{id}_ping"),
@@ -338,6 +407,65 @@ impl<'a> ChannelDoc<'a> {
                 }
                 self.add_message(format!("{key_prefix}{tag}"), message)
             })
+            .collect()
+    }
+
+    /// A topic type's set: each message with the envelope keys (`ref` only
+    /// where the client sends it or a reply carries it).
+    fn add_topic_set(
+        &mut self,
+        set: &MessageSchema,
+        key_prefix: &str,
+        kind: &str,
+        from_client: bool,
+    ) -> Vec<Value> {
+        let refs = self.add_set(set, key_prefix, kind);
+        for tag in set.tags() {
+            if let Some(payload) = self
+                .messages
+                .get_mut(&format!("{key_prefix}{tag}"))
+                .and_then(|m| m.get_mut("payload"))
+            {
+                add_envelope_fields(payload, from_client);
+            }
+        }
+        refs
+    }
+
+    /// The frames the core answers topic requests with.
+    fn add_topic_frames(&mut self) -> Vec<Value> {
+        let confirmation = |action: &str, summary: &str| {
+            let mut message = framework_message(action, summary, json!({ "type": "null" }));
+            add_envelope_fields(&mut message["payload"], false);
+            message
+        };
+        let mut error = framework_message(
+            "error",
+            "A refused topic request: `reason` is unknown_topic, unauthorized, not_subscribed or too_many_subscriptions.",
+            json!({
+                "type": "object",
+                "properties": { "reason": { "type": "string" }, "detail": { "type": "string" } },
+                "required": ["reason", "detail"],
+            }),
+        );
+        add_envelope_fields(&mut error["payload"], false);
+        let frames = [
+            (
+                "subscribed",
+                confirmation(
+                    "subscribed",
+                    "The subscription is effective (answers `subscribe`, with its `ref`).",
+                ),
+            ),
+            (
+                "unsubscribed",
+                confirmation("unsubscribed", "Answers `unsubscribe`, with its `ref`."),
+            ),
+            ("error", error),
+        ];
+        frames
+            .into_iter()
+            .map(|(action, message)| self.add_message(format!("framework_{action}"), message))
             .collect()
     }
 
@@ -435,6 +563,22 @@ fn framework_message(action: &str, summary: &str, payload: Value) -> Value {
             "required": required,
         },
     })
+}
+
+/// A topic frame's envelope keys: `version` and `topic` always, `ref` on
+/// requests and direct replies (optional in both).
+fn add_envelope_fields(payload: &mut Value, from_client: bool) {
+    if let Some(properties) = payload.get_mut("properties").and_then(Value::as_object_mut) {
+        properties.insert("version".into(), json!({ "type": "integer", "const": 1 }));
+        properties.insert("topic".into(), json!({ "type": "string" }));
+        properties.insert("ref".into(), json!({ "type": "string" }));
+    }
+    if let Some(required) = payload.get_mut("required").and_then(Value::as_array_mut) {
+        required.push(json!("topic"));
+        if !from_client {
+            required.push(json!("version"));
+        }
+    }
 }
 
 /// A group message as its receivers get it: with `is_mine` (sent by another

@@ -13,6 +13,7 @@ use crate::handshake::Handshake;
 use crate::layer::ChannelLayer;
 use crate::session::LogSettings;
 use crate::shutdown::ShutdownSignal;
+use crate::topic::{Mounted, MountedTopic, Topic};
 use crate::ws::BoxSocket;
 
 /// Type-erased endpoint behaviour.
@@ -59,6 +60,8 @@ pub struct EndpointInfo {
     pub group_messages: MessageSchema,
     /// The channel-event set.
     pub events: MessageSchema,
+    /// The topic types mounted on the endpoint.
+    pub topics: Vec<crate::topic::TopicInfo>,
     /// The endpoint's options.
     pub options: Options,
 }
@@ -118,6 +121,7 @@ impl Endpoint {
             options: Options::default(),
             log: LogSettings::default(),
             concurrency: None,
+            topics: Vec::new(),
         }
     }
 
@@ -160,9 +164,35 @@ pub struct EndpointBuilder<C: Consumer> {
     options: Options,
     log: LogSettings,
     concurrency: Option<Concurrency<C>>,
+    topics: Vec<Arc<dyn MountedTopic>>,
 }
 
 impl<C: Consumer> EndpointBuilder<C> {
+    /// Serves the topic type `topic` on this endpoint: clients subscribe
+    /// to its topics over their socket (see [`crate::topic`]).
+    pub fn topic<T: Topic>(mut self, topic: T) -> Self {
+        self.topics.push(Arc::new(Mounted {
+            topic,
+            permission: None,
+        }));
+        self
+    }
+
+    /// [`topic`](Self::topic), with a permission checked before the topic
+    /// type's own [`authorize`](Topic::authorize) on every subscription
+    /// (the same building blocks as the endpoint's permissions).
+    pub fn topic_with_permission<T: Topic>(
+        mut self,
+        topic: T,
+        permission: impl Permission,
+    ) -> Self {
+        self.topics.push(Arc::new(Mounted {
+            topic,
+            permission: Some(Box::new(permission)),
+        }));
+        self
+    }
+
     /// The name shown in the playground (default: the consumer's type name).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
@@ -234,6 +264,20 @@ impl<C: Consumer> EndpointBuilder<C> {
     pub fn build(self) -> Result<Endpoint, ConfigError> {
         let protocol = Protocol::<C::Incoming, C::Event>::new(self.options)?;
         let action_key = &protocol.options().action_key;
+        let mut topic_types = Vec::with_capacity(self.topics.len());
+        let mut topics = Vec::with_capacity(self.topics.len());
+        for mounted in &self.topics {
+            let topic_type = mounted.topic_type(action_key)?;
+            topics.push(crate::topic::TopicInfo {
+                name: topic_type.name().to_owned(),
+                pattern: topic_type.pattern().to_string(),
+                incoming: topic_type.incoming().clone(),
+                outgoing: mounted.outgoing(action_key)?,
+            });
+            topic_types.push(topic_type);
+        }
+        let protocol = protocol.with_topics(topic_types)?;
+        let action_key = &protocol.options().action_key;
         let info = EndpointInfo {
             name: self.name,
             description: self.description,
@@ -241,6 +285,7 @@ impl<C: Consumer> EndpointBuilder<C> {
             outgoing: MessageSchema::of::<C::Outgoing>(action_key)?,
             group_messages: MessageSchema::of::<C::GroupMessage>(action_key)?,
             events: protocol.events().clone(),
+            topics,
             options: protocol.options().clone(),
         };
         let core = Arc::new(EndpointCore {
@@ -249,6 +294,7 @@ impl<C: Consumer> EndpointBuilder<C> {
             auth: self.auth,
             log: Arc::new(self.log),
             concurrency: self.concurrency,
+            topics: self.topics.into(),
         });
         Ok(Endpoint {
             serve: Arc::new(core),

@@ -32,6 +32,7 @@ mod server;
 mod session;
 mod shutdown;
 pub mod testing;
+pub mod topic;
 pub mod ws;
 
 pub use chanx_proto::{self as proto, NoEvent, Options};

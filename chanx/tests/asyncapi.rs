@@ -106,6 +106,38 @@ impl Consumer for Quiet {
     }
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+enum BoardIn {
+    /// Pin a note.
+    Pin(Payload),
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+enum BoardOut {
+    /// A note was pinned.
+    Pinned(Payload),
+}
+
+struct BoardTopic;
+
+impl chanx::topic::Topic for BoardTopic {
+    const PATTERN: &'static str = "board:{board_id}";
+    type Incoming = BoardIn;
+    type Outgoing = BoardOut;
+
+    async fn receive(
+        &self,
+        ctx: &mut chanx::topic::TopicContext<'_, Self>,
+        message: BoardIn,
+    ) -> HandlerResult {
+        let BoardIn::Pin(payload) = message;
+        ctx.broadcast(&BoardOut::Pinned(payload)).await?;
+        Ok(())
+    }
+}
+
 fn routes() -> RouteTable<Endpoint> {
     let chat = Endpoint::builder(Chat::default)
         .description("A chat room.")
@@ -113,7 +145,10 @@ fn routes() -> RouteTable<Endpoint> {
         .send_gap_frames(true)
         .build()
         .unwrap();
-    let quiet = Endpoint::builder(Quiet::default).build().unwrap();
+    let quiet = Endpoint::builder(Quiet::default)
+        .topic(BoardTopic)
+        .build()
+        .unwrap();
     RouteTable::new([
         re_path(r"^ws/rooms/(?P<room>\w+)/(?P<page>\d+)/$", chat),
         path("ws/quiet/", quiet),
@@ -224,6 +259,34 @@ fn a_built_in_ping_is_documented_with_its_pong_reply() {
     );
     let pong = &document["channels"]["Quiet"]["messages"]["framework_pong"]["payload"];
     assert_eq!(pong["properties"]["action"]["const"], "pong");
+}
+
+#[test]
+fn topic_types_are_channels_with_an_x_topic_extension() {
+    let document = asyncapi(&routes(), "t", "h");
+    let channel = &document["channels"]["Quiet_BoardTopic"];
+    assert_eq!(
+        channel["x-topic"],
+        json!({"name": "BoardTopic", "pattern": "board:{board_id}", "parameters": ["board_id"]})
+    );
+    assert_eq!(message_keys(&document, "Quiet_BoardTopic_receive"), ["pin"]);
+    assert_eq!(
+        message_keys(&document, "Quiet_BoardTopic_send"),
+        [
+            "send_pinned",
+            "framework_subscribed",
+            "framework_unsubscribed",
+            "framework_error"
+        ]
+    );
+    let pinned = &channel["messages"]["send_pinned"]["payload"];
+    assert_eq!(pinned["properties"]["topic"], json!({"type": "string"}));
+    assert!(
+        pinned["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("version"))
+    );
 }
 
 #[test]

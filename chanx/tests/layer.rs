@@ -22,7 +22,9 @@ fn number(message: &LayerMessage) -> u64 {
             let v: Value = serde_json::from_str(e.event_data()).unwrap();
             v["payload"].as_u64().unwrap()
         }
-        LayerMessage::Group(_) | LayerMessage::Gap(_) => panic!("expected an event"),
+        LayerMessage::Group(_) | LayerMessage::Gap(_) | LayerMessage::Topic(_) => {
+            panic!("expected an event")
+        }
     }
 }
 

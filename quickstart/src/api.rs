@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use chanx::topic::Topic as _;
 use chanx::{Consumer, OriginPolicy, Server};
 use http::{HeaderMap, Method, Response, StatusCode, header};
 use serde_json::{Value, json};
@@ -13,8 +14,9 @@ use serde_json::{Value, json};
 use crate::consumers::ChatConsumer;
 use crate::guards::{LoginThrottle, content_type_refusal, origin_refusal};
 use crate::login::{invalid_credentials_json, parse_login};
-use crate::messages::{ChatEvent, NotifyPayload};
+use crate::messages::{ChatEvent, MessagePayload, NotifyPayload, RoomOutgoing};
 use crate::notify::parse_notification;
+use crate::rooms::RoomTopic;
 use crate::session::{DEFAULT_MAX_AGE, set_cookie_header};
 use crate::store::{SignedSessionStore, now_unix};
 
@@ -136,8 +138,17 @@ impl Api {
             level: level.to_owned(),
         });
         let group = format!("chat_{room_id}");
-        if let Err(error) = ChatConsumer::send_event(self.server.layer(), &group, &event).await {
-            tracing::error!(%error, group, "notify event not sent");
+        let topic = RoomTopic::topic(room_id);
+        let content = format!("{}: {}", level.to_uppercase(), notification.message);
+        let broadcast = RoomOutgoing::Notify(MessagePayload { content });
+        let layer = self.server.layer();
+        let (event_sent, broadcast_sent) = futures_util::future::join(
+            ChatConsumer::send_event(layer, &group, &event),
+            RoomTopic::broadcast(layer, &topic, &broadcast),
+        )
+        .await;
+        if let Err(error) = event_sent.and(broadcast_sent) {
+            tracing::error!(%error, group, topic, "notification not sent");
             return json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "detail": "Channel layer unavailable." }),

@@ -13,6 +13,7 @@ pub mod http;
 pub mod login;
 pub mod messages;
 pub mod notify;
+pub mod rooms;
 pub mod session;
 pub mod store;
 pub mod warp;
@@ -78,6 +79,17 @@ pub fn build_app_on(
     )
     .description("Chat consumer with room-based groups and event handling.")
     .build()?;
+    // Rooms over one socket: the echo consumer's frames, plus the topic
+    // type `room:<room_id>`.
+    let rooms = secured(
+        chanx::Endpoint::builder(consumers::EchoConsumer::default),
+        &store,
+        config,
+    )
+    .name("RoomsConsumer")
+    .description("Rooms over one socket: subscribe to room:<room_id> topics.")
+    .topic(rooms::RoomTopic)
+    .build()?;
     let routes = RouteTable::new([include(
         "ws/",
         [include(
@@ -85,6 +97,7 @@ pub fn build_app_on(
             [
                 path("echo/", echo),
                 re_path(r"chat/(?P<room_id>\w{1,100})/", chat),
+                path("rooms/", rooms),
             ],
         )],
     )])?;

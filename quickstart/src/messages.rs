@@ -60,3 +60,23 @@ pub enum ChatEvent {
     /// Event for sending notifications to connected clients.
     Notify(NotifyPayload),
 }
+
+/// What subscribers send on a `room:<room_id>` topic.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+pub enum RoomIncoming {
+    /// Say something to the room.
+    Echo(MessagePayload),
+}
+
+/// What a `room:<room_id>` topic sends.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+pub enum RoomOutgoing {
+    /// The sender's confirmation, with its `ref`.
+    Sent(()),
+    /// A line of chat, to every subscriber: `"<username>: <text>"`.
+    ChatMessage(MessagePayload),
+    /// A notification for the room: `"<LEVEL>: <message>"`.
+    Notify(MessagePayload),
+}

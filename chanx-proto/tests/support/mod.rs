@@ -88,6 +88,14 @@ pub fn describe<M: Debug, E: Debug>(outs: &[Output<M, E>]) -> Vec<String> {
             Output::Event(e) => format!("<event {e:?}>"),
             Output::LayerRejected(r) => format!("<rejected {r:?}>"),
             Output::Gap(group) => format!("<gap {group}>"),
+            Output::Topic(request) => {
+                let what = match &request.action {
+                    chanx_proto::topic::TopicAction::Subscribe => "subscribe",
+                    chanx_proto::topic::TopicAction::Unsubscribed => "unsubscribed",
+                    chanx_proto::topic::TopicAction::Message(_) => "message",
+                };
+                format!("<topic {what} {}>", request.envelope.topic)
+            }
         })
         .collect()
 }

@@ -11,8 +11,11 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use tracing::Instrument;
 
+use chanx_proto::topic::{Envelope, TopicAction, TopicRequest};
+
 use crate::consumer::{Consumer, Context};
 use crate::session::{Command, Delivery, Remote, Reply};
+use crate::topic::{TopicCall, TopicRequestInfo};
 
 /// The connection state of a consumer's endpoint.
 pub(super) type Core<C> = crate::session::Core<<C as Consumer>::Incoming, <C as Consumer>::Event>;
@@ -69,6 +72,101 @@ async fn handle<C: Consumer>(
                 .await;
             report("on_gap failed", outcome);
             Finished::Gap
+        }
+        Delivery::Topic(request) => handle_topic(ctx, request).await,
+    }
+}
+
+/// Runs a topic request: the authorisation and hooks of a subscription,
+/// the unsubscribe hook, or a message's handler.
+async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicRequest) -> Finished {
+    let topics = Arc::clone(&ctx.info().topics);
+    let Some(topic) = topics.get(request.kind) else {
+        tracing::error!(
+            kind = request.kind,
+            "bug: a topic request for no mounted topic"
+        );
+        return Finished::Gap;
+    };
+    let TopicRequest {
+        kind,
+        envelope,
+        params,
+        action,
+    } = request;
+    let span = tracing::info_span!("topic", topic = %envelope.topic);
+    match action {
+        TopicAction::Subscribe => {
+            let info = ctx.info();
+            let decision = topic
+                .authorize(TopicRequestInfo {
+                    user: info.user.as_ref(),
+                    handshake: &info.handshake,
+                    topic: &envelope.topic,
+                    params: &params,
+                })
+                .instrument(span.clone())
+                .await;
+            if let Err(refusal) = decision {
+                span.in_scope(|| tracing::info!(reason = refusal.reason(), "subscription refused"));
+                let _ = ctx
+                    .perform(Command::TopicRefuse { envelope, refusal })
+                    .await;
+                return Finished::Gap;
+            }
+            let accept = Command::TopicAccept {
+                kind,
+                envelope: envelope.clone(),
+                params: params.clone(),
+            };
+            if ctx.perform(accept).await.is_err() {
+                return Finished::Gap;
+            }
+            span.in_scope(|| tracing::info!("subscribed"));
+            // Pushes from the hook carry no `ref`.
+            let envelope = Envelope {
+                reference: None,
+                ..envelope
+            };
+            let call = TopicCall {
+                connection: ctx,
+                kind,
+                envelope,
+                params: &params,
+            };
+            let outcome = AssertUnwindSafe(topic.on_subscribe(call))
+                .catch_unwind()
+                .instrument(span.clone())
+                .await;
+            span.in_scope(|| report("on_subscribe failed", outcome));
+            Finished::Gap
+        }
+        TopicAction::Unsubscribed => {
+            let call = TopicCall {
+                connection: ctx,
+                kind,
+                envelope,
+                params: &params,
+            };
+            let outcome = AssertUnwindSafe(topic.on_unsubscribe(call))
+                .catch_unwind()
+                .instrument(span.clone())
+                .await;
+            span.in_scope(|| report("on_unsubscribe failed", outcome));
+            Finished::Gap
+        }
+        TopicAction::Message(message) => {
+            let call = TopicCall {
+                connection: ctx,
+                kind,
+                envelope,
+                params: &params,
+            };
+            let outcome = AssertUnwindSafe(topic.receive(call, message))
+                .catch_unwind()
+                .instrument(span.clone())
+                .await;
+            Finished::Message(span.in_scope(|| report("Failed to process message", outcome)))
         }
     }
 }

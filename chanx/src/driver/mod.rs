@@ -62,6 +62,8 @@ pub(crate) struct EndpointCore<C: Consumer> {
     /// Handlers allowed at once and how to clone the consumer for them;
     /// `None`: one at a time, in order.
     pub(crate) concurrency: Option<Concurrency<C>>,
+    /// The topic types, in the core's order.
+    pub(crate) topics: Arc<[Arc<dyn crate::topic::MountedTopic>]>,
 }
 
 /// Returns `Pending` once after waking itself: the runtime polls other
@@ -134,6 +136,7 @@ pub(crate) async fn run<C: Consumer>(
             user: None,
             object: None,
             request_id,
+            topics: Arc::clone(&endpoint.topics),
         }),
         outlet,
         pending: VecDeque::new(),
@@ -331,6 +334,7 @@ async fn session<C: Consumer>(
             tracing::warn!("the channel layer did not confirm leaving the groups in time");
         }
     }
+    unsubscribe_all::<C>(&mut core).await;
     tracing::info!("Disconnecting websocket");
     let disconnected = AssertUnwindSafe(consumer.on_disconnect(&Context::direct(&mut core)))
         .catch_unwind()
@@ -339,6 +343,37 @@ async fn session<C: Consumer>(
         tracing::error!("on_disconnect panicked");
     }
     drop(inbox);
+}
+
+/// Runs every subscription's unsubscribe hook once the connection ended
+/// (its groups are already left; sending is no longer possible).
+async fn unsubscribe_all<C: Consumer>(core: &mut Core<C>) {
+    type Subscription = (String, usize, Vec<(String, String)>);
+    let subscriptions: Vec<Subscription> = core
+        .conn
+        .subscriptions()
+        .map(|(topic, kind, params)| (topic.to_owned(), kind, params.to_vec()))
+        .collect();
+    let topics = Arc::clone(&core.info.topics);
+    for (topic, kind, params) in subscriptions {
+        let Some(mounted) = topics.get(kind) else {
+            continue;
+        };
+        let mut ctx = Context::<C>::direct(core);
+        let call = crate::topic::TopicCall {
+            connection: &mut ctx,
+            kind,
+            envelope: chanx_proto::topic::Envelope {
+                topic,
+                reference: None,
+            },
+            params: &params,
+        };
+        let outcome = AssertUnwindSafe(mounted.on_unsubscribe(call))
+            .catch_unwind()
+            .await;
+        report("on_unsubscribe failed", outcome);
+    }
 }
 
 /// Decides whether the connection may open and which groups it joins.

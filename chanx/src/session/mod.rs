@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
+use chanx_proto::topic::{Envelope, TopicAction, TopicRefusal, TopicRequest};
 use chanx_proto::{
     Connection, ContentKind, InFrame, LayerMessage, LayerRejection, MessageSet, Output, Serialized,
     State, TransportError,
@@ -33,6 +34,7 @@ pub(crate) use self::writer::link;
 use crate::auth::LoadedObject;
 use crate::handshake::{Handshake, User};
 use crate::layer::ChannelLayer;
+use crate::topic::MountedTopic;
 use crate::ws::{Bytes, SocketError, WsMessage};
 
 /// What a connection knows about itself after authentication; shared with
@@ -43,6 +45,8 @@ pub(crate) struct SessionInfo {
     pub(crate) user: Option<User>,
     pub(crate) object: Option<LoadedObject>,
     pub(crate) request_id: String,
+    /// The endpoint's topic types, in the core's order.
+    pub(crate) topics: Arc<[Arc<dyn MountedTopic>]>,
 }
 
 /// A delivered message or event waiting for its handler.
@@ -51,6 +55,8 @@ pub(crate) enum Delivery<M, E> {
     Event(E),
     /// The layer may have lost messages for this group.
     Gap(String),
+    /// A client's request on a topic.
+    Topic(TopicRequest),
 }
 
 /// An action a handler asks its connection to perform.
@@ -66,6 +72,29 @@ pub(crate) enum Command {
     },
     /// Close the connection with this code.
     Close(u16),
+    /// Subscribe to a topic the topic type authorised: join its group,
+    /// then confirm.
+    TopicAccept {
+        kind: usize,
+        envelope: Envelope,
+        params: Vec<(String, String)>,
+    },
+    /// Refuse a topic request with an error frame.
+    TopicRefuse {
+        envelope: Envelope,
+        refusal: TopicRefusal,
+    },
+    /// Send a message on a topic to this client.
+    TopicSend {
+        message: Serialized,
+        envelope: Envelope,
+    },
+    /// Broadcast to every subscriber of a topic.
+    TopicBroadcast {
+        kind: usize,
+        topic: String,
+        content: Box<RawValue>,
+    },
 }
 
 /// Where the result of a [`Command`] goes.
@@ -150,6 +179,30 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                 self.conn.close(code, "closed by server");
                 Ok(())
             }
+            Command::TopicAccept {
+                kind,
+                envelope,
+                params,
+            } => {
+                self.accept_subscription(TopicRequest {
+                    kind,
+                    envelope,
+                    params,
+                    action: TopicAction::Subscribe,
+                })
+                .await;
+                Ok(())
+            }
+            Command::TopicRefuse { envelope, refusal } => {
+                self.conn.refuse_topic(&envelope, refusal);
+                Ok(())
+            }
+            Command::TopicSend { message, envelope } => self.conn.send_topic(message, &envelope),
+            Command::TopicBroadcast {
+                kind,
+                topic,
+                content,
+            } => self.conn.broadcast_topic(kind, &topic, content),
         };
         self.flush().await;
         Ok(result?)
@@ -157,6 +210,23 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
 
     /// Performs every output of the core: frames to the writer, layer
     /// commands to the layer worker, deliveries to the handler queue.
+    /// Joins an authorised subscription's group and, once the layer has
+    /// performed the join, confirms it to the client (broadcasts sent after
+    /// `subscribed` reach it).
+    async fn accept_subscription(&mut self, request: TopicRequest) {
+        self.conn.accept_subscription(&request);
+        self.flush().await;
+        match self.settled().await {
+            Ok(()) => self.conn.subscription_joined(&request.envelope),
+            Err(error) => {
+                let topic = &request.envelope.topic;
+                tracing::error!(%error, topic, "could not join the topic's group");
+                self.conn
+                    .handle_failure(chanx_proto::Failure::LayerUnavailable);
+            }
+        }
+    }
+
     pub(crate) async fn flush(&mut self) {
         self.take_written();
         while let Some(output) = self.conn.poll_output() {
@@ -186,6 +256,7 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                     self.outlet.link.close(code, reason, discard_queued);
                 }
                 Output::Message(message) => self.pending.push_back(Delivery::Message(message)),
+                Output::Topic(request) => self.pending.push_back(Delivery::Topic(request)),
                 Output::Event(event) => self.pending.push_back(Delivery::Event(event)),
                 Output::Gap(group) => {
                     tracing::warn!(group, "messages for the group may have been lost");

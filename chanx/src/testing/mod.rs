@@ -195,6 +195,7 @@ impl TestClientBuilder<'_> {
         let pool = Arc::clone(&self.server.pool);
         let id = pool.add(Box::pin(upgrade.run(socket)));
         Ok(TestClient {
+            next_ref: 1,
             pool,
             id,
             to_server,
@@ -211,6 +212,8 @@ pub struct TestClient {
     to_server: async_channel::Sender<WsMessage>,
     from_server: async_channel::Receiver<WsMessage>,
     close: Option<Option<(u16, String)>>,
+    /// The `ref` of the next topic request.
+    next_ref: u64,
 }
 
 impl Drop for TestClient {
@@ -299,6 +302,71 @@ impl TestClient {
                 WsMessage::Binary(b) => {
                     return Err(TestError::Unexpected(format!("{} binary bytes", b.len())));
                 }
+            }
+        }
+    }
+
+    /// Subscribes to `topic`; the server's answer (`subscribed`, or the
+    /// error frame of a refusal), with frames of other topics and pushes
+    /// before it skipped.
+    pub async fn subscribe(&mut self, topic: &str) -> Result<Value, TestError> {
+        let reference = self
+            .send_topic(topic, &serde_json::json!({"action": "subscribe"}))
+            .await?;
+        self.receive_reply(topic, &reference).await
+    }
+
+    /// Unsubscribes from `topic`; the server's answer (`unsubscribed`).
+    pub async fn unsubscribe(&mut self, topic: &str) -> Result<Value, TestError> {
+        let reference = self
+            .send_topic(topic, &serde_json::json!({"action": "unsubscribe"}))
+            .await?;
+        self.receive_reply(topic, &reference).await
+    }
+
+    /// Sends `message` (a JSON object: `{"action": ..., "payload": ...}`)
+    /// on `topic` with the envelope and a fresh `ref`; the `ref`.
+    pub async fn send_topic<T: Serialize + ?Sized>(
+        &mut self,
+        topic: &str,
+        message: &T,
+    ) -> Result<String, TestError> {
+        let mut frame =
+            serde_json::to_value(message).map_err(|e| TestError::Unexpected(e.to_string()))?;
+        let Value::Object(object) = &mut frame else {
+            return Err(TestError::Unexpected(
+                "a topic message must be a JSON object".into(),
+            ));
+        };
+        let reference = self.next_ref.to_string();
+        self.next_ref += 1;
+        object.insert("version".into(), Value::from(1));
+        object.insert("topic".into(), Value::from(topic));
+        object.insert("ref".into(), Value::from(reference.as_str()));
+        self.send_json(&frame).await?;
+        Ok(reference)
+    }
+
+    /// The next frame on `topic` (frames of other topics skipped).
+    pub async fn receive_topic(&mut self, topic: &str) -> Result<Value, TestError> {
+        loop {
+            let frame = self.receive_json().await?;
+            if frame["topic"] == topic {
+                return Ok(frame);
+            }
+        }
+    }
+
+    /// The next frame on `topic` answering the request `reference`.
+    pub async fn receive_reply(
+        &mut self,
+        topic: &str,
+        reference: &str,
+    ) -> Result<Value, TestError> {
+        loop {
+            let frame = self.receive_topic(topic).await?;
+            if frame["ref"] == reference {
+                return Ok(frame);
             }
         }
     }

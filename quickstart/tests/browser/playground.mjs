@@ -166,11 +166,11 @@ async function run() {
   });
   ok(`Chromium ${browser.version()} started`);
 
-  expecting("the playground page to load and list 2 endpoints");
+  expecting("the playground page to load and list 3 endpoints");
   const response = await page.goto(`${origin}/playground/websocket/`);
   assert(response && response.status() === 200, `GET /playground/websocket/ answers 200 (got ${response?.status()})`);
-  await waitEntry("Loaded 2 WebSocket endpoints", "info", (e) => e.text.includes("Loaded 2 WebSocket endpoints"));
-  ok("playground loaded, 2 endpoints");
+  await waitEntry("Loaded 3 WebSocket endpoints", "info", (e) => e.text.includes("Loaded 3 WebSocket endpoints"));
+  ok("playground loaded, 3 endpoints");
 
   expecting("logging in as alice from the page's login box to answer 200");
   await page.click("#login-box summary");
@@ -318,6 +318,42 @@ async function run() {
     since,
   );
   ok("echo → Echo: edited in chromium");
+
+  expecting("RoomsConsumer: subscribing to room:browser_topic from the page, then a typed message on it");
+  await page.click("#disconnect");
+  await waitStatus("disconnected");
+  await choose("#endpoint", "RoomsConsumer ");
+  const roomsSends = await text("#sends");
+  assert(roomsSends.includes("room:{room_id}: ChatMessage"), `RoomsConsumer's sends list the topic's messages: ${roomsSends}`);
+  since = await mark();
+  await page.click("#connect");
+  await waitStatus("connected");
+  await waitEntry("authentication", "received", (e) => e.json?.action === "authentication", since);
+  await page.fill("#topic", "room:browser_topic");
+  since = await mark();
+  await page.click("#subscribe");
+  await waitEntry(
+    "subscribed to room:browser_topic",
+    "received",
+    (e) => e.json?.action === "subscribed" && e.json?.topic === "room:browser_topic" && typeof e.json?.ref === "string",
+    since,
+  );
+  ok("subscribed to room:browser_topic");
+  await choose("#example", "room:{room_id}: Echo");
+  await page.fill("#topic", "room:browser_topic");
+  const onTopic = JSON.parse(await page.inputValue("#body"));
+  onTopic.payload.content = "topic from chromium";
+  await page.fill("#body", JSON.stringify(onTopic, null, 2));
+  since = await mark();
+  await page.click("#send");
+  await waitEntry(
+    "the broadcast alice: topic from chromium",
+    "received",
+    (e) => e.json?.action === "chat_message" && e.json?.topic === "room:browser_topic" && e.json?.payload?.content === "alice: topic from chromium",
+    since,
+  );
+  await waitEntry("sent, with its ref", "received", (e) => e.json?.action === "sent" && e.json?.topic === "room:browser_topic", since);
+  ok("topic message broadcast and confirmed");
 
   expecting("no JavaScript errors and no failed requests on the page (but /favicon.ico)");
   const errors = consoleLines.filter(

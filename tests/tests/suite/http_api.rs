@@ -119,13 +119,13 @@ fn endpoint_with_friendly_suffix<'a>(list: &'a [Value], suffix: &str) -> &'a Val
         .unwrap_or_else(|| panic!("no endpoint with friendly_url ending {suffix}: {list:?}"))
 }
 
-pub(crate) async fn playground_info_lists_both_endpoints(adapter: Adapter) {
+pub(crate) async fn playground_info_lists_every_endpoint(adapter: Adapter) {
     let server = shared(adapter).await;
     let reply = http(server.addr, "GET", "/playground/websocket-info/", "").await;
     assert_eq!(reply.status, 200);
     let info = reply.json();
     let list = info.as_array().expect("a JSON list");
-    assert_eq!(list.len(), 2, "{info}");
+    assert_eq!(list.len(), 3, "{info}");
     for entry in list {
         for key in ["name", "url", "friendly_url", "description"] {
             assert!(entry[key].is_string(), "{key} in {entry}");
@@ -146,7 +146,10 @@ pub(crate) async fn playground_info_lists_both_endpoints(adapter: Adapter) {
     assert_eq!(params[0]["pattern"], r"\w{1,100}");
     assert!(params[0]["description"].is_string(), "{chat}");
 
-    for entry in [echo, chat] {
+    let rooms = endpoint_with_friendly_suffix(list, "/ws/myapp/rooms/");
+    assert_eq!(rooms["name"], "RoomsConsumer", "{rooms}");
+
+    for entry in [echo, chat, rooms] {
         let examples = entry["message_examples"].as_array().expect("examples");
         let mut actions: Vec<&str> = examples
             .iter()
@@ -183,7 +186,7 @@ pub(crate) async fn playground_examples_are_valid_messages(adapter: Adapter) {
             sent += 1;
         }
     }
-    assert_eq!(sent, 4);
+    assert_eq!(sent, 6);
 }
 
 pub(crate) async fn asyncapi_document_has_a_channel_per_endpoint(adapter: Adapter) {
@@ -193,7 +196,7 @@ pub(crate) async fn asyncapi_document_has_a_channel_per_endpoint(adapter: Adapte
     let doc = reply.json();
     assert_eq!(doc["asyncapi"], "3.0.0", "{doc}");
     let channels = doc["channels"].as_object().expect("channels");
-    assert_eq!(channels.len(), 2, "{doc}");
+    assert_eq!(channels.len(), 3, "{doc}");
     let addresses: Vec<&str> = channels
         .values()
         .filter_map(|c| c["address"].as_str())

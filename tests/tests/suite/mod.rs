@@ -47,6 +47,7 @@ mod limits;
 mod load;
 mod messages;
 mod routing;
+mod topics;
 
 pub(crate) use abuse::*;
 pub(crate) use auth::*;
@@ -58,6 +59,7 @@ pub(crate) use limits::*;
 pub(crate) use load::*;
 pub(crate) use messages::*;
 pub(crate) use routing::*;
+pub(crate) use topics::*;
 
 use std::time::Duration;
 
@@ -137,7 +139,7 @@ macro_rules! websockets_only_tests {
                 login_wrong_credentials_are_401 = "serves WebSockets only: no HTTP API (POST /auth/login/)",
                 login_malformed_body_is_400 = "serves WebSockets only: no HTTP API (POST /auth/login/)",
                 playground_page_is_served = "serves WebSockets only: no playground (GET /playground/websocket/)",
-                playground_info_lists_both_endpoints = "serves WebSockets only: no playground (GET /playground/websocket-info/)",
+                playground_info_lists_every_endpoint = "serves WebSockets only: no playground (GET /playground/websocket-info/)",
                 playground_examples_are_valid_messages = "serves WebSockets only: no playground (GET /playground/websocket-info/)",
                 asyncapi_document_has_a_channel_per_endpoint = "serves WebSockets only: no AsyncAPI document (GET /asyncapi.json)",
                 notify_reaches_every_chat_client_in_room = "serves WebSockets only: no HTTP API (POST /api/notify/<room>/)",
@@ -149,6 +151,7 @@ macro_rules! websockets_only_tests {
                 api_refuses_bodies_that_are_not_json = "serves WebSockets only: no HTTP API",
                 api_refuses_posts_from_foreign_origins = "serves WebSockets only: no HTTP API",
                 login_is_throttled_per_address = "serves WebSockets only: no HTTP API (POST /auth/login/)",
+                notify_reaches_room_topic_subscribers = "serves WebSockets only: no HTTP API (POST /api/notify/<room>/)",
             ];
             attrs: [];
         );

@@ -1,0 +1,280 @@
+//! The connection's side of topics: subscriptions, the topic frames it
+//! answers itself, and what runtimes report back.
+
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::{Connection, LayerCommand, Output, State};
+use crate::codec::{Decoded, Serialized};
+use crate::error::{EncodeError, SendError, ValidationError};
+use crate::message::{CoreFrame, MessageSet};
+use crate::topic::{self, Envelope, TopicAction, TopicRefusal, TopicRequest};
+
+/// One subscription of the connection.
+#[derive(Debug)]
+pub(super) struct Subscription {
+    /// The topic type (index into the protocol's topics).
+    pub(super) kind: usize,
+    /// The channel-layer group of the topic.
+    pub(super) group: String,
+    /// The pattern's parameters.
+    pub(super) params: Vec<(String, String)>,
+    /// The join is done and the group not left: broadcasts are delivered.
+    pub(super) joined: bool,
+}
+
+/// The payload of a topic error frame.
+#[derive(Serialize)]
+struct TopicError<'a> {
+    reason: &'a str,
+    detail: String,
+}
+
+impl<M: MessageSet, E: MessageSet> Connection<M, E> {
+    /// Handles a frame that may name a topic; `false` when it names none
+    /// (the endpoint's own handlers take it).
+    pub(super) fn handle_topic_frame(&mut self, text: &str) -> bool {
+        let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text) else {
+            return false;
+        };
+        let frame = match topic::split_envelope(object, self.protocol.options.max_topic_length) {
+            Ok(None) => return false,
+            Ok(Some(frame)) => frame,
+            Err(errors) => {
+                // A malformed envelope: the errors, and no `complete`.
+                self.emit_core(&CoreFrame {
+                    action: "error",
+                    payload: errors,
+                });
+                return true;
+            }
+        };
+        let envelope = frame.envelope;
+        let action_key = &self.protocol.options.action_key;
+        let action = frame.message.get(action_key).and_then(Value::as_str);
+        let found = self
+            .protocol
+            .topics
+            .iter()
+            .enumerate()
+            .find_map(|(kind, t)| {
+                t.pattern()
+                    .matches(&envelope.topic)
+                    .map(|params| (kind, params))
+            });
+        match action {
+            Some("subscribe") => self.request_subscription(envelope, found),
+            Some("unsubscribe") => self.unsubscribe(envelope),
+            _ => self.topic_message(envelope, frame.message, found.is_some()),
+        }
+        true
+    }
+
+    fn request_subscription(
+        &mut self,
+        envelope: Envelope,
+        found: Option<(usize, Vec<(String, String)>)>,
+    ) {
+        let Some((kind, params)) = found else {
+            return self.refuse_topic(&envelope, TopicRefusal::UnknownTopic);
+        };
+        if self.subscriptions.contains_key(&envelope.topic) {
+            // Subscribing twice confirms again.
+            return self.emit_topic_frame("subscribed", &envelope);
+        }
+        if self.subscriptions.len() >= self.protocol.options.max_subscriptions {
+            return self.refuse_topic(&envelope, TopicRefusal::TooManySubscriptions);
+        }
+        self.outputs.push_back(Output::Topic(TopicRequest {
+            kind,
+            envelope,
+            params,
+            action: TopicAction::Subscribe,
+        }));
+    }
+
+    fn unsubscribe(&mut self, envelope: Envelope) {
+        let removed = self.subscriptions.remove(&envelope.topic);
+        if let Some(subscription) = &removed {
+            // Also when its join is still pending: the layer performs
+            // commands in order, so the leave comes after it.
+            self.layer
+                .push_back(LayerCommand::Leave(vec![subscription.group.clone()]));
+        }
+        // Confirmed even when the client was not subscribed.
+        self.emit_topic_frame("unsubscribed", &envelope);
+        if let Some(subscription) = removed {
+            self.outputs.push_back(Output::Topic(TopicRequest {
+                kind: subscription.kind,
+                envelope,
+                params: subscription.params,
+                action: TopicAction::Unsubscribed,
+            }));
+        }
+    }
+
+    fn topic_message(
+        &mut self,
+        envelope: Envelope,
+        message: serde_json::Map<String, Value>,
+        known: bool,
+    ) {
+        let Some(subscription) = self.subscriptions.get(&envelope.topic) else {
+            let refusal = if known {
+                TopicRefusal::NotSubscribed
+            } else {
+                TopicRefusal::UnknownTopic
+            };
+            return self.refuse_topic(&envelope, refusal);
+        };
+        let kind = subscription.kind;
+        let params = subscription.params.clone();
+        let topic_type = &self.protocol.topics[kind];
+        match topic::decode_message(topic_type, message, self.protocol.options.camelize) {
+            Decoded::Message(message) => {
+                self.pending_messages.push_back(Some(envelope.clone()));
+                self.outputs.push_back(Output::Topic(TopicRequest {
+                    kind,
+                    envelope,
+                    params,
+                    action: TopicAction::Message(message),
+                }));
+            }
+            Decoded::BuiltinPing => {
+                self.emit_core_on(
+                    &CoreFrame {
+                        action: "pong",
+                        payload: (),
+                    },
+                    Some(&envelope),
+                );
+                self.complete_on(Some(&envelope));
+            }
+            Decoded::Invalid(errors) => self.reject_on(errors, &envelope),
+        }
+    }
+
+    fn reject_on(&mut self, errors: Vec<ValidationError>, envelope: &Envelope) {
+        self.emit_core_on(
+            &CoreFrame {
+                action: "error",
+                payload: errors,
+            },
+            Some(envelope),
+        );
+        self.complete_on(Some(envelope));
+    }
+
+    fn emit_topic_frame(&mut self, action: &'static str, envelope: &Envelope) {
+        self.emit_core_on(
+            &CoreFrame {
+                action,
+                payload: (),
+            },
+            Some(envelope),
+        );
+    }
+
+    /// The runtime authorised the subscription of `request`: the
+    /// connection joins the topic's group (one [`LayerCommand::Join`]);
+    /// once the runtime performed it, it calls
+    /// [`subscription_joined`](Self::subscription_joined), which confirms.
+    pub fn accept_subscription(&mut self, request: &TopicRequest) {
+        if self.state != State::Open {
+            return;
+        }
+        let envelope = &request.envelope;
+        if self.subscriptions.contains_key(&envelope.topic) {
+            return self.emit_topic_frame("subscribed", envelope);
+        }
+        if self.subscriptions.len() >= self.protocol.options.max_subscriptions {
+            return self.refuse_topic(envelope, TopicRefusal::TooManySubscriptions);
+        }
+        let Some(topic_type) = self.protocol.topics.get(request.kind) else {
+            return self.refuse_topic(envelope, TopicRefusal::UnknownTopic);
+        };
+        let group = topic::group_name(topic_type.name(), &envelope.topic);
+        self.layer
+            .push_back(LayerCommand::Join(vec![group.clone()]));
+        self.subscriptions.insert(
+            envelope.topic.clone(),
+            Subscription {
+                kind: request.kind,
+                group,
+                params: request.params.clone(),
+                joined: false,
+            },
+        );
+    }
+
+    /// The join of an accepted subscription is done: broadcasts reach the
+    /// client from now on, and it gets `subscribed` (with its `ref`).
+    pub fn subscription_joined(&mut self, envelope: &Envelope) {
+        if self.state != State::Open {
+            return;
+        }
+        if let Some(subscription) = self.subscriptions.get_mut(&envelope.topic) {
+            subscription.joined = true;
+            self.emit_topic_frame("subscribed", envelope);
+        }
+    }
+
+    /// Refuses a topic request with an error frame carrying its envelope.
+    pub fn refuse_topic(&mut self, envelope: &Envelope, refusal: TopicRefusal) {
+        let limit = self.protocol.options.max_subscriptions;
+        self.emit_core_on(
+            &CoreFrame {
+                action: "error",
+                payload: TopicError {
+                    reason: refusal.reason(),
+                    detail: refusal.detail(&envelope.topic, limit),
+                },
+            },
+            Some(envelope),
+        );
+    }
+
+    /// Sends a message on a topic: a direct reply when the envelope has
+    /// the request's `ref`, a push to this client when it has none.
+    pub fn send_topic(
+        &mut self,
+        message: Serialized,
+        envelope: &Envelope,
+    ) -> Result<(), SendError> {
+        self.check_can_send()?;
+        let frame = message.into_frame(self.protocol.options.camelize)?;
+        self.push_frame(envelope.stamp(&frame, None));
+        Ok(())
+    }
+
+    /// Broadcasts `content` (a serialized JSON object) to every subscriber
+    /// of `topic`, a topic of the type `kind`, in every process sharing the
+    /// channel layer.
+    pub fn broadcast_topic(
+        &mut self,
+        kind: usize,
+        topic: &str,
+        content: Box<RawValue>,
+    ) -> Result<(), SendError> {
+        self.check_can_send()?;
+        let topic_type = self
+            .protocol
+            .topics
+            .get(kind)
+            .ok_or(EncodeError::NotAnObject)?;
+        let (group, message) = topic::broadcast(topic_type.name(), topic, content)?;
+        self.layer.push_back(LayerCommand::GroupSend {
+            group,
+            message: std::sync::Arc::new(message),
+        });
+        Ok(())
+    }
+
+    /// The topics subscribed to, with their type and parameters.
+    pub fn subscriptions(&self) -> impl Iterator<Item = (&str, usize, &[(String, String)])> {
+        self.subscriptions
+            .iter()
+            .map(|(topic, s)| (topic.as_str(), s.kind, s.params.as_slice()))
+    }
+}

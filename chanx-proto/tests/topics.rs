@@ -1,0 +1,338 @@
+//! Topics in the core, without sockets: the envelope, subscriptions, the
+//! topic error frames, per-topic dispatch, broadcasts and limits
+//! (docs/topics.md).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chanx_proto::topic::{TopicAction, TopicRequest, TopicType, group_name};
+use chanx_proto::{Connection, Handled, InFrame, LayerMessage, NoEvent, Options, Output, Protocol};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use support::{accepted, describe, drain, frames, layer_log};
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+enum Own {
+    Hello,
+}
+
+#[derive(Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+enum RoomIn {
+    Say { content: String },
+}
+
+type Conn = Connection<Own, NoEvent>;
+
+fn connection(options: Options) -> Conn {
+    let topics = vec![
+        TopicType::new::<RoomIn>("RoomTopic", "room:{room_id}", "action").unwrap(),
+        TopicType::new::<RoomIn>("FeedTopic", "feed", "action").unwrap(),
+    ];
+    let protocol = Protocol::<Own, NoEvent>::new(options)
+        .unwrap()
+        .with_topics(topics)
+        .unwrap();
+    support::open_connection(
+        Arc::new(protocol),
+        "chan.1",
+        accepted(None, &[]),
+        Instant::now(),
+    )
+}
+
+fn send(conn: &mut Conn, frame: Value) -> Vec<Output<Own, NoEvent>> {
+    conn.handle_frame(InFrame::Text(&frame.to_string()), Instant::now())
+        .unwrap();
+    drain(conn)
+}
+
+fn subscribe_request(conn: &mut Conn, topic: &str, reference: &str) -> TopicRequest {
+    let outs = send(
+        conn,
+        json!({"version": 1, "topic": topic, "ref": reference, "action": "subscribe"}),
+    );
+    match outs.into_iter().next() {
+        Some(Output::Topic(request)) => request,
+        other => panic!("expected a subscription request, got {other:?}"),
+    }
+}
+
+/// Subscribes as a runtime would: accept, perform the join, report it.
+fn subscribe(conn: &mut Conn, topic: &str, reference: &str) -> Vec<Value> {
+    let request = subscribe_request(conn, topic, reference);
+    assert!(matches!(request.action, TopicAction::Subscribe));
+    conn.accept_subscription(&request);
+    assert_eq!(
+        layer_log(conn),
+        [format!("<join {}>", group_name("RoomTopic", topic))]
+    );
+    conn.subscription_joined(&request.envelope);
+    frames(&drain(conn))
+}
+
+#[test]
+fn subscribe_confirms_with_the_envelope_after_the_join() {
+    let mut conn = connection(Options::default());
+    let request = subscribe_request(&mut conn, "room:lobby", "1");
+    assert_eq!(request.params, [("room_id".to_owned(), "lobby".to_owned())]);
+    conn.accept_subscription(&request);
+    // Nothing is confirmed before the join is done.
+    assert!(drain(&mut conn).is_empty());
+    assert_eq!(layer_log(&mut conn), ["<join RoomTopic.room-lobby>"]);
+    conn.subscription_joined(&request.envelope);
+    assert_eq!(
+        frames(&drain(&mut conn)),
+        [
+            json!({"action": "subscribed", "payload": null, "version": 1, "topic": "room:lobby", "ref": "1"})
+        ]
+    );
+
+    // Twice: confirmed again, no second join.
+    let again = send(
+        &mut conn,
+        json!({"version": 1, "topic": "room:lobby", "ref": "2", "action": "subscribe"}),
+    );
+    assert_eq!(
+        frames(&again),
+        [
+            json!({"action": "subscribed", "payload": null, "version": 1, "topic": "room:lobby", "ref": "2"})
+        ]
+    );
+    assert!(layer_log(&mut conn).is_empty());
+}
+
+#[test]
+fn unsubscribe_leaves_and_is_confirmed_even_when_not_subscribed() {
+    let mut conn = connection(Options::default());
+    subscribe(&mut conn, "room:a", "1");
+    let outs = send(
+        &mut conn,
+        json!({"version": 1, "topic": "room:a", "ref": "2", "action": "unsubscribe"}),
+    );
+    assert_eq!(
+        describe(&outs),
+        [
+            r#"{"action":"unsubscribed","payload":null,"version":1,"topic":"room:a","ref":"2"}"#,
+            "<topic unsubscribed room:a>"
+        ]
+    );
+    assert_eq!(layer_log(&mut conn), ["<leave RoomTopic.room-a>"]);
+    let outs = send(
+        &mut conn,
+        json!({"version": 1, "topic": "room:b", "ref": "3", "action": "unsubscribe"}),
+    );
+    assert_eq!(
+        frames(&outs),
+        [
+            json!({"action": "unsubscribed", "payload": null, "version": 1, "topic": "room:b", "ref": "3"})
+        ]
+    );
+    assert!(layer_log(&mut conn).is_empty());
+}
+
+#[test]
+fn topic_errors_carry_the_envelope() {
+    let mut conn = connection(Options::default());
+    let unknown = send(
+        &mut conn,
+        json!({"version": 1, "topic": "x", "ref": "3", "action": "subscribe"}),
+    );
+    assert_eq!(
+        frames(&unknown),
+        [
+            json!({"action": "error", "payload": {"reason": "unknown_topic", "detail": "Unknown topic 'x'"},
+                "version": 1, "topic": "x", "ref": "3"})
+        ]
+    );
+    let not_subscribed = send(
+        &mut conn,
+        json!({"version": 1, "topic": "room:z", "ref": "4", "action": "say", "payload": {"content": "hi"}}),
+    );
+    assert_eq!(
+        frames(&not_subscribed),
+        [
+            json!({"action": "error", "payload": {"reason": "not_subscribed", "detail": "Not subscribed to 'room:z'"},
+                "version": 1, "topic": "room:z", "ref": "4"})
+        ]
+    );
+    let request = subscribe_request(&mut conn, "room:q", "5");
+    conn.refuse_topic(
+        &request.envelope,
+        chanx_proto::topic::TopicRefusal::Unauthorized,
+    );
+    assert_eq!(
+        frames(&drain(&mut conn)),
+        [
+            json!({"action": "error", "payload": {"reason": "unauthorized", "detail": "Not allowed to subscribe to 'room:q'"},
+                "version": 1, "topic": "room:q", "ref": "5"})
+        ]
+    );
+}
+
+#[test]
+fn a_malformed_envelope_gets_validation_errors_and_no_complete() {
+    let mut conn = connection(Options {
+        send_completion: true,
+        ..Options::default()
+    });
+    for (frame, loc) in [
+        (
+            json!({"version": 1, "topic": "room:a", "ref": 1, "action": "subscribe"}),
+            "ref",
+        ),
+        (
+            json!({"version": "x", "topic": "room:a", "action": "subscribe"}),
+            "version",
+        ),
+        (
+            json!({"version": 2, "topic": "room:a", "action": "subscribe"}),
+            "version",
+        ),
+        (
+            json!({"version": 1, "topic": 5, "action": "subscribe"}),
+            "topic",
+        ),
+    ] {
+        let outs = frames(&send(&mut conn, frame.clone()));
+        assert_eq!(outs.len(), 1, "{frame}: {outs:?}");
+        assert_eq!(outs[0]["action"], "error", "{frame}");
+        assert_eq!(outs[0]["payload"][0]["loc"], json!([loc]), "{frame}");
+    }
+    let long = "r".repeat(201);
+    let outs = frames(&send(
+        &mut conn,
+        json!({"version": 1, "topic": long, "action": "subscribe"}),
+    ));
+    assert_eq!(outs[0]["payload"][0]["type"], "string_too_long");
+}
+
+#[test]
+fn messages_on_a_topic_go_to_its_type_and_replies_carry_the_ref() {
+    let mut conn = connection(Options {
+        send_completion: true,
+        ..Options::default()
+    });
+    subscribe(&mut conn, "room:a", "1");
+    let outs = send(
+        &mut conn,
+        json!({"version": 1, "topic": "room:a", "ref": "7", "action": "say", "payload": {"content": "hi"}}),
+    );
+    let Some(Output::Topic(TopicRequest {
+        action: TopicAction::Message(message),
+        envelope,
+        params,
+        ..
+    })) = outs.into_iter().next()
+    else {
+        panic!("a topic message");
+    };
+    assert_eq!(
+        message.downcast_ref::<RoomIn>(),
+        Some(&RoomIn::Say {
+            content: "hi".into()
+        })
+    );
+    assert_eq!(params, [("room_id".to_owned(), "a".to_owned())]);
+    let reply = chanx_proto::Serialized::new(&json!({"action": "said", "payload": null})).unwrap();
+    conn.send_topic(reply, &envelope).unwrap();
+    conn.message_handled(Handled::Completed).unwrap();
+    assert_eq!(
+        frames(&drain(&mut conn)),
+        [
+            json!({"action": "said", "payload": null, "version": 1, "topic": "room:a", "ref": "7"}),
+            json!({"action": "complete", "payload": null, "version": 1, "topic": "room:a", "ref": "7"}),
+        ]
+    );
+
+    // An invalid message: the errors with the envelope, then complete.
+    let outs = frames(&send(
+        &mut conn,
+        json!({"version": 1, "topic": "room:a", "ref": "8", "action": "say", "payload": {}}),
+    ));
+    assert_eq!(
+        outs[0]["payload"][0]["loc"],
+        json!(["say", "payload", "content"])
+    );
+    assert_eq!(outs[0]["ref"], "8");
+    assert_eq!(outs[1]["action"], "complete");
+
+    // The built-in ping, on a topic.
+    let outs = frames(&send(
+        &mut conn,
+        json!({"version": 1, "topic": "room:a", "ref": "9", "action": "ping"}),
+    ));
+    assert_eq!(
+        outs[0],
+        json!({"action": "pong", "payload": null, "version": 1, "topic": "room:a", "ref": "9"})
+    );
+
+    // A frame without `topic` still reaches the endpoint's own set.
+    let outs = send(&mut conn, json!({"action": "hello"}));
+    assert_eq!(describe(&outs), ["<message Hello>"]);
+}
+
+#[test]
+fn broadcasts_reach_subscribers_only_with_the_envelope() {
+    let mut conn = connection(Options::default());
+    let (group, message) = chanx_proto::topic::broadcast(
+        "RoomTopic",
+        "room:a",
+        serde_json::value::to_raw_value(
+            &json!({"action": "chat_message", "payload": {"content": "x"}}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(group, "RoomTopic.room-a");
+    conn.handle_layer_message(&message).unwrap();
+    assert!(drain(&mut conn).is_empty(), "not subscribed yet");
+    subscribe(&mut conn, "room:a", "1");
+    conn.handle_layer_message(&message).unwrap();
+    assert_eq!(
+        frames(&drain(&mut conn)),
+        [
+            json!({"action": "chat_message", "payload": {"content": "x"}, "version": 1, "topic": "room:a"})
+        ]
+    );
+    // The wire format round-trips (the Redis layer carries it).
+    let wire = message.to_json();
+    assert!(matches!(
+        LayerMessage::from_json(wire.as_bytes()),
+        Ok(LayerMessage::Topic(_))
+    ));
+}
+
+#[test]
+fn the_subscription_cap_refuses_one_more() {
+    let mut conn = connection(Options {
+        max_subscriptions: 2,
+        ..Options::default()
+    });
+    subscribe(&mut conn, "room:1", "1");
+    subscribe(&mut conn, "room:2", "2");
+    let outs = frames(&send(
+        &mut conn,
+        json!({"version": 1, "topic": "room:3", "ref": "3", "action": "subscribe"}),
+    ));
+    assert_eq!(outs[0]["payload"]["reason"], "too_many_subscriptions");
+    assert_eq!(conn.subscriptions().count(), 2);
+}
+
+#[test]
+fn closing_leaves_every_topic_group() {
+    let mut conn = connection(Options::default());
+    subscribe(&mut conn, "room:1", "1");
+    subscribe(&mut conn, "room:2", "2");
+    conn.close(1000, "bye");
+    let left = layer_log(&mut conn);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(
+        left[0].contains("RoomTopic.room-1") && left[0].contains("RoomTopic.room-2"),
+        "{left:?}"
+    );
+}

@@ -1,0 +1,182 @@
+//! Rooms over one socket: topics on the quickstart's RoomsConsumer
+//! (docs/topics.md; docs/quick-start.md, "The quickstart program's
+//! interface"), over real sockets on every adapter.
+
+use chanx_e2e::{Adapter, Client, Running, http, shared};
+use serde_json::{Value, json};
+
+use super::{assert_quiet, echo_reply, error_frame};
+
+/// The rooms endpoint.
+pub(crate) const ROOMS: &str = "/ws/myapp/rooms/";
+
+/// A topic request frame.
+fn on(topic: &str, reference: &str, action: &str) -> Value {
+    json!({"version": 1, "topic": topic, "ref": reference, "action": action})
+}
+
+/// `on(...)` with a payload.
+fn on_with(topic: &str, reference: &str, action: &str, payload: Value) -> Value {
+    let mut frame = on(topic, reference, action);
+    frame["payload"] = payload;
+    frame
+}
+
+/// A confirmation frame (`subscribed`, `unsubscribed`, `sent`, `pong`).
+fn reply(action: &str, topic: &str, reference: &str) -> Value {
+    json!({"action": action, "payload": null, "version": 1, "topic": topic, "ref": reference})
+}
+
+/// A topic error frame.
+fn topic_error(reason: &str, detail: &str, topic: &str, reference: &str) -> Value {
+    json!({"action": "error", "payload": {"reason": reason, "detail": detail},
+           "version": 1, "topic": topic, "ref": reference})
+}
+
+async fn join(server: &Running, user: &str, topics: &[&str]) -> Client {
+    let mut client = server.connect_as(ROOMS, user).await;
+    for (i, topic) in topics.iter().enumerate() {
+        let reference = format!("s{i}");
+        client.send_json(&on(topic, &reference, "subscribe")).await;
+        assert_eq!(
+            client.recv_json().await,
+            reply("subscribed", topic, &reference)
+        );
+    }
+    client
+}
+
+pub(crate) async fn topic_subscribe_twice_and_unsubscribe(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let mut alice = join(server, "alice", &["room:t_sub"]).await;
+    // Subscribing again confirms again.
+    alice.send_json(&on("room:t_sub", "2", "subscribe")).await;
+    assert_eq!(
+        alice.recv_json().await,
+        reply("subscribed", "room:t_sub", "2")
+    );
+    alice.send_json(&on("room:t_sub", "3", "unsubscribe")).await;
+    assert_eq!(
+        alice.recv_json().await,
+        reply("unsubscribed", "room:t_sub", "3")
+    );
+    // Unsubscribing when not subscribed is confirmed too.
+    alice.send_json(&on("room:t_sub", "4", "unsubscribe")).await;
+    assert_eq!(
+        alice.recv_json().await,
+        reply("unsubscribed", "room:t_sub", "4")
+    );
+    // And then messages on it are refused.
+    let say = on_with("room:t_sub", "5", "echo", json!({"content": "hi"}));
+    alice.send_json(&say).await;
+    assert_eq!(
+        alice.recv_json().await,
+        topic_error(
+            "not_subscribed",
+            "Not subscribed to 'room:t_sub'",
+            "room:t_sub",
+            "5"
+        )
+    );
+}
+
+pub(crate) async fn topic_messages_are_broadcast_and_replies_carry_the_ref(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let mut alice = join(server, "alice", &["room:t_a", "room:t_b"]).await;
+    let mut bob = join(server, "bob", &["room:t_a"]).await;
+    let mut carol = join(server, "carol", &["room:t_b"]).await;
+
+    alice
+        .send_json(&on_with(
+            "room:t_a",
+            "7",
+            "echo",
+            json!({"content": "hello"}),
+        ))
+        .await;
+    let line = json!({"action": "chat_message", "payload": {"content": "alice: hello"}, "version": 1, "topic": "room:t_a"});
+    assert_eq!(bob.recv_json().await, line);
+    // The sender gets the broadcast and its `sent` reply, in either order.
+    let mut to_alice = vec![alice.recv_json().await, alice.recv_json().await];
+    to_alice.sort_by_key(|f| f["action"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(to_alice, [line, reply("sent", "room:t_a", "7")]);
+    assert_quiet(&mut carol, "a subscriber of another room").await;
+
+    // The built-in ping on a topic answers with the envelope and the ref.
+    bob.send_json(&on("room:t_a", "p", "ping")).await;
+    assert_eq!(bob.recv_json().await, reply("pong", "room:t_a", "p"));
+}
+
+pub(crate) async fn topic_errors_unknown_topic_and_malformed_envelope(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let mut alice = join(server, "alice", &[]).await;
+    for topic in ["chat:x", "room:", "room:a:b", "room:not a word"] {
+        alice.send_json(&on(topic, "1", "subscribe")).await;
+        assert_eq!(
+            alice.recv_json().await,
+            topic_error(
+                "unknown_topic",
+                &format!("Unknown topic '{topic}'"),
+                topic,
+                "1"
+            ),
+            "{topic}"
+        );
+    }
+    // A malformed envelope: the validation error, no complete, still open.
+    alice
+        .send_json(&json!({"version": 1, "topic": "room:x", "ref": 1, "action": "subscribe"}))
+        .await;
+    assert_eq!(
+        alice.recv_json().await,
+        error_frame(
+            "string_type",
+            json!(["ref"]),
+            "Input should be a valid string"
+        )
+    );
+    // A frame without `topic` reaches the endpoint's own handlers.
+    alice
+        .send_json(&json!({"action": "echo", "payload": {"content": "plain"}}))
+        .await;
+    assert_eq!(alice.recv_json().await, echo_reply("plain"));
+}
+
+pub(crate) async fn topic_subscriptions_are_capped(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let mut alice = server.connect_as(ROOMS, "alice").await;
+    let frames: Vec<String> = (0..101)
+        .map(|i| on(&format!("room:t_cap{i}"), &i.to_string(), "subscribe").to_string())
+        .collect();
+    alice.send_batch(frames).await;
+    for i in 0..100 {
+        let topic = format!("room:t_cap{i}");
+        assert_eq!(
+            alice.recv_json().await,
+            reply("subscribed", &topic, &i.to_string())
+        );
+    }
+    let refused = alice.recv_json().await;
+    assert_eq!(
+        refused["payload"]["reason"], "too_many_subscriptions",
+        "{refused}"
+    );
+    assert_eq!(refused["ref"], "100");
+}
+
+pub(crate) async fn notify_reaches_room_topic_subscribers(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let mut alice = join(server, "alice", &["room:t_notify"]).await;
+    let reply = http(
+        server.addr,
+        "POST",
+        "/api/notify/t_notify/",
+        r#"{"message": "Welcome!", "level": "warning"}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"action": "notify", "payload": {"content": "WARNING: Welcome!"}, "version": 1, "topic": "room:t_notify"})
+    );
+}
