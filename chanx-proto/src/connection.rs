@@ -243,6 +243,9 @@ pub struct Connection<M, E> {
     pending_messages: VecDeque<Option<Envelope>>,
     /// Topic subscriptions by topic name.
     subscriptions: HashMap<String, Subscription>,
+    /// Topics whose subscription waits for the runtime's authorisation; an
+    /// unsubscribe meanwhile withdraws the request.
+    requested: std::collections::HashSet<String>,
     pending_events: usize,
     /// The authentication frame waits for the join batch to be performed.
     auth_frame_after_join: bool,
@@ -278,6 +281,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             outbound_bytes: 0,
             pending_messages: VecDeque::new(),
             subscriptions: HashMap::new(),
+            requested: std::collections::HashSet::new(),
             pending_events: 0,
             auth_frame_after_join: false,
             rate,
@@ -456,10 +460,10 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             )]);
             return Ok(());
         };
-        if !self.protocol.topics.is_empty()
-            && text.contains("\"topic\"")
-            && self.handle_topic_frame(text)
-        {
+        // A cheap test first: a topic frame names `topic`, possibly with an
+        // escape in the key.
+        let may_name_a_topic = text.contains("\"topic\"") || text.contains('\\');
+        if !self.protocol.topics.is_empty() && may_name_a_topic && self.handle_topic_frame(text) {
             return Ok(());
         }
         let protocol = &self.protocol;
@@ -543,9 +547,19 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     /// message"}`. Either way `complete` follows when completion frames are
     /// on (nothing is sent once the connection is closing).
     pub fn message_handled(&mut self, handled: Handled) -> Result<(), ProtoError> {
-        let Some(envelope) = self.pending_messages.pop_front() else {
+        // The oldest of the endpoint's own messages (topic messages are
+        // reported with `topic_message_handled`, in any order).
+        let Some(at) = self.pending_messages.iter().position(Option::is_none) else {
             return Err(ProtoError::NothingPending("message"));
         };
+        let envelope = self.pending_messages.remove(at).flatten();
+        self.finish_message(handled, envelope.as_ref());
+        Ok(())
+    }
+
+    /// Sends what follows a handled message: the failure's error frame, then
+    /// `complete`, with the topic envelope when it was a topic's.
+    pub(super) fn finish_message(&mut self, handled: Handled, envelope: Option<&Envelope>) {
         if handled == Handled::Failed {
             let frame = CoreFrame {
                 action: "error",
@@ -553,10 +567,9 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                     detail: "Failed to process message",
                 },
             };
-            self.emit_core_on(&frame, envelope.as_ref());
+            self.emit_core_on(&frame, envelope);
         }
-        self.complete_on(envelope.as_ref());
-        Ok(())
+        self.complete_on(envelope);
     }
 
     /// Reports that the handler of the oldest delivered [`Output::Event`]
@@ -905,9 +918,12 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         let mut groups = std::mem::take(&mut self.groups);
         for subscription in self.subscriptions.values_mut() {
             // A subscription still joining is left too: its join may be
-            // performed before this leave.
+            // performed before this leave. Each is left once, though the
+            // map stays for the runtime's unsubscribe hooks.
             subscription.joined = false;
-            groups.push(subscription.group.clone());
+            if !std::mem::replace(&mut subscription.left, true) {
+                groups.push(subscription.group.clone());
+            }
         }
         if !groups.is_empty() {
             self.layer.push_back(LayerCommand::Leave(groups));

@@ -230,8 +230,9 @@ pub fn group_name(type_name: &str, topic: &str) -> String {
     if name.len() <= MAX_GROUP_NAME {
         return name;
     }
-    // The digest of the whole name keeps cut names apart. FNV-1a, written
-    // out here so that the core keeps its short dependency list.
+    // A digest of the topic and the type name (as given, before cleaning)
+    // keeps cut names apart. FNV-1a, written out here so that the core
+    // keeps its short dependency list.
     let digest = topic
         .bytes()
         .chain(type_name.bytes())

@@ -240,7 +240,10 @@ fn messages_on_a_topic_go_to_its_type_and_replies_carry_the_ref() {
     assert_eq!(params, [("room_id".to_owned(), "a".to_owned())]);
     let reply = chanx_proto::Serialized::new(&json!({"action": "said", "payload": null})).unwrap();
     conn.send_topic(reply, &envelope).unwrap();
-    conn.message_handled(Handled::Completed).unwrap();
+    // Topic messages are reported by their envelope, in any order.
+    assert!(conn.message_handled(Handled::Completed).is_err());
+    conn.topic_message_handled(Handled::Completed, &envelope)
+        .unwrap();
     assert_eq!(
         frames(&drain(&mut conn)),
         [
@@ -335,4 +338,44 @@ fn closing_leaves_every_topic_group() {
         left[0].contains("RoomTopic.room-1") && left[0].contains("RoomTopic.room-2"),
         "{left:?}"
     );
+}
+
+/// Found by the state-machine fuzz target: a close followed by the
+/// transport's end left the topic groups twice.
+#[test]
+fn topic_groups_are_left_once_when_a_close_is_followed_by_the_transport_end() {
+    let mut conn = connection(Options::default());
+    subscribe(&mut conn, "room:1", "1");
+    conn.close(1000, "bye");
+    conn.handle_transport_closed();
+    assert_eq!(layer_log(&mut conn), ["<leave RoomTopic.room-1>"]);
+    // The subscriptions stay listed for the runtime's unsubscribe hooks.
+    assert_eq!(conn.subscriptions().count(), 1);
+}
+
+#[test]
+fn an_escaped_topic_key_still_names_a_topic() {
+    let mut conn = connection(Options::default());
+    let frame = r#"{"version":1,"to\u0070ic":"nowhere","ref":"1","action":"subscribe"}"#;
+    conn.handle_frame(InFrame::Text(frame), Instant::now())
+        .unwrap();
+    let outs = frames(&drain(&mut conn));
+    assert_eq!(outs[0]["payload"]["reason"], "unknown_topic", "{outs:?}");
+}
+
+#[test]
+fn an_unsubscribe_withdraws_a_subscription_still_being_authorised() {
+    let mut conn = connection(Options::default());
+    let request = subscribe_request(&mut conn, "room:w", "1");
+    let outs = send(
+        &mut conn,
+        json!({"version": 1, "topic": "room:w", "ref": "2", "action": "unsubscribe"}),
+    );
+    assert_eq!(frames(&outs)[0]["action"], "unsubscribed");
+    conn.accept_subscription(&request);
+    assert!(
+        layer_log(&mut conn).is_empty(),
+        "no join for a withdrawn request"
+    );
+    assert_eq!(conn.subscriptions().count(), 0);
 }

@@ -300,7 +300,8 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
         for topic in &info.topics {
             let topic_id = format!("{id}_{}", topic.name);
             let mut topic_channel = ChannelDoc::new(&topic_id, &mut schemas);
-            let received = topic_channel.add_topic_set(&topic.incoming, "", "TopicIn", true);
+            let mut received = topic_channel.add_topic_requests();
+            received.extend(topic_channel.add_topic_set(&topic.incoming, "", "TopicIn", true));
             let mut sent = topic_channel.add_topic_set(&topic.outgoing, "send_", "TopicOut", false);
             sent.extend(topic_channel.add_topic_frames());
             let topic_ref = json!({ "$ref": format!("#/channels/{topic_id}") });
@@ -430,6 +431,28 @@ impl<'a> ChannelDoc<'a> {
             }
         }
         refs
+    }
+
+    /// `subscribe` and `unsubscribe`, which every topic takes.
+    fn add_topic_requests(&mut self) -> Vec<Value> {
+        [
+            (
+                "subscribe",
+                "Subscribe to the topic; answered with `subscribed` (or an error).",
+            ),
+            (
+                "unsubscribe",
+                "Unsubscribe from the topic; answered with `unsubscribed`.",
+            ),
+        ]
+        .into_iter()
+        .map(|(action, summary)| {
+            let mut message = framework_message(action, summary, json!({ "type": "null" }));
+            message["payload"]["required"] = json!(["action"]);
+            add_envelope_fields(&mut message["payload"], true);
+            self.add_message(format!("framework_{action}"), message)
+        })
+        .collect()
     }
 
     /// The frames the core answers topic requests with.

@@ -107,12 +107,7 @@ impl Endpoint {
     pub fn builder<C: Consumer>(
         factory: impl Fn() -> C + Send + Sync + 'static,
     ) -> EndpointBuilder<C> {
-        let type_name = std::any::type_name::<C>();
-        let name = type_name
-            .rsplit("::")
-            .next()
-            .unwrap_or(type_name)
-            .to_owned();
+        let name = crate::topic::short_type_name(std::any::type_name::<C>());
         EndpointBuilder {
             factory: Box::new(factory),
             name,

@@ -70,8 +70,7 @@ pub trait Topic: Send + Sync + Sized + 'static {
     /// The type's name, which names its channel-layer groups (default:
     /// the Rust type's name).
     fn name() -> String {
-        let full = std::any::type_name::<Self>();
-        full.rsplit("::").next().unwrap_or(full).to_owned()
+        short_type_name(std::any::type_name::<Self>())
     }
 
     /// Whether `request.topic` exists, beyond matching the pattern (e.g. a
@@ -123,8 +122,13 @@ pub trait Topic: Send + Sync + Sized + 'static {
         topic: &'a str,
         message: &Self::Outgoing,
     ) -> impl Future<Output = Result<(), SendError>> + Send + 'a {
-        let sent = serde_json::value::to_raw_value(message)
-            .map_err(SendError::from)
+        // A topic this type does not serve would reach no one: say so.
+        let served = chanx_proto::topic::TopicPattern::parse(Self::PATTERN)
+            .is_ok_and(|pattern| pattern.matches(topic).is_some());
+        let sent = served
+            .then_some(())
+            .ok_or_else(|| SendError::UnknownTopic(topic.to_owned()))
+            .and_then(|()| serde_json::value::to_raw_value(message).map_err(SendError::from))
             .and_then(|content| {
                 chanx_proto::topic::broadcast(&Self::name(), topic, content)
                     .map_err(SendError::from)
@@ -157,6 +161,24 @@ pub struct TopicInfo {
     pub incoming: MessageSchema,
     /// What the topic sends.
     pub outgoing: MessageSchema,
+}
+
+/// A type's name without module paths, generic arguments included:
+/// `app::Feed<app::Room>` is `Feed<Room>`.
+pub(crate) fn short_type_name(full: &str) -> String {
+    let mut short = String::with_capacity(full.len());
+    let mut rest = full;
+    while let Some(at) = rest.find("::") {
+        // Drop the path segment that ends here.
+        let head = &rest[..at];
+        let keep = head
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        short.push_str(&head[..keep]);
+        rest = &rest[at + 2..];
+    }
+    short.push_str(rest);
+    short
 }
 
 /// What a subscription request says, for [`Topic::authorize`].
@@ -362,5 +384,20 @@ impl<T: Topic> MountedTopic for Mounted<T> {
                 .map_err(|_| "a topic message of another type (a bug)")?;
             self.topic.receive(&mut call.typed::<T>(), *message).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_type_name;
+
+    #[test]
+    fn type_names_lose_their_paths_only() {
+        assert_eq!(short_type_name("app::rooms::RoomTopic"), "RoomTopic");
+        assert_eq!(
+            short_type_name("app::Feed<app::x::Room, u8>"),
+            "Feed<Room, u8>"
+        );
+        assert_eq!(short_type_name("Plain"), "Plain");
     }
 }

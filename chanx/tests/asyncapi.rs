@@ -269,7 +269,10 @@ fn topic_types_are_channels_with_an_x_topic_extension() {
         channel["x-topic"],
         json!({"name": "BoardTopic", "pattern": "board:{board_id}", "parameters": ["board_id"]})
     );
-    assert_eq!(message_keys(&document, "Quiet_BoardTopic_receive"), ["pin"]);
+    assert_eq!(
+        message_keys(&document, "Quiet_BoardTopic_receive"),
+        ["framework_subscribe", "framework_unsubscribe", "pin"]
+    );
     assert_eq!(
         message_keys(&document, "Quiet_BoardTopic_send"),
         [

@@ -226,7 +226,9 @@ fn info_serializes_with_protocol_field_names() {
             "message_examples",
             // Beyond chanx: what the endpoint sends.
             "outgoing_examples",
-            "path_params"
+            "path_params",
+            // Beyond chanx: the topic types.
+            "topics"
         ]
     );
     let example = value[1]["message_examples"][0].as_object().unwrap();

@@ -213,5 +213,10 @@ fn broadcasts_from_handlers_and_from_outside_reach_every_subscriber_camelized() 
             .unwrap();
         let expected = json!({"action": "posted", "payload": {"longText": "from a task"}, "version": 1, "topic": "feed:open_x"});
         assert_eq!(b.receive_topic("feed:open_x").await.unwrap(), expected);
+
+        // A topic the type does not serve is an error, not a silent loss.
+        let astray =
+            FeedTopic::broadcast(server.server().layer().as_ref(), "fed:typo", &outside).await;
+        assert!(matches!(astray, Err(chanx::SendError::UnknownTopic(t)) if t == "fed:typo"));
     });
 }

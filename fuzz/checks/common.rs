@@ -50,7 +50,23 @@ pub fn protocol(camelize: bool, small: bool) -> Arc<Protocol<Incoming, Event>> {
         max_outbound_frames: 8,
         ..Options::default()
     };
-    support::protocol(options)
+    let topics = vec![
+        chanx_proto::topic::TopicType::new::<Incoming>("T", "t:{id}", "action")
+            .expect("a valid topic type"),
+    ];
+    let protocol = Protocol::new(options)
+        .and_then(|p| p.with_topics(topics))
+        .expect("valid options");
+    Arc::new(protocol)
+}
+
+/// A topic name the fuzz targets' topic type serves (or not, for `n >= 4`).
+pub fn topic(n: u8) -> String {
+    match n % 6 {
+        4 => "u:1".to_owned(),
+        5 => format!("t:{}", "x".repeat(300)),
+        n => format!("t:{n}"),
+    }
 }
 
 /// An open connection in `groups`, its handshake outputs drained (the

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
+use chanx_proto::topic::{Envelope, TopicAction, TopicRefusal, TopicRequest};
 use chanx_proto::{Failure, Handled, InFrame, LayerCommand, LayerMessage, Output, TransportError};
 
 use super::common;
@@ -17,7 +18,9 @@ enum Op {
     Pong,
     PeerClose,
     Layer(Vec<u8>),
-    OwnGroupMessage { exclude: bool },
+    OwnGroupMessage {
+        exclude: bool,
+    },
     Advance(u16),
     Written(u8),
     Send(String),
@@ -30,6 +33,21 @@ enum Op {
     GroupsJoined,
     TooBig,
     Failure,
+    /// A topic request frame (`subscribe`, `unsubscribe` or a message).
+    Topic {
+        topic: u8,
+        action: u8,
+        reference: bool,
+        body: String,
+    },
+    /// The runtime's answer to the oldest subscription request.
+    Authorize(bool),
+    /// The runtime performed the oldest accepted subscription's join.
+    SubscriptionJoined,
+    /// A broadcast to a topic arrives from the layer.
+    Broadcast(u8),
+    /// A handler replies on a topic it was asked on.
+    TopicReply(u8),
 }
 
 /// Decodes `data` as the fuzzer does and checks it.
@@ -58,12 +76,27 @@ fn check(input: (bool, Vec<u8>, Vec<Op>)) {
     let mut joined: HashMap<String, i32> = HashMap::new();
     let mut closed = false;
     let mut own: Option<LayerMessage> = None;
-    let drain = |conn: &mut common::Conn, joined: &mut HashMap<String, i32>, closed: &mut bool| {
+    let mut requests: Vec<TopicRequest> = Vec::new();
+    let mut accepted: Vec<Envelope> = Vec::new();
+    let drain = |conn: &mut common::Conn,
+                 joined: &mut HashMap<String, i32>,
+                 closed: &mut bool,
+                 requests: &mut Vec<TopicRequest>| {
         while let Some(output) = conn.poll_output() {
             match output {
                 Output::Close { .. } => *closed = true,
-                Output::Frame(_) | Output::Ping => {
-                    assert!(!*closed, "nothing after the close frame")
+                Output::Frame(frame) => {
+                    assert!(!*closed, "nothing after the close frame");
+                    assert!(
+                        serde_json::from_str::<serde_json::Value>(&frame).is_ok(),
+                        "every frame is JSON: {frame}"
+                    );
+                }
+                Output::Ping => assert!(!*closed, "nothing after the close frame"),
+                Output::Topic(request) => {
+                    if matches!(request.action, TopicAction::Subscribe) {
+                        requests.push(request);
+                    }
                 }
                 _ => {}
             }
@@ -82,7 +115,7 @@ fn check(input: (bool, Vec<u8>, Vec<Op>)) {
             }
         }
     };
-    drain(&mut conn, &mut joined, &mut closed);
+    drain(&mut conn, &mut joined, &mut closed, &mut requests);
     for op in ops.into_iter().take(64) {
         // Outcomes are outputs: only a send may fail, and only when closed or unencodable.
         let mut send = None;
@@ -172,6 +205,62 @@ fn check(input: (bool, Vec<u8>, Vec<Op>)) {
                 conn.handle_failure(Failure::LayerUnavailable);
                 Ok(())
             }
+            Op::Topic {
+                topic,
+                action,
+                reference,
+                body,
+            } => {
+                let mut frame = serde_json::json!({"version": 1, "topic": common::topic(topic)});
+                if reference {
+                    frame["ref"] = serde_json::Value::from(body.len().to_string());
+                }
+                match action % 4 {
+                    0 => frame["action"] = "subscribe".into(),
+                    1 => frame["action"] = "unsubscribe".into(),
+                    2 => {
+                        frame["action"] = "echo".into();
+                        frame["payload"] = serde_json::json!({"content": body});
+                    }
+                    _ => frame["action"] = body.into(),
+                }
+                conn.handle_frame(InFrame::Text(&frame.to_string()), now)
+            }
+            Op::Authorize(allow) => {
+                if !requests.is_empty() {
+                    let request = requests.remove(0);
+                    if allow {
+                        conn.accept_subscription(&request);
+                        accepted.push(request.envelope);
+                    } else {
+                        conn.refuse_topic(&request.envelope, TopicRefusal::Unauthorized);
+                    }
+                }
+                Ok(())
+            }
+            Op::SubscriptionJoined => {
+                if !accepted.is_empty() {
+                    conn.subscription_joined(&accepted.remove(0));
+                }
+                Ok(())
+            }
+            Op::Broadcast(topic) => {
+                let content = serde_json::value::to_raw_value(&serde_json::json!({"action": "b"}))
+                    .expect("a JSON object");
+                let (_, message) =
+                    chanx_proto::topic::broadcast("T", &common::topic(topic), content)
+                        .expect("a JSON object");
+                conn.handle_layer_message(&message)
+            }
+            Op::TopicReply(topic) => {
+                let envelope = Envelope {
+                    topic: common::topic(topic),
+                    reference: Some("r".into()),
+                };
+                let reply = chanx_proto::Serialized::new(&serde_json::json!({"action": "r"}));
+                send = reply.ok().map(|reply| conn.send_topic(reply, &envelope));
+                Ok(())
+            }
         };
         if let Err(error) = misuse {
             assert!(
@@ -182,10 +271,10 @@ fn check(input: (bool, Vec<u8>, Vec<Op>)) {
         if let Some(Err(error)) = send {
             assert!(matches!(error, chanx_proto::SendError::Closed), "{error}");
         }
-        drain(&mut conn, &mut joined, &mut closed);
+        drain(&mut conn, &mut joined, &mut closed, &mut requests);
     }
     conn.handle_transport_closed();
-    drain(&mut conn, &mut joined, &mut closed);
+    drain(&mut conn, &mut joined, &mut closed, &mut requests);
     for (group, balance) in joined {
         assert_eq!(
             balance, 0,

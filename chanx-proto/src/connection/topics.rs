@@ -5,9 +5,9 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{Connection, LayerCommand, Output, State};
+use super::{Connection, Handled, LayerCommand, Output, State};
 use crate::codec::{Decoded, Serialized};
-use crate::error::{EncodeError, SendError, ValidationError};
+use crate::error::{EncodeError, ProtoError, SendError, ValidationError};
 use crate::message::{CoreFrame, MessageSet};
 use crate::topic::{self, Envelope, TopicAction, TopicRefusal, TopicRequest};
 
@@ -22,6 +22,8 @@ pub(super) struct Subscription {
     pub(super) params: Vec<(String, String)>,
     /// The join is done and the group not left: broadcasts are delivered.
     pub(super) joined: bool,
+    /// The connection ended and the group was left.
+    pub(super) left: bool,
 }
 
 /// The payload of a topic error frame.
@@ -86,6 +88,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         if self.subscriptions.len() >= self.protocol.options.max_subscriptions {
             return self.refuse_topic(&envelope, TopicRefusal::TooManySubscriptions);
         }
+        self.requested.insert(envelope.topic.clone());
         self.outputs.push_back(Output::Topic(TopicRequest {
             kind,
             envelope,
@@ -95,6 +98,8 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     }
 
     fn unsubscribe(&mut self, envelope: Envelope) {
+        // A subscription still being authorised is withdrawn.
+        self.requested.remove(&envelope.topic);
         let removed = self.subscriptions.remove(&envelope.topic);
         if let Some(subscription) = &removed {
             // Also when its join is still pending: the layer performs
@@ -185,6 +190,12 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             return;
         }
         let envelope = &request.envelope;
+        if !self.requested.remove(&envelope.topic)
+            && !self.subscriptions.contains_key(&envelope.topic)
+        {
+            // Withdrawn by an unsubscribe meanwhile (already confirmed).
+            return;
+        }
         if self.subscriptions.contains_key(&envelope.topic) {
             return self.emit_topic_frame("subscribed", envelope);
         }
@@ -204,6 +215,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                 group,
                 params: request.params.clone(),
                 joined: false,
+                left: false,
             },
         );
     }
@@ -222,6 +234,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
 
     /// Refuses a topic request with an error frame carrying its envelope.
     pub fn refuse_topic(&mut self, envelope: &Envelope, refusal: TopicRefusal) {
+        self.requested.remove(&envelope.topic);
         let limit = self.protocol.options.max_subscriptions;
         self.emit_core_on(
             &CoreFrame {
@@ -233,6 +246,28 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             },
             Some(envelope),
         );
+    }
+
+    /// Reports that the handler of the topic message `envelope` came with
+    /// finished (topic messages may finish in any order with concurrent
+    /// handlers): the failure's error frame and `complete` carry its
+    /// envelope.
+    pub fn topic_message_handled(
+        &mut self,
+        handled: Handled,
+        envelope: &Envelope,
+    ) -> Result<(), ProtoError> {
+        let wanted = Some(envelope);
+        let Some(at) = self
+            .pending_messages
+            .iter()
+            .position(|pending| pending.as_ref() == wanted)
+        else {
+            return Err(ProtoError::NothingPending("topic message"));
+        };
+        self.pending_messages.remove(at);
+        self.finish_message(handled, Some(envelope));
+        Ok(())
     }
 
     /// Sends a message on a topic: a direct reply when the envelope has

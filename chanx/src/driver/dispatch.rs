@@ -36,8 +36,11 @@ pub(super) fn finish<M: MessageSet, E: MessageSet>(
 ) {
     let result = match finished {
         Finished::Message(handled) => core.conn.message_handled(handled),
+        Finished::TopicMessage(handled, envelope) => {
+            core.conn.topic_message_handled(handled, &envelope)
+        }
         Finished::Event => core.conn.event_handled(),
-        Finished::Gap => Ok(()),
+        Finished::Gap | Finished::Hook => Ok(()),
     };
     if let Err(error) = result {
         tracing::error!(%error, "bug: completion without a delivery");
@@ -86,7 +89,7 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
             kind = request.kind,
             "bug: a topic request for no mounted topic"
         );
-        return Finished::Gap;
+        return Finished::Hook;
     };
     let TopicRequest {
         kind,
@@ -112,7 +115,7 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
                 let _ = ctx
                     .perform(Command::TopicRefuse { envelope, refusal })
                     .await;
-                return Finished::Gap;
+                return Finished::Hook;
             }
             let accept = Command::TopicAccept {
                 kind,
@@ -120,7 +123,7 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
                 params: params.clone(),
             };
             if ctx.perform(accept).await.is_err() {
-                return Finished::Gap;
+                return Finished::Hook;
             }
             span.in_scope(|| tracing::info!("subscribed"));
             // Pushes from the hook carry no `ref`.
@@ -139,7 +142,7 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
                 .instrument(span.clone())
                 .await;
             span.in_scope(|| report("on_subscribe failed", outcome));
-            Finished::Gap
+            Finished::Hook
         }
         TopicAction::Unsubscribed => {
             let call = TopicCall {
@@ -153,20 +156,21 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
                 .instrument(span.clone())
                 .await;
             span.in_scope(|| report("on_unsubscribe failed", outcome));
-            Finished::Gap
+            Finished::Hook
         }
         TopicAction::Message(message) => {
             let call = TopicCall {
                 connection: ctx,
                 kind,
-                envelope,
+                envelope: envelope.clone(),
                 params: &params,
             };
             let outcome = AssertUnwindSafe(topic.receive(call, message))
                 .catch_unwind()
                 .instrument(span.clone())
                 .await;
-            Finished::Message(span.in_scope(|| report("Failed to process message", outcome)))
+            let handled = span.in_scope(|| report("Failed to process message", outcome));
+            Finished::TopicMessage(handled, envelope)
         }
     }
 }
@@ -174,6 +178,10 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
 /// What a finished concurrent handler reports.
 pub(super) enum Finished {
     Message(Handled),
+    /// A topic message's handler, with the message's envelope.
+    TopicMessage(Handled, Envelope),
+    /// A hook with nothing to report (a subscription, an unsubscription).
+    Hook,
     Event,
     Gap,
 }

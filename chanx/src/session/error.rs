@@ -21,6 +21,9 @@ pub enum SendError {
     /// The channel layer failed.
     #[error("the channel layer failed")]
     Layer(#[source] LayerError),
+    /// A broadcast to a topic its topic type's pattern does not match.
+    #[error("no topic type serves `{0}`")]
+    UnknownTopic(String),
 }
 
 impl From<EncodeError> for SendError {

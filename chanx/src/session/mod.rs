@@ -208,8 +208,6 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
         Ok(result?)
     }
 
-    /// Performs every output of the core: frames to the writer, layer
-    /// commands to the layer worker, deliveries to the handler queue.
     /// Joins an authorised subscription's group and, once the layer has
     /// performed the join, confirms it to the client (broadcasts sent after
     /// `subscribed` reach it).
@@ -227,6 +225,8 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
         }
     }
 
+    /// Performs every output of the core: frames to the writer, layer
+    /// commands to the layer worker, deliveries to the handler queue.
     pub(crate) async fn flush(&mut self) {
         self.take_written();
         while let Some(output) = self.conn.poll_output() {

@@ -1,7 +1,9 @@
 //! `docs/quick-start.md` shows this crate: every Rust snippet is marked
 //! with the file it belongs to, and the snippets of a file, joined in
 //! order, are that file. So the guide never shows code that does not
-//! compile, and copying its snippets gives this crate.
+//! compile, and copying its snippets gives this crate. The other documents
+//! (`docs/*.md`, `README.md`) quote compiled files: each of their Rust
+//! snippets is marked `<!-- part of: path -->` and appears verbatim there.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,13 +19,20 @@ fn read(path: &Path) -> String {
 /// The code blocks of `markdown` in `language`, each with the file its
 /// `<!-- file: ... -->` marker names (`None` without a marker).
 fn blocks(markdown: &str, language: &str) -> Vec<(Option<String>, String)> {
+    marked_blocks(markdown, language, "file")
+}
+
+/// The code blocks of `markdown` in `language`, each with the path its
+/// `<!-- <kind>: ... -->` marker names.
+fn marked_blocks(markdown: &str, language: &str, kind: &str) -> Vec<(Option<String>, String)> {
+    let prefix = format!("<!-- {kind}: ");
     let mut found = Vec::new();
     let mut marker = None;
     let mut lines = markdown.lines();
     while let Some(line) = lines.next() {
         let line = line.trim();
         if let Some(file) = line
-            .strip_prefix("<!-- file: ")
+            .strip_prefix(prefix.as_str())
             .and_then(|rest| rest.strip_suffix(" -->"))
         {
             marker = Some(file.to_owned());
@@ -102,4 +111,37 @@ fn the_guides_dependency_list_names_this_crates_dependencies() {
     ours.sort();
     theirs.sort();
     assert_eq!(theirs, ours);
+}
+
+#[test]
+fn every_rust_snippet_of_the_other_documents_is_quoted_from_a_compiled_file() {
+    let mut documents = vec![repository().join("README.md")];
+    for entry in std::fs::read_dir(repository().join("docs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let path = entry.path();
+        let is_guide = path.ends_with("quick-start.md");
+        if path.extension().is_some_and(|e| e == "md") && !is_guide {
+            documents.push(path);
+        }
+    }
+    for document in documents {
+        let text = read(&document);
+        for (file, code) in marked_blocks(&text, "rust", "part of") {
+            let file = file.unwrap_or_else(|| {
+                panic!(
+                    "{}: a Rust snippet without `<!-- part of: path -->`:\n{code}",
+                    document.display()
+                )
+            });
+            let source = read(&repository().join(&file));
+            assert!(
+                source.contains(&code),
+                "{}: a snippet is not verbatim in {file}:\n{code}",
+                document.display()
+            );
+        }
+    }
 }

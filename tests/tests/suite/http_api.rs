@@ -196,7 +196,10 @@ pub(crate) async fn asyncapi_document_has_a_channel_per_endpoint(adapter: Adapte
     let doc = reply.json();
     assert_eq!(doc["asyncapi"], "3.0.0", "{doc}");
     let channels = doc["channels"].as_object().expect("channels");
-    assert_eq!(channels.len(), 3, "{doc}");
+    // The three endpoints, and the rooms endpoint's topic type.
+    assert_eq!(channels.len(), 4, "{doc}");
+    let topic = &channels["RoomsConsumer_RoomTopic"]["x-topic"];
+    assert_eq!(topic["pattern"], "room:{room_id}", "{doc}");
     let addresses: Vec<&str> = channels
         .values()
         .filter_map(|c| c["address"].as_str())
