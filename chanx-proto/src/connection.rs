@@ -624,25 +624,19 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                 }
             }
             LayerMessage::Topic(broadcast) => {
-                if self
-                    .subscriptions
-                    .get(broadcast.topic())
-                    .is_some_and(|s| s.joined)
-                {
-                    let envelope = Envelope {
-                        topic: broadcast.topic().to_owned(),
-                        reference: None,
-                    };
+                let subscribed = self.subscriptions.get(broadcast.topic());
+                if subscribed.is_some_and(|s| s.joined) {
                     let frame = if self.protocol.options.camelize {
-                        match serde_json::from_str::<Value>(broadcast.content()) {
-                            Ok(value) => codec::encode(&value, true).ok(),
-                            Err(_) => None,
-                        }
+                        // The envelope keys are single words: camelizing
+                        // the stamped frame leaves them as they are.
+                        serde_json::from_str::<Value>(broadcast.frame())
+                            .ok()
+                            .and_then(|value| codec::encode(&value, true).ok())
                     } else {
-                        Some(broadcast.content().to_owned())
+                        Some(broadcast.frame().to_owned())
                     };
                     if let Some(frame) = frame {
-                        self.push_frame(envelope.stamp(&frame, None));
+                        self.push_frame(frame);
                     }
                 }
             }

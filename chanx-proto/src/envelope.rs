@@ -72,6 +72,9 @@ pub enum LayerMessage {
 pub struct TopicEnvelope {
     topic: String,
     content: Box<RawValue>,
+    /// The frame every subscriber gets (content plus `version` and
+    /// `topic`), built once per broadcast rather than once per receiver.
+    frame: String,
 }
 
 impl TopicEnvelope {
@@ -80,10 +83,22 @@ impl TopicEnvelope {
         if !is_object(&content) {
             return Err(EnvelopeError::ContentNotObject);
         }
+        let topic = topic.into();
+        let envelope = crate::topic::Envelope {
+            topic,
+            reference: None,
+        };
+        let frame = envelope.stamp(content.get(), None);
         Ok(TopicEnvelope {
-            topic: topic.into(),
+            topic: envelope.topic,
             content,
+            frame,
         })
+    }
+
+    /// The frame for subscribers: the content with `version` and `topic`.
+    pub fn frame(&self) -> &str {
+        &self.frame
     }
 
     /// The topic.
