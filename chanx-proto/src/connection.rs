@@ -625,15 +625,21 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             }
             LayerMessage::Topic(broadcast) => {
                 let subscribed = self.subscriptions.get(broadcast.topic());
-                if subscribed.is_some_and(|s| s.joined) {
+                if let Some(subscription) = subscribed.filter(|s| s.joined) {
+                    // A topic on its own route: no envelope.
+                    let text = if subscription.bare {
+                        broadcast.content()
+                    } else {
+                        broadcast.frame()
+                    };
                     let frame = if self.protocol.options.camelize {
                         // The envelope keys are single words: camelizing
                         // the stamped frame leaves them as they are.
-                        serde_json::from_str::<Value>(broadcast.frame())
+                        serde_json::from_str::<Value>(text)
                             .ok()
                             .and_then(|value| codec::encode(&value, true).ok())
                     } else {
-                        Some(broadcast.frame().to_owned())
+                        Some(text.to_owned())
                     };
                     if let Some(frame) = frame {
                         self.push_frame(frame);

@@ -57,6 +57,10 @@ use crate::handshake::{Handshake, User};
 use crate::layer::ChannelLayer;
 use crate::session::{Command, SendError, SessionInfo};
 
+mod route;
+
+pub use route::{TopicRoute, route};
+
 /// A topic type: a family of named streams clients subscribe to.
 pub trait Topic: Send + Sync + Sized + 'static {
     /// The topic names this type serves: literal text and `{param}`
@@ -223,6 +227,8 @@ pub struct TopicContext<'a, T: Topic> {
     kind: usize,
     envelope: Envelope,
     params: &'a [(String, String)],
+    /// On a topic's own route: frames without envelope.
+    bare: bool,
     topic_type: PhantomData<fn() -> T>,
 }
 
@@ -279,9 +285,26 @@ impl<T: Topic> TopicContext<'_, T> {
         self.connection.perform_command(command).await
     }
 
+    /// The same context for another topic type with the same outgoing set
+    /// (a shared topic delegating to the one it wraps).
+    fn retyped<U: Topic<Outgoing = T::Outgoing>>(&mut self) -> TopicContext<'_, U> {
+        TopicContext {
+            connection: &mut *self.connection,
+            kind: self.kind,
+            envelope: self.envelope.clone(),
+            params: self.params,
+            bare: self.bare,
+            topic_type: PhantomData,
+        }
+    }
+
     async fn send(&mut self, message: &T::Outgoing, envelope: Envelope) -> Result<(), SendError> {
         let message = Serialized::new(message)?;
-        let command = Command::TopicSend { message, envelope };
+        let command = if self.bare {
+            Command::Send(message)
+        } else {
+            Command::TopicSend { message, envelope }
+        };
         self.connection.perform_command(command).await
     }
 }
@@ -303,12 +326,37 @@ pub(crate) trait MountedTopic: Send + Sync {
     ) -> BoxFuture<'a, HandlerResult>;
 }
 
+/// Whether a subscription to `request.topic` may go ahead: the topic
+/// exists, the mounting permission (if any) and the type's own check agree.
+pub(crate) async fn decide<T: Topic>(
+    topic: &T,
+    permission: Option<&dyn Permission>,
+    request: &TopicRequestInfo<'_>,
+) -> Result<(), TopicRefusal> {
+    if !topic.exists(request) {
+        return Err(TopicRefusal::UnknownTopic);
+    }
+    let permitted = permission.is_none_or(|p| p.check(request.user, request.handshake).is_ok());
+    // A panicking check refuses.
+    let allowed = permitted
+        && AssertUnwindSafe(topic.authorize(request))
+            .catch_unwind()
+            .await
+            .unwrap_or(false);
+    if allowed {
+        Ok(())
+    } else {
+        Err(TopicRefusal::Unauthorized)
+    }
+}
+
 /// The untyped parts of a [`TopicContext`].
 pub(crate) struct TopicCall<'a> {
     pub(crate) connection: &'a mut dyn Perform,
     pub(crate) kind: usize,
     pub(crate) envelope: Envelope,
     pub(crate) params: &'a [(String, String)],
+    pub(crate) bare: bool,
 }
 
 impl<'a> TopicCall<'a> {
@@ -318,6 +366,7 @@ impl<'a> TopicCall<'a> {
             kind: self.kind,
             envelope: self.envelope,
             params: self.params,
+            bare: self.bare,
             topic_type: PhantomData,
         }
     }
@@ -342,26 +391,7 @@ impl<T: Topic> MountedTopic for Mounted<T> {
         &'a self,
         request: TopicRequestInfo<'a>,
     ) -> BoxFuture<'a, Result<(), TopicRefusal>> {
-        Box::pin(async move {
-            if !self.topic.exists(&request) {
-                return Err(TopicRefusal::UnknownTopic);
-            }
-            let permitted = self
-                .permission
-                .as_ref()
-                .is_none_or(|p| p.check(request.user, request.handshake).is_ok());
-            // A panicking check refuses.
-            let allowed = permitted
-                && AssertUnwindSafe(self.topic.authorize(&request))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or(false);
-            if allowed {
-                Ok(())
-            } else {
-                Err(TopicRefusal::Unauthorized)
-            }
-        })
+        Box::pin(async move { decide(&self.topic, self.permission.as_deref(), &request).await })
     }
 
     fn on_subscribe<'a>(&'a self, call: TopicCall<'a>) -> BoxFuture<'a, HandlerResult> {

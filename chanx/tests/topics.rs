@@ -220,3 +220,74 @@ fn broadcasts_from_handlers_and_from_outside_reach_every_subscriber_camelized() 
         assert!(matches!(astray, Err(chanx::SendError::UnknownTopic(t)) if t == "fed:typo"));
     });
 }
+
+/// A topic type on its own route: the path names the topic, frames carry
+/// no envelope, and broadcasts reach route and envelope subscribers alike.
+#[test]
+fn a_topic_on_its_own_route_needs_no_envelope() {
+    block_on(async {
+        let feed = FeedTopic::default();
+        let own = chanx::topic::route(feed.clone())
+            .authenticator(AnonymousAuthentication)
+            .permission(AllowAny)
+            .build()
+            .unwrap();
+        let open = Endpoint::builder(Plain::default)
+            .authenticator(AnonymousAuthentication)
+            .permission(AllowAny)
+            .topic(feed.clone())
+            .build()
+            .unwrap();
+        let routes = RouteTable::new([
+            chanx::routing::re_path(r"^feeds/(?P<name>\w+)/$", own),
+            path("open/", open),
+        ])
+        .unwrap();
+        let server = TestServer::new(chanx::Server::new(
+            routes,
+            chanx::layer::InMemoryLayer::new(),
+        ));
+
+        let mut routed = TestClient::connect(&server, "/feeds/open_r/")
+            .await
+            .unwrap();
+        routed.assert_authenticated().await.unwrap();
+        // on_subscribe's push, without envelope.
+        assert_eq!(
+            routed.receive_json().await.unwrap(),
+            json!({"action": "snapshot", "payload": {"item_count": 3}})
+        );
+        let mut enveloped = TestClient::connect(&server, "/open/").await.unwrap();
+        enveloped.assert_authenticated().await.unwrap();
+        enveloped.subscribe("feed:open_r").await.unwrap();
+        enveloped.receive_topic("feed:open_r").await.unwrap();
+
+        routed
+            .send_json(&json!({"action": "post", "payload": {"long_text": "bare"}}))
+            .await
+            .unwrap();
+        assert_eq!(
+            routed.receive_json().await.unwrap(),
+            json!({"action": "posted", "payload": {"long_text": "bare"}})
+        );
+        assert_eq!(
+            enveloped.receive_topic("feed:open_r").await.unwrap(),
+            json!({"action": "posted", "payload": {"long_text": "bare"}, "version": 1, "topic": "feed:open_r"})
+        );
+
+        // A topic the type refuses closes the connection with 4403.
+        let mut refused = TestClient::connect(&server, "/feeds/secret/")
+            .await
+            .unwrap();
+        refused.assert_authenticated().await.unwrap();
+        let closed = refused.receive_json().await;
+        assert!(
+            matches!(
+                &closed,
+                Err(chanx::testing::TestError::Closed(Some((4403, _))))
+            ),
+            "{closed:?}"
+        );
+        assert!(feed.log().contains(&"subscribe feed:open_r".to_owned()));
+    });
+}

@@ -24,6 +24,9 @@ pub(super) struct Subscription {
     pub(super) joined: bool,
     /// The connection ended and the group was left.
     pub(super) left: bool,
+    /// The endpoint serves this one topic on its own route: frames carry
+    /// no envelope and no confirmation is sent.
+    pub(super) bare: bool,
 }
 
 /// The payload of a topic error frame.
@@ -216,6 +219,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                 params: request.params.clone(),
                 joined: false,
                 left: false,
+                bare: false,
             },
         );
     }
@@ -228,8 +232,38 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         }
         if let Some(subscription) = self.subscriptions.get_mut(&envelope.topic) {
             subscription.joined = true;
-            self.emit_topic_frame("subscribed", envelope);
+            if !subscription.bare {
+                self.emit_topic_frame("subscribed", envelope);
+            }
         }
+    }
+
+    /// For an endpoint serving one topic type on its own route: subscribes
+    /// the connection to `topic` (authorised by the runtime) without any
+    /// frame; broadcasts then arrive without envelope, like the endpoint's
+    /// own messages. Join with the [`LayerCommand::Join`] queued here, then
+    /// call [`subscription_joined`](Self::subscription_joined).
+    pub fn subscribe_route(&mut self, kind: usize, topic: &str, params: Vec<(String, String)>) {
+        if self.state != State::Open || self.subscriptions.contains_key(topic) {
+            return;
+        }
+        let Some(topic_type) = self.protocol.topics.get(kind) else {
+            return;
+        };
+        let group = topic::group_name(topic_type.name(), topic);
+        self.layer
+            .push_back(LayerCommand::Join(vec![group.clone()]));
+        self.subscriptions.insert(
+            topic.to_owned(),
+            Subscription {
+                kind,
+                group,
+                params,
+                joined: false,
+                left: false,
+                bare: true,
+            },
+        );
     }
 
     /// Refuses a topic request with an error frame carrying its envelope.

@@ -136,6 +136,7 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
                 kind,
                 envelope,
                 params: &params,
+                bare: false,
             };
             let outcome = AssertUnwindSafe(topic.on_subscribe(call))
                 .catch_unwind()
@@ -150,6 +151,7 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
                 kind,
                 envelope,
                 params: &params,
+                bare: false,
             };
             let outcome = AssertUnwindSafe(topic.on_unsubscribe(call))
                 .catch_unwind()
@@ -164,6 +166,7 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
                 kind,
                 envelope: envelope.clone(),
                 params: &params,
+                bare: false,
             };
             let outcome = AssertUnwindSafe(topic.receive(call, message))
                 .catch_unwind()

@@ -368,6 +368,7 @@ async fn unsubscribe_all<C: Consumer>(core: &mut Core<C>) {
                 reference: None,
             },
             params: &params,
+            bare: false,
         };
         let outcome = AssertUnwindSafe(mounted.on_unsubscribe(call))
             .catch_unwind()

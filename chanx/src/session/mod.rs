@@ -79,6 +79,13 @@ pub(crate) enum Command {
         envelope: Envelope,
         params: Vec<(String, String)>,
     },
+    /// Subscribe to the one topic of an endpoint serving it on its own
+    /// route, then run nothing else: no confirmation frame.
+    TopicRoute {
+        kind: usize,
+        topic: String,
+        params: Vec<(String, String)>,
+    },
     /// Refuse a topic request with an error frame.
     TopicRefuse {
         envelope: Envelope,
@@ -191,6 +198,26 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                     action: TopicAction::Subscribe,
                 })
                 .await;
+                Ok(())
+            }
+            Command::TopicRoute {
+                kind,
+                topic,
+                params,
+            } => {
+                self.conn.subscribe_route(kind, &topic, params);
+                self.flush().await;
+                match self.settled().await {
+                    Ok(()) => self.conn.subscription_joined(&Envelope {
+                        topic,
+                        reference: None,
+                    }),
+                    Err(error) => {
+                        tracing::error!(%error, topic, "could not join the topic's group");
+                        self.conn
+                            .handle_failure(chanx_proto::Failure::LayerUnavailable);
+                    }
+                }
                 Ok(())
             }
             Command::TopicRefuse { envelope, refusal } => {
