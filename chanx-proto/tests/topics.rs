@@ -379,3 +379,122 @@ fn an_unsubscribe_withdraws_a_subscription_still_being_authorised() {
     );
     assert_eq!(conn.subscriptions().count(), 0);
 }
+
+/// One step of a client and runtime around topics.
+#[derive(Clone, Debug)]
+enum Step {
+    Subscribe(u8),
+    Unsubscribe(u8),
+    Say(u8),
+    Authorize(bool),
+    Joined,
+    Broadcast(u8),
+    Close,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0u8..5).prop_map(Step::Subscribe),
+        (0u8..5).prop_map(Step::Unsubscribe),
+        (0u8..5).prop_map(Step::Say),
+        any::<bool>().prop_map(Step::Authorize),
+        Just(Step::Joined),
+        (0u8..5).prop_map(Step::Broadcast),
+        Just(Step::Close),
+    ]
+}
+
+proptest::proptest! {
+    /// Whatever the client and the runtime do: every frame is JSON with an
+    /// action, a frame with a `ref` answers a request made with it, the
+    /// subscriptions stay under the cap, a broadcast reaches only a joined
+    /// subscription, and every topic group joined is left exactly once.
+    #[test]
+    fn topic_sequences_keep_their_invariants(steps in proptest::collection::vec(step(), 0..40)) {
+        let mut conn = connection(Options { max_subscriptions: 3, ..Options::default() });
+        let topic = |n: u8| if n == 4 { "nowhere".to_owned() } else { format!("room:{n}") };
+        let mut requests: Vec<TopicRequest> = Vec::new();
+        let mut accepted: Vec<chanx_proto::topic::Envelope> = Vec::new();
+        let mut refs: Vec<String> = Vec::new();
+        let mut balance: std::collections::HashMap<String, i32> = Default::default();
+        let count = |conn: &mut Conn, balance: &mut std::collections::HashMap<String, i32>| {
+            for command in support::drain_layer(conn) {
+                match command {
+                    chanx_proto::LayerCommand::Join(groups) => groups.into_iter().for_each(|g| *balance.entry(g).or_default() += 1),
+                    chanx_proto::LayerCommand::Leave(groups) => groups.into_iter().for_each(|g| *balance.entry(g).or_default() -= 1),
+                    chanx_proto::LayerCommand::GroupSend { .. } => {}
+                }
+            }
+        };
+        for (i, step) in steps.into_iter().enumerate() {
+            let reference = i.to_string();
+            let frame = match step {
+                Step::Subscribe(n) => Some(json!({"version": 1, "topic": topic(n), "ref": reference, "action": "subscribe"})),
+                Step::Unsubscribe(n) => Some(json!({"version": 1, "topic": topic(n), "ref": reference, "action": "unsubscribe"})),
+                Step::Say(n) => Some(json!({"version": 1, "topic": topic(n), "ref": reference, "action": "say", "payload": {"content": "x"}})),
+                Step::Authorize(allow) => {
+                    if !requests.is_empty() {
+                        let request = requests.remove(0);
+                        if allow {
+                            conn.accept_subscription(&request);
+                            accepted.push(request.envelope);
+                        } else {
+                            conn.refuse_topic(&request.envelope, chanx_proto::topic::TopicRefusal::Unauthorized);
+                        }
+                    }
+                    None
+                }
+                Step::Joined => {
+                    if !accepted.is_empty() {
+                        conn.subscription_joined(&accepted.remove(0));
+                    }
+                    None
+                }
+                Step::Broadcast(n) => {
+                    let content = serde_json::value::to_raw_value(&json!({"action": "b"})).unwrap();
+                    let (_, message) = chanx_proto::topic::broadcast("RoomTopic", &topic(n), content).unwrap();
+                    conn.handle_layer_message(&message).unwrap();
+                    None
+                }
+                Step::Close => {
+                    conn.close(1000, "bye");
+                    None
+                }
+            };
+            if let Some(frame) = frame {
+                refs.push(reference);
+                conn.handle_frame(InFrame::Text(&frame.to_string()), Instant::now()).unwrap();
+            }
+            for out in drain(&mut conn) {
+                match out {
+                    Output::Frame(text) => {
+                        let value: Value = serde_json::from_str(&text).unwrap();
+                        proptest::prop_assert!(value["action"].is_string(), "{}", text);
+                        if let Some(r) = value.get("ref") {
+                            proptest::prop_assert!(refs.iter().any(|known| r == known), "{}", text);
+                        }
+                        if value["action"] == "b" {
+                            let subscribed = conn.subscriptions().any(|(t, _, _)| value["topic"] == t);
+                            proptest::prop_assert!(subscribed, "a broadcast to a topic not subscribed: {}", text);
+                        }
+                    }
+                    Output::Topic(request) => match request.action {
+                        TopicAction::Subscribe => requests.push(request),
+                        TopicAction::Message(_) => conn.topic_message_handled(Handled::Completed, &request.envelope).unwrap(),
+                        TopicAction::Unsubscribed => {}
+                    },
+                    _ => {}
+                }
+            }
+            proptest::prop_assert!(conn.subscriptions().count() <= 3);
+            count(&mut conn, &mut balance);
+        }
+        conn.handle_transport_closed();
+        drain(&mut conn);
+        count(&mut conn, &mut balance);
+        for (group, joins) in balance {
+            proptest::prop_assert_eq!(joins, 0, "group {} joined and left a different number of times", group);
+        }
+    }
+}
