@@ -360,6 +360,23 @@ pub(crate) struct TopicCall<'a> {
 }
 
 impl<'a> TopicCall<'a> {
+    /// A call on a topic subscribed to on an endpoint (frames with the
+    /// envelope).
+    pub(crate) fn on_endpoint(
+        connection: &'a mut dyn Perform,
+        kind: usize,
+        envelope: Envelope,
+        params: &'a [(String, String)],
+    ) -> Self {
+        TopicCall {
+            connection,
+            kind,
+            envelope,
+            params,
+            bare: false,
+        }
+    }
+
     fn typed<T: Topic>(self) -> TopicContext<'a, T> {
         TopicContext {
             connection: self.connection,

@@ -131,51 +131,39 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
                 reference: None,
                 ..envelope
             };
-            let call = TopicCall {
-                connection: ctx,
-                kind,
-                envelope,
-                params: &params,
-                bare: false,
-            };
-            let outcome = AssertUnwindSafe(topic.on_subscribe(call))
-                .catch_unwind()
-                .instrument(span.clone())
-                .await;
-            span.in_scope(|| report("on_subscribe failed", outcome));
+            let call = TopicCall::on_endpoint(ctx, kind, envelope, &params);
+            run_hook(&span, "on_subscribe failed", topic.on_subscribe(call)).await;
             Finished::Hook
         }
         TopicAction::Unsubscribed => {
-            let call = TopicCall {
-                connection: ctx,
-                kind,
-                envelope,
-                params: &params,
-                bare: false,
-            };
-            let outcome = AssertUnwindSafe(topic.on_unsubscribe(call))
-                .catch_unwind()
-                .instrument(span.clone())
-                .await;
-            span.in_scope(|| report("on_unsubscribe failed", outcome));
+            let call = TopicCall::on_endpoint(ctx, kind, envelope, &params);
+            run_hook(&span, "on_unsubscribe failed", topic.on_unsubscribe(call)).await;
             Finished::Hook
         }
         TopicAction::Message(message) => {
-            let call = TopicCall {
-                connection: ctx,
-                kind,
-                envelope: envelope.clone(),
-                params: &params,
-                bare: false,
-            };
-            let outcome = AssertUnwindSafe(topic.receive(call, message))
-                .catch_unwind()
-                .instrument(span.clone())
-                .await;
-            let handled = span.in_scope(|| report("Failed to process message", outcome));
+            let call = TopicCall::on_endpoint(ctx, kind, envelope.clone(), &params);
+            let handled = run_hook(
+                &span,
+                "Failed to process message",
+                topic.receive(call, message),
+            )
+            .await;
             Finished::TopicMessage(handled, envelope)
         }
     }
+}
+
+/// Runs a topic's hook or handler in `span`, catching its errors and panics.
+async fn run_hook(
+    span: &tracing::Span,
+    what: &str,
+    hook: impl std::future::Future<Output = crate::HandlerResult>,
+) -> Handled {
+    let outcome = AssertUnwindSafe(hook)
+        .catch_unwind()
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| report(what, outcome))
 }
 
 /// What a finished concurrent handler reports.

@@ -360,16 +360,11 @@ async fn unsubscribe_all<C: Consumer>(core: &mut Core<C>) {
             continue;
         };
         let mut ctx = Context::<C>::direct(core);
-        let call = crate::topic::TopicCall {
-            connection: &mut ctx,
-            kind,
-            envelope: chanx_proto::topic::Envelope {
-                topic,
-                reference: None,
-            },
-            params: &params,
-            bare: false,
+        let envelope = chanx_proto::topic::Envelope {
+            topic,
+            reference: None,
         };
+        let call = crate::topic::TopicCall::on_endpoint(&mut ctx, kind, envelope, &params);
         let outcome = AssertUnwindSafe(mounted.on_unsubscribe(call))
             .catch_unwind()
             .await;
