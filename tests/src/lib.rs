@@ -77,12 +77,7 @@ pub const SECRET: &str = "e2e-secret-key";
 
 /// Starts the quickstart program with `adapter` and options tweaked by `tweak`.
 pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Config)) -> Running {
-    // An explicit backlog: many simultaneous connects must not overflow
-    // the accept queue (a dropped SYN is retried only after a second).
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_nodelay(true).expect("nodelay");
-    socket.bind(([127, 0, 0, 1], 0).into()).expect("bind");
-    let listener = socket.listen(1024).expect("listen");
+    let listener = listener();
     let addr = listener.local_addr().expect("local addr");
     let mut config = quickstart::Config::from_env(addr, |name| match name {
         "CHANX_SECRET_KEY" => Some(SECRET.to_owned()),
@@ -97,8 +92,62 @@ pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Co
     let stop = match adapter {
         Adapter::Axum => serve_axum(app, listener),
         Adapter::Warp => serve_warp(app, listener),
-        Adapter::AsyncStd => serve_async_std(app, listener),
-        Adapter::Smol => serve_smol(app, listener),
+        Adapter::AsyncStd => serve_async_std(app.server, listener),
+        Adapter::Smol => serve_smol(app.server, listener),
+    };
+    Running {
+        addr,
+        server,
+        layer,
+        stop: Some(stop),
+    }
+}
+
+/// A listener on a free loopback port with a deep accept queue.
+fn listener() -> tokio::net::TcpListener {
+    // An explicit backlog: many simultaneous connects must not overflow
+    // the accept queue (a dropped SYN is retried only after a second).
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_nodelay(true).expect("nodelay");
+    socket.bind(([127, 0, 0, 1], 0).into()).expect("bind");
+    socket.listen(1024).expect("listen")
+}
+
+/// Serves a chanx server of the test's own (its WebSockets only) with
+/// `adapter`; `layer` is the server's channel layer.
+pub async fn start_server(
+    adapter: Adapter,
+    server: chanx::Server,
+    layer: chanx::layer::InMemoryLayer,
+) -> Running {
+    use chanx_axum::RouterExt as _;
+    let listener = listener();
+    let addr = listener.local_addr().expect("local addr");
+    let stop: Stop = match adapter {
+        Adapter::Axum => {
+            let router = axum::Router::new().chanx(server.clone());
+            let limits = chanx_axum::ServeLimits::default();
+            let task = tokio::spawn(chanx_axum::serve(
+                listener,
+                router,
+                limits,
+                std::future::pending(),
+            ));
+            Box::new(move || task.abort())
+        }
+        Adapter::Warp => {
+            let filter = chanx_warp::websockets(server.clone());
+            let limits = chanx_warp::ServeLimits::default();
+            let task = tokio::spawn(chanx_warp::serve(
+                listener,
+                filter,
+                limits,
+                std::future::pending(),
+            ));
+            Box::new(move || task.abort())
+        }
+        Adapter::AsyncStd => serve_async_std(server.clone(), listener),
+        Adapter::Smol => serve_smol(server.clone(), listener),
     };
     Running {
         addr,
@@ -139,9 +188,8 @@ fn serve_axum(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
 /// blocks a thread of its own, the connections run on async-std's
 /// executor. Stopping ends the loop and every connection (as aborting a
 /// task does on tokio), without starting the server's shutdown.
-fn serve_async_std(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
+fn serve_async_std(server: chanx::Server, listener: tokio::net::TcpListener) -> Stop {
     let listener = async_std::net::TcpListener::from(listener.into_std().expect("std listener"));
-    let server = app.server;
     let (cancel, cancelled) = async_channel::bounded::<()>(1);
     let thread = std::thread::Builder::new()
         .name("e2e-async-std".into())
@@ -164,10 +212,9 @@ fn serve_async_std(app: quickstart::App, listener: tokio::net::TcpListener) -> S
 /// its own, run by two threads. Stopping ends the accept loop and drops
 /// the executor with every connection on it, without starting the
 /// server's shutdown.
-fn serve_smol(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
+fn serve_smol(server: chanx::Server, listener: tokio::net::TcpListener) -> Stop {
     let listener = smol::net::TcpListener::try_from(listener.into_std().expect("std listener"))
         .expect("smol listener");
-    let server = app.server;
     let (cancel, cancelled) = async_channel::bounded::<()>(1);
     let executor = std::sync::Arc::new(smol::Executor::new());
     let helper = std::thread::Builder::new()

@@ -180,3 +180,118 @@ pub(crate) async fn notify_reaches_room_topic_subscribers(adapter: Adapter) {
         json!({"action": "notify", "payload": {"content": "WARNING: Welcome!"}, "version": 1, "topic": "room:t_notify"})
     );
 }
+
+/// A topic type of the test's own: only `gate:open_*` topics may be
+/// subscribed to, and it records its unsubscribe hook.
+#[derive(Clone, Default)]
+struct GateTopic {
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+enum GateIn {
+    Knock { long_text: String },
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+enum GateOut {
+    Knocked { long_text: String },
+}
+
+impl chanx::topic::Topic for GateTopic {
+    const PATTERN: &'static str = "gate:{name}";
+    type Incoming = GateIn;
+    type Outgoing = GateOut;
+
+    async fn authorize(&self, request: &chanx::topic::TopicRequestInfo<'_>) -> bool {
+        request
+            .param("name")
+            .is_some_and(|n| n.starts_with("open_"))
+    }
+
+    async fn on_unsubscribe(
+        &self,
+        ctx: &mut chanx::topic::TopicContext<'_, Self>,
+    ) -> chanx::HandlerResult {
+        let entry = format!("unsubscribe {}", ctx.topic());
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
+        Ok(())
+    }
+
+    async fn receive(
+        &self,
+        ctx: &mut chanx::topic::TopicContext<'_, Self>,
+        message: GateIn,
+    ) -> chanx::HandlerResult {
+        let GateIn::Knock { long_text } = message;
+        ctx.reply(&GateOut::Knocked { long_text }).await?;
+        Ok(())
+    }
+}
+
+pub(crate) async fn topic_authorisation_camelize_and_hooks_on_disconnect(adapter: Adapter) {
+    use chanx::auth::{AllowAny, AnonymousAuthentication};
+    let gate = GateTopic::default();
+    let endpoint = chanx::Endpoint::builder(quickstart::consumers::EchoConsumer::default)
+        .authenticator(AnonymousAuthentication)
+        .permission(AllowAny)
+        .camelize(true)
+        .topic(gate.clone())
+        .build()
+        .expect("an endpoint");
+    let routes =
+        chanx::routing::RouteTable::new([chanx::routing::path("gate/", endpoint)]).expect("routes");
+    let layer = chanx::layer::InMemoryLayer::new();
+    let server =
+        chanx_e2e::start_server(adapter, chanx::Server::new(routes, layer.clone()), layer).await;
+    let mut client = server
+        .connect_with("/gate/", &[])
+        .await
+        .open("the gate endpoint");
+    assert_eq!(client.recv_json().await["payload"]["statusCode"], 200);
+
+    client.send_json(&on("gate:secret", "1", "subscribe")).await;
+    assert_eq!(
+        client.recv_json().await,
+        topic_error(
+            "unauthorized",
+            "Not allowed to subscribe to 'gate:secret'",
+            "gate:secret",
+            "1"
+        )
+    );
+    client.send_json(&on("gate:open_a", "2", "subscribe")).await;
+    assert_eq!(
+        client.recv_json().await,
+        reply("subscribed", "gate:open_a", "2")
+    );
+    // Camelized both ways; the envelope keys are single words.
+    client
+        .send_json(&on_with(
+            "gate:open_a",
+            "3",
+            "knock",
+            json!({"longText": "hi"}),
+        ))
+        .await;
+    assert_eq!(
+        client.recv_json().await,
+        json!({"action": "knocked", "payload": {"longText": "hi"}, "version": 1, "topic": "gate:open_a", "ref": "3"})
+    );
+    client.close().await;
+    // The unsubscribe hook runs for the subscription left at disconnect.
+    let mut log = Vec::new();
+    for _ in 0..250 {
+        log = gate.log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if !log.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(log, ["unsubscribe gate:open_a"]);
+}
