@@ -919,9 +919,12 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         for subscription in self.subscriptions.values_mut() {
             // A subscription still joining is left too: its join may be
             // performed before this leave. Each is left once, though the
-            // map stays for the runtime's unsubscribe hooks.
+            // map stays for the runtime's unsubscribe hooks; two topics may
+            // share a group.
             subscription.joined = false;
-            if !std::mem::replace(&mut subscription.left, true) {
+            if !std::mem::replace(&mut subscription.left, true)
+                && !groups.contains(&subscription.group)
+            {
                 groups.push(subscription.group.clone());
             }
         }

@@ -498,3 +498,42 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn topics_sharing_a_group_keep_it_until_the_last_leaves() {
+    let mut conn = connection(Options::default());
+    // Both clean to the group `RoomTopic.room--`.
+    let first = subscribe_request(&mut conn, "room:é", "1");
+    assert!(conn.accept_subscription(&first));
+    let _ = layer_log(&mut conn);
+    conn.subscription_joined(&first.envelope);
+    drain(&mut conn);
+    let second = subscribe_request(&mut conn, "room:ü", "2");
+    assert!(conn.accept_subscription(&second));
+    let _ = layer_log(&mut conn);
+    conn.subscription_joined(&second.envelope);
+    drain(&mut conn);
+    send(
+        &mut conn,
+        json!({"version": 1, "topic": "room:é", "ref": "3", "action": "unsubscribe"}),
+    );
+    assert!(
+        layer_log(&mut conn).is_empty(),
+        "room:ü still uses the group"
+    );
+    conn.close(1000, "bye");
+    assert_eq!(layer_log(&mut conn), ["<leave RoomTopic.room-->"]);
+}
+
+#[test]
+fn a_duplicate_subscription_in_flight_queues_no_second_join() {
+    let mut conn = connection(Options::default());
+    let first = subscribe_request(&mut conn, "room:d", "1");
+    let second = subscribe_request(&mut conn, "room:d", "2");
+    assert!(conn.accept_subscription(&first));
+    assert!(
+        !conn.accept_subscription(&second),
+        "already subscribed: nothing to join"
+    );
+    assert_eq!(layer_log(&mut conn), ["<join RoomTopic.room-d>"]);
+}

@@ -333,21 +333,22 @@ pub(crate) async fn decide<T: Topic>(
     permission: Option<&dyn Permission>,
     request: &TopicRequestInfo<'_>,
 ) -> Result<(), TopicRefusal> {
-    if !topic.exists(request) {
-        return Err(TopicRefusal::UnknownTopic);
-    }
-    let permitted = permission.is_none_or(|p| p.check(request.user, request.handshake).is_ok());
+    let checks = async {
+        if !topic.exists(request) {
+            return Err(TopicRefusal::UnknownTopic);
+        }
+        let permitted = permission.is_none_or(|p| p.check(request.user, request.handshake).is_ok());
+        if permitted && topic.authorize(request).await {
+            Ok(())
+        } else {
+            Err(TopicRefusal::Unauthorized)
+        }
+    };
     // A panicking check refuses.
-    let allowed = permitted
-        && AssertUnwindSafe(topic.authorize(request))
-            .catch_unwind()
-            .await
-            .unwrap_or(false);
-    if allowed {
-        Ok(())
-    } else {
-        Err(TopicRefusal::Unauthorized)
-    }
+    AssertUnwindSafe(checks)
+        .catch_unwind()
+        .await
+        .unwrap_or(Err(TopicRefusal::Unauthorized))
 }
 
 /// The untyped parts of a [`TopicContext`].

@@ -275,6 +275,16 @@ fn a_topic_on_its_own_route_needs_no_envelope() {
             json!({"action": "posted", "payload": {"long_text": "bare"}, "version": 1, "topic": "feed:open_r"})
         );
 
+        // The route takes no envelope frames: a subscribe past the route
+        // goes to the topic's handler, which refuses it as a message.
+        routed
+            .send_json(&json!({"version": 1, "topic": "feed:open_other", "action": "subscribe"}))
+            .await
+            .unwrap();
+        let refused_frame = routed.receive_json().await.unwrap();
+        assert_eq!(refused_frame["action"], "error", "{refused_frame}");
+        assert!(refused_frame.get("topic").is_none(), "{refused_frame}");
+
         // A topic the type refuses closes the connection with 4403.
         let mut refused = TestClient::connect(&server, "/feeds/secret/")
             .await

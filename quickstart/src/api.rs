@@ -147,6 +147,11 @@ impl Api {
             RoomTopic::broadcast(layer, &topic, &broadcast),
         )
         .await;
+        // A room id that names no topic (`a:b`) has no topic subscribers.
+        let broadcast_sent = match broadcast_sent {
+            Err(chanx::SendError::UnknownTopic(_)) => Ok(()),
+            other => other,
+        };
         if let Err(error) = event_sent.and(broadcast_sent) {
             tracing::error!(%error, group, topic, "notification not sent");
             return json_response(

@@ -40,6 +40,11 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     /// Handles a frame that may name a topic; `false` when it names none
     /// (the endpoint's own handlers take it).
     pub(super) fn handle_topic_frame(&mut self, text: &str) -> bool {
+        // A topic on its own route takes no envelope frames: its frames go
+        // to its handler, and nothing may subscribe past the route.
+        if self.subscriptions.values().any(|s| s.bare) {
+            return false;
+        }
         let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text) else {
             return false;
         };
@@ -56,8 +61,14 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             }
         };
         let envelope = frame.envelope;
-        let action_key = &self.protocol.options.action_key;
-        let action = frame.message.get(action_key).and_then(Value::as_str);
+        let options = &self.protocol.options;
+        // Keys arrive camelized on a camelizing endpoint.
+        let action_key = if options.camelize {
+            crate::case::camelize(&options.action_key)
+        } else {
+            options.action_key.clone()
+        };
+        let action = frame.message.get(&action_key).and_then(Value::as_str);
         let found = self
             .protocol
             .topics
@@ -104,7 +115,9 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         // A subscription still being authorised is withdrawn.
         self.requested.remove(&envelope.topic);
         let removed = self.subscriptions.remove(&envelope.topic);
-        if let Some(subscription) = &removed {
+        if let Some(subscription) = &removed
+            && !self.group_in_use(&subscription.group)
+        {
             // Also when its join is still pending: the layer performs
             // commands in order, so the leave comes after it.
             self.layer
@@ -184,29 +197,41 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         );
     }
 
+    /// Whether another subscription or the endpoint's own groups still use
+    /// `group` (two topic names may clean to one group name).
+    fn group_in_use(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+            || self.subscriptions.values().any(|s| s.group == group)
+    }
+
     /// The runtime authorised the subscription of `request`: the
     /// connection joins the topic's group (one [`LayerCommand::Join`]);
     /// once the runtime performed it, it calls
     /// [`subscription_joined`](Self::subscription_joined), which confirms.
-    pub fn accept_subscription(&mut self, request: &TopicRequest) {
+    /// `false` when no join was queued (the request was withdrawn by an
+    /// unsubscribe, the topic is already subscribed, the cap is reached):
+    /// then there is nothing to confirm and no subscribe hook to run.
+    pub fn accept_subscription(&mut self, request: &TopicRequest) -> bool {
         if self.state != State::Open {
-            return;
+            return false;
         }
         let envelope = &request.envelope;
-        if !self.requested.remove(&envelope.topic)
-            && !self.subscriptions.contains_key(&envelope.topic)
-        {
-            // Withdrawn by an unsubscribe meanwhile (already confirmed).
-            return;
-        }
+        let requested = self.requested.remove(&envelope.topic);
         if self.subscriptions.contains_key(&envelope.topic) {
-            return self.emit_topic_frame("subscribed", envelope);
+            self.emit_topic_frame("subscribed", envelope);
+            return false;
+        }
+        if !requested {
+            // Withdrawn by an unsubscribe meanwhile (already confirmed).
+            return false;
         }
         if self.subscriptions.len() >= self.protocol.options.max_subscriptions {
-            return self.refuse_topic(envelope, TopicRefusal::TooManySubscriptions);
+            self.refuse_topic(envelope, TopicRefusal::TooManySubscriptions);
+            return false;
         }
         let Some(topic_type) = self.protocol.topics.get(request.kind) else {
-            return self.refuse_topic(envelope, TopicRefusal::UnknownTopic);
+            self.refuse_topic(envelope, TopicRefusal::UnknownTopic);
+            return false;
         };
         let group = topic::group_name(topic_type.name(), &envelope.topic);
         self.layer
@@ -222,6 +247,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                 bare: false,
             },
         );
+        true
     }
 
     /// The join of an accepted subscription is done: broadcasts reach the

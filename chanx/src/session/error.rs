@@ -21,6 +21,11 @@ pub enum SendError {
     /// The channel layer failed.
     #[error("the channel layer failed")]
     Layer(#[source] LayerError),
+    /// A subscription that did not happen: withdrawn by an unsubscribe
+    /// while it was authorised, already there, or over the cap (the client
+    /// was told).
+    #[error("not subscribed to `{0}`")]
+    NotSubscribed(String),
     /// A broadcast to a topic its topic type's pattern does not match.
     #[error("no topic type serves `{0}`")]
     UnknownTopic(String),

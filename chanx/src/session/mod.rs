@@ -191,14 +191,14 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                 envelope,
                 params,
             } => {
-                self.accept_subscription(TopicRequest {
-                    kind,
-                    envelope,
-                    params,
-                    action: TopicAction::Subscribe,
-                })
-                .await;
-                Ok(())
+                return self
+                    .accept_subscription(TopicRequest {
+                        kind,
+                        envelope,
+                        params,
+                        action: TopicAction::Subscribe,
+                    })
+                    .await;
             }
             Command::TopicRoute {
                 kind,
@@ -238,9 +238,12 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
     /// Joins an authorised subscription's group and, once the layer has
     /// performed the join, confirms it to the client (broadcasts sent after
     /// `subscribed` reach it).
-    async fn accept_subscription(&mut self, request: TopicRequest) {
-        self.conn.accept_subscription(&request);
+    async fn accept_subscription(&mut self, request: TopicRequest) -> Result<(), SendError> {
+        let joining = self.conn.accept_subscription(&request);
         self.flush().await;
+        if !joining {
+            return Err(SendError::NotSubscribed(request.envelope.topic));
+        }
         match self.settled().await {
             Ok(()) => self.conn.subscription_joined(&request.envelope),
             Err(error) => {
@@ -250,6 +253,7 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                     .handle_failure(chanx_proto::Failure::LayerUnavailable);
             }
         }
+        Ok(())
     }
 
     /// Performs every output of the core: frames to the writer, layer
