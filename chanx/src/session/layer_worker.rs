@@ -1,6 +1,7 @@
 //! Performs a connection's channel-layer commands off the write path.
 //!
-//! The session hands every [`LayerCommand`] to a bounded queue and goes on;
+//! The session hands every [`LayerCommand`] to a queue (bounded by a count
+//! of outstanding commands) and goes on;
 //! the worker, a part of the connection's task, starts each command as it
 //! arrives — in order, since a layer does its ordering work when a call is
 //! first polled — and keeps up to [`MAX_IN_FLIGHT`] of them pending at once
@@ -29,6 +30,13 @@ const MAX_IN_FLIGHT: usize = 64;
 /// more waits (backpressure on its handlers, never on the socket).
 const QUEUE_CAPACITY: usize = 1024;
 
+/// Commands queued or started and not yet finished, at most. The queue
+/// itself is unbounded, because a bounded channel allocates its whole
+/// capacity up front: 1024 slots were 56 KB for every connection, most of
+/// it never used (measured with `cargo bench -p chanx-e2e --bench
+/// idle_memory`). This count bounds it instead.
+const MAX_OUTSTANDING: usize = QUEUE_CAPACITY + MAX_IN_FLIGHT;
+
 /// Where the outcome of a join or leave batch goes.
 pub(crate) type BatchOutcome = async_channel::Receiver<Result<(), LayerError>>;
 
@@ -42,6 +50,8 @@ pub(crate) struct LayerQueue {
     jobs: async_channel::Sender<Job>,
     /// Commands queued or started and not yet finished.
     outstanding: Arc<AtomicUsize>,
+    /// Notified whenever a command finishes (room in the queue).
+    finished: Arc<event_listener::Event>,
 }
 
 impl LayerQueue {
@@ -55,6 +65,14 @@ impl LayerQueue {
             }
             _ => (None, None),
         };
+        // Backpressure: wait for room, as a full bounded queue would.
+        while self.outstanding.load(Ordering::Acquire) >= MAX_OUTSTANDING {
+            let room = self.finished.listen();
+            if self.outstanding.load(Ordering::Acquire) < MAX_OUTSTANDING || self.jobs.is_closed() {
+                break;
+            }
+            room.await;
+        }
         self.outstanding.fetch_add(1, Ordering::AcqRel);
         if self.jobs.send(Job { command, reply }).await.is_err() {
             self.outstanding.fetch_sub(1, Ordering::AcqRel);
@@ -70,19 +88,22 @@ pub(crate) fn layer_worker(
     layer: Arc<dyn ChannelLayer>,
     channel: &str,
 ) -> (LayerQueue, LayerWorker) {
-    let (jobs_tx, jobs) = async_channel::bounded(QUEUE_CAPACITY);
+    let (jobs_tx, jobs) = async_channel::unbounded();
     let outstanding = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(event_listener::Event::new());
     let worker = LayerWorker {
         layer,
         channel: channel.into(),
         jobs: Box::pin(jobs),
         in_flight: FuturesUnordered::new(),
         outstanding: Arc::clone(&outstanding),
+        finished: Arc::clone(&finished),
         closed: false,
     };
     let queue = LayerQueue {
         jobs: jobs_tx,
         outstanding,
+        finished,
     };
     (queue, worker)
 }
@@ -99,6 +120,7 @@ pub(crate) struct LayerWorker {
     jobs: Pin<Box<async_channel::Receiver<Job>>>,
     in_flight: FuturesUnordered<BoxFuture<'static, ()>>,
     outstanding: Arc<AtomicUsize>,
+    finished: Arc<event_listener::Event>,
     closed: bool,
 }
 
@@ -124,7 +146,7 @@ impl Future for LayerWorker {
                             Arc::clone(&this.layer),
                             Arc::clone(&this.channel),
                             job,
-                            Arc::clone(&this.outstanding),
+                            (Arc::clone(&this.outstanding), Arc::clone(&this.finished)),
                         );
                         if started.as_mut().poll(cx).is_pending() {
                             this.in_flight.push(started);
@@ -153,7 +175,7 @@ fn perform(
     layer: Arc<dyn ChannelLayer>,
     channel: Arc<str>,
     job: Job,
-    outstanding: Arc<AtomicUsize>,
+    (outstanding, finished): (Arc<AtomicUsize>, Arc<event_listener::Event>),
 ) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         let result = match &job.command {
@@ -180,5 +202,6 @@ fn perform(
             let _ = reply.try_send(result);
         }
         outstanding.fetch_sub(1, Ordering::AcqRel);
+        finished.notify(1);
     })
 }
