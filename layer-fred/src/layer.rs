@@ -930,7 +930,7 @@ impl ChannelLayer for FredLayer {
             let shared = self.shared();
             let n = shared.next_channel.fetch_add(1, Ordering::Relaxed);
             let name = shared.naming.connection_channel(n);
-            let (tx, rx) = async_channel::bounded(shared.capacity);
+            let (tx, rx) = chanx::layer::inbox_channel(shared.capacity);
             shared.state().registry.register(name.clone(), tx);
             let registration = Registration {
                 shared: Arc::downgrade(&self.inner.shared),

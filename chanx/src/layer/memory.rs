@@ -101,7 +101,7 @@ impl ChannelLayer for InMemoryLayer {
     fn new_channel(&self) -> BoxFuture<'_, Result<(String, Inbox), LayerError>> {
         Box::pin(async move {
             let name = unique_channel_name("specific");
-            let (tx, rx) = async_channel::bounded(self.shared.capacity);
+            let (tx, rx) = super::inbox_channel(self.shared.capacity);
             self.shared.write().register(name.clone(), tx);
             let registration = Registration {
                 shared: Arc::downgrade(&self.shared),

@@ -23,7 +23,7 @@ use chanx_proto::LayerMessage;
 use futures_util::future::BoxFuture;
 
 pub use memory::InMemoryLayer;
-pub use registry::{Joined, LocalRegistry, MessageSender};
+pub use registry::{Joined, LocalRegistry, MessageSender, inbox_channel};
 
 /// A layer failure (e.g. Redis unreachable).
 #[derive(Debug, thiserror::Error)]

@@ -12,8 +12,31 @@ use std::sync::Arc;
 
 use chanx_proto::LayerMessage;
 
-/// The sending end of one channel's inbox.
-pub type MessageSender = async_channel::Sender<Arc<LayerMessage>>;
+/// The sending end of one channel's inbox, holding at most `capacity`
+/// messages: a message for a full inbox is dropped (the connection lags).
+///
+/// The channel underneath is unbounded and the capacity is checked here:
+/// a bounded channel allocates its whole capacity up front, 16 KB for 1024
+/// messages on every connection, most of it never used (measured with
+/// `cargo bench -p chanx-e2e --bench idle_memory`).
+#[derive(Clone, Debug)]
+pub struct MessageSender {
+    sender: async_channel::Sender<Arc<LayerMessage>>,
+    capacity: usize,
+}
+
+/// A new inbox holding at most `capacity` messages (at least 1): the end
+/// to [`register`](LocalRegistry::register) and the end to read.
+pub fn inbox_channel(
+    capacity: usize,
+) -> (MessageSender, async_channel::Receiver<Arc<LayerMessage>>) {
+    let (sender, receiver) = async_channel::unbounded();
+    let sender = MessageSender {
+        sender,
+        capacity: capacity.max(1),
+    };
+    (sender, receiver)
+}
 
 /// What [`LocalRegistry::add`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +57,7 @@ pub enum Joined {
 /// ```
 /// use chanx::layer::{Joined, LocalRegistry};
 /// let mut registry = LocalRegistry::default();
-/// let (tx, rx) = async_channel::bounded(8);
+/// let (tx, rx) = chanx::layer::inbox_channel(8);
 /// registry.register("specific.a".into(), tx);
 /// assert_eq!(registry.add("lobby", "specific.a"), Joined::FirstLocalMember);
 /// assert_eq!(registry.add("lobby", "specific.a"), Joined::AlreadyMember);
@@ -153,8 +176,12 @@ impl LocalRegistry {
     }
 }
 
-fn deliver(sender: &MessageSender, channel: &str, message: &Arc<LayerMessage>) -> bool {
-    match sender.try_send(Arc::clone(message)) {
+fn deliver(inbox: &MessageSender, channel: &str, message: &Arc<LayerMessage>) -> bool {
+    if inbox.sender.len() >= inbox.capacity {
+        tracing::warn!(channel, "channel layer inbox full; message dropped");
+        return false;
+    }
+    match inbox.sender.try_send(Arc::clone(message)) {
         Ok(()) => true,
         Err(async_channel::TrySendError::Full(_)) => {
             tracing::warn!(channel, "channel layer inbox full; message dropped");
@@ -179,7 +206,7 @@ mod tests {
         let inboxes = channels
             .iter()
             .map(|name| {
-                let (tx, rx) = async_channel::bounded(1);
+                let (tx, rx) = inbox_channel(1);
                 registry.register((*name).to_owned(), tx);
                 rx
             })
