@@ -437,27 +437,36 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             && !budget.try_spend(now, size)
         {
             let limit = budget.bytes_per_second();
-            self.reject(vec![ValidationError::frame(
-                "rate_limited",
-                format!("Input budget exceeded: at most {limit} bytes per second"),
-            )]);
+            self.reject(
+                vec![ValidationError::frame(
+                    "rate_limited",
+                    format!("Input budget exceeded: at most {limit} bytes per second"),
+                )],
+                None,
+            );
             return Ok(());
         }
         if let Some(bucket) = &mut self.rate
             && !bucket.try_take(now)
         {
             let limit = bucket.per_second();
-            self.reject(vec![ValidationError::frame(
-                "rate_limited",
-                format!("Rate limit exceeded: at most {limit} messages per second"),
-            )]);
+            self.reject(
+                vec![ValidationError::frame(
+                    "rate_limited",
+                    format!("Rate limit exceeded: at most {limit} messages per second"),
+                )],
+                None,
+            );
             return Ok(());
         }
         let Some(text) = text else {
-            self.reject(vec![ValidationError::frame(
-                "frame_type",
-                "Binary frames are not accepted",
-            )]);
+            self.reject(
+                vec![ValidationError::frame(
+                    "frame_type",
+                    "Binary frames are not accepted",
+                )],
+                None,
+            );
             return Ok(());
         };
         // A cheap test first: a topic frame names `topic`, possibly with an
@@ -482,9 +491,9 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                     action: "pong",
                     payload: (),
                 });
-                self.complete("complete");
+                self.complete("complete", None);
             }
-            Decoded::Invalid(errors) => self.reject(errors),
+            Decoded::Invalid(errors) => self.reject(errors, None),
         }
         Ok(())
     }
@@ -525,20 +534,25 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     }
 
     /// Sends the error frame for an invalid incoming frame, then `complete`.
-    fn reject(&mut self, errors: Vec<ValidationError>) {
-        self.emit_core(&CoreFrame {
+    /// The error frame for an invalid incoming frame, then `complete`,
+    /// with the topic envelope when the frame named a topic.
+    fn reject(&mut self, errors: Vec<ValidationError>, envelope: Option<&Envelope>) {
+        let frame = CoreFrame {
             action: "error",
             payload: errors,
-        });
-        self.complete("complete");
+        };
+        self.emit_core_on(&frame, envelope);
+        self.complete("complete", envelope);
     }
 
-    fn complete(&mut self, action: &'static str) {
+    /// `complete` or `group_complete`, when completion frames are on.
+    fn complete(&mut self, action: &'static str, envelope: Option<&Envelope>) {
         if self.protocol.options.send_completion {
-            self.emit_core(&CoreFrame {
+            let frame = CoreFrame {
                 action,
                 payload: (),
-            });
+            };
+            self.emit_core_on(&frame, envelope);
         }
     }
 
@@ -569,7 +583,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             };
             self.emit_core_on(&frame, envelope);
         }
-        self.complete_on(envelope);
+        self.complete("complete", envelope);
     }
 
     /// Reports that the handler of the oldest delivered [`Output::Event`]
@@ -579,7 +593,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             return Err(ProtoError::NothingPending("event"));
         }
         self.pending_events -= 1;
-        self.complete("complete");
+        self.complete("complete", None);
         Ok(())
     }
 
@@ -616,7 +630,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                 match group.stamp(is_mine, is_current, self.protocol.options.camelize) {
                     Ok(frame) => {
                         self.push_frame(frame);
-                        self.complete("group_complete");
+                        self.complete("group_complete", None);
                     }
                     Err(error) => self.outputs.push_back(Output::LayerRejected(
                         LayerRejection::InvalidGroupContent(error),
@@ -665,7 +679,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                     self.outputs.push_back(Output::Event(e));
                 }
                 Err(_) => {
-                    self.complete("complete");
+                    self.complete("complete", None);
                     let errors = match codec::decode::<E>(
                         event.event_data(),
                         &self.protocol.events,
@@ -874,10 +888,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     /// should one ever fail, the connection closes rather than send a
     /// broken frame.
     fn emit_core<T: Serialize>(&mut self, frame: &T) {
-        match codec::encode(frame, self.protocol.options.camelize) {
-            Ok(text) => self.push_frame(text),
-            Err(_) => self.handle_failure(Failure::Application),
-        }
+        self.emit_core_on(frame, None);
     }
 
     fn push_frame(&mut self, frame: String) {
@@ -933,7 +944,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         }
     }
 
-    /// Like `emit_core`, with a topic envelope when given.
+    /// `emit_core`, with a topic envelope when given.
     fn emit_core_on<T: Serialize>(&mut self, frame: &T, envelope: Option<&Envelope>) {
         match (
             codec::encode(frame, self.protocol.options.camelize),
@@ -942,18 +953,6 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             (Ok(text), None) => self.push_frame(text),
             (Ok(text), Some(envelope)) => self.push_frame(envelope.stamp(&text, None)),
             (Err(_), _) => self.handle_failure(Failure::Application),
-        }
-    }
-
-    fn complete_on(&mut self, envelope: Option<&Envelope>) {
-        if self.protocol.options.send_completion {
-            self.emit_core_on(
-                &CoreFrame {
-                    action: "complete",
-                    payload: (),
-                },
-                envelope,
-            );
         }
     }
 }

@@ -128,19 +128,10 @@ fn topic_doc(topic: &crate::topic::TopicInfo) -> TopicDoc {
     TopicDoc {
         name: topic.name.clone(),
         pattern: topic.pattern.clone(),
-        params: topic_params(&topic.pattern),
+        params: topic.params.clone(),
         message_examples: message_examples(&topic.incoming),
         outgoing_examples: message_examples(&topic.outgoing),
     }
-}
-
-/// The `{param}` names of a topic pattern.
-fn topic_params(pattern: &str) -> Vec<String> {
-    pattern
-        .split('{')
-        .skip(1)
-        .filter_map(|part| part.split_once('}').map(|(name, _)| name.to_owned()))
-        .collect()
 }
 
 fn pascal_case(tag: &str) -> String {
@@ -280,10 +271,11 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
             })
             .collect();
         let channel_ref = json!({ "$ref": format!("#/channels/{id}") });
+        let address = asyncapi_address(&route.friendly_path, &route.params);
         channels.insert(
             id.clone(),
             json!({
-                "address": asyncapi_address(&route.friendly_path, &route.params),
+                "address": address,
                 "description": info.description,
                 "parameters": parameters,
                 "messages": channel.messages,
@@ -308,14 +300,14 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
             channels.insert(
                 topic_id.clone(),
                 json!({
-                    "address": asyncapi_address(&route.friendly_path, &route.params),
+                    "address": address,
                     "description": format!("Topics `{}` of {}: frames carry the envelope keys `version`, `topic` and `ref`.", topic.pattern, info.name),
-                    "parameters": parameters.clone(),
+                    "parameters": parameters,
                     "messages": topic_channel.messages,
                     "x-topic": {
                         "name": topic.name,
                         "pattern": topic.pattern,
-                        "parameters": topic_params(&topic.pattern),
+                        "parameters": topic.params,
                     },
                 }),
             );

@@ -266,6 +266,7 @@ impl<C: Consumer> EndpointBuilder<C> {
             topics.push(crate::topic::TopicInfo {
                 name: topic_type.name().to_owned(),
                 pattern: topic_type.pattern().to_string(),
+                params: topic_type.pattern().params().map(str::to_owned).collect(),
                 incoming: topic_type.incoming().clone(),
                 outgoing: mounted.outgoing(action_key)?,
             });

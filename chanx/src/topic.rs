@@ -161,6 +161,8 @@ pub struct TopicInfo {
     pub name: String,
     /// Its pattern, e.g. `room:{room_id}`.
     pub pattern: String,
+    /// The pattern's parameter names, in order.
+    pub params: Vec<String>,
     /// What subscribers send.
     pub incoming: MessageSchema,
     /// What the topic sends.

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use super::{Connection, Handled, LayerCommand, Output, State};
 use crate::codec::{Decoded, Serialized};
-use crate::error::{EncodeError, ProtoError, SendError, ValidationError};
+use crate::error::{EncodeError, ProtoError, SendError};
 use crate::message::{CoreFrame, MessageSet};
 use crate::topic::{self, Envelope, TopicAction, TopicRefusal, TopicRequest};
 
@@ -170,21 +170,10 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                     },
                     Some(&envelope),
                 );
-                self.complete_on(Some(&envelope));
+                self.complete("complete", Some(&envelope));
             }
-            Decoded::Invalid(errors) => self.reject_on(errors, &envelope),
+            Decoded::Invalid(errors) => self.reject(errors, Some(&envelope)),
         }
-    }
-
-    fn reject_on(&mut self, errors: Vec<ValidationError>, envelope: &Envelope) {
-        self.emit_core_on(
-            &CoreFrame {
-                action: "error",
-                payload: errors,
-            },
-            Some(envelope),
-        );
-        self.complete_on(Some(envelope));
     }
 
     fn emit_topic_frame(&mut self, action: &'static str, envelope: &Envelope) {
@@ -229,24 +218,38 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             self.refuse_topic(envelope, TopicRefusal::TooManySubscriptions);
             return false;
         }
-        let Some(topic_type) = self.protocol.topics.get(request.kind) else {
+        let params = request.params.clone();
+        if !self.join_topic(request.kind, &envelope.topic, params, false) {
             self.refuse_topic(envelope, TopicRefusal::UnknownTopic);
             return false;
+        }
+        true
+    }
+
+    /// Records a subscription to `topic` of the type `kind` and queues the
+    /// join of its group; `false` for a kind the protocol does not have.
+    fn join_topic(
+        &mut self,
+        kind: usize,
+        topic: &str,
+        params: Vec<(String, String)>,
+        bare: bool,
+    ) -> bool {
+        let Some(topic_type) = self.protocol.topics.get(kind) else {
+            return false;
         };
-        let group = topic::group_name(topic_type.name(), &envelope.topic);
+        let group = topic::group_name(topic_type.name(), topic);
         self.layer
             .push_back(LayerCommand::Join(vec![group.clone()]));
-        self.subscriptions.insert(
-            envelope.topic.clone(),
-            Subscription {
-                kind: request.kind,
-                group,
-                params: request.params.clone(),
-                joined: false,
-                left: false,
-                bare: false,
-            },
-        );
+        let subscription = Subscription {
+            kind,
+            group,
+            params,
+            joined: false,
+            left: false,
+            bare,
+        };
+        self.subscriptions.insert(topic.to_owned(), subscription);
         true
     }
 
@@ -269,27 +272,15 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     /// frame; broadcasts then arrive without envelope, like the endpoint's
     /// own messages. Join with the [`LayerCommand::Join`] queued here, then
     /// call [`subscription_joined`](Self::subscription_joined).
-    pub fn subscribe_route(&mut self, kind: usize, topic: &str, params: Vec<(String, String)>) {
-        if self.state != State::Open || self.subscriptions.contains_key(topic) {
-            return;
-        }
-        let Some(topic_type) = self.protocol.topics.get(kind) else {
-            return;
-        };
-        let group = topic::group_name(topic_type.name(), topic);
-        self.layer
-            .push_back(LayerCommand::Join(vec![group.clone()]));
-        self.subscriptions.insert(
-            topic.to_owned(),
-            Subscription {
-                kind,
-                group,
-                params,
-                joined: false,
-                left: false,
-                bare: true,
-            },
-        );
+    pub fn subscribe_route(
+        &mut self,
+        kind: usize,
+        topic: &str,
+        params: Vec<(String, String)>,
+    ) -> bool {
+        self.state == State::Open
+            && !self.subscriptions.contains_key(topic)
+            && self.join_topic(kind, topic, params, true)
     }
 
     /// Refuses a topic request with an error frame carrying its envelope.

@@ -205,20 +205,12 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                 topic,
                 params,
             } => {
-                self.conn.subscribe_route(kind, &topic, params);
-                self.flush().await;
-                match self.settled().await {
-                    Ok(()) => self.conn.subscription_joined(&Envelope {
-                        topic,
-                        reference: None,
-                    }),
-                    Err(error) => {
-                        tracing::error!(%error, topic, "could not join the topic's group");
-                        self.conn
-                            .handle_failure(chanx_proto::Failure::LayerUnavailable);
-                    }
-                }
-                Ok(())
+                let joining = self.conn.subscribe_route(kind, &topic, params);
+                let envelope = Envelope {
+                    topic,
+                    reference: None,
+                };
+                return self.confirm_join(joining, envelope).await;
             }
             Command::TopicRefuse { envelope, refusal } => {
                 self.conn.refuse_topic(&envelope, refusal);
@@ -240,14 +232,20 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
     /// `subscribed` reach it).
     async fn accept_subscription(&mut self, request: TopicRequest) -> Result<(), SendError> {
         let joining = self.conn.accept_subscription(&request);
+        self.confirm_join(joining, request.envelope).await
+    }
+
+    /// Performs the join a subscription queued (`joining`) and, once the
+    /// layer confirms it, tells the core; an error when nothing was joined.
+    async fn confirm_join(&mut self, joining: bool, envelope: Envelope) -> Result<(), SendError> {
         self.flush().await;
         if !joining {
-            return Err(SendError::NotSubscribed(request.envelope.topic));
+            return Err(SendError::NotSubscribed(envelope.topic));
         }
         match self.settled().await {
-            Ok(()) => self.conn.subscription_joined(&request.envelope),
+            Ok(()) => self.conn.subscription_joined(&envelope),
             Err(error) => {
-                let topic = &request.envelope.topic;
+                let topic = &envelope.topic;
                 tracing::error!(%error, topic, "could not join the topic's group");
                 self.conn
                     .handle_failure(chanx_proto::Failure::LayerUnavailable);
