@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chanx_e2e::{Adapter, session_for, start_with};
+use chanx_e2e::{Adapter, knob, session_for, start_with};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -130,13 +130,6 @@ async fn run(url: &str, cookie: Option<String>, connections: usize, messages: us
         total += task.await.unwrap();
     }
     total as f64 / started.elapsed().as_secs_f64()
-}
-
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 #[tokio::main]

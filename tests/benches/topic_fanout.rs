@@ -11,20 +11,13 @@
 
 use std::time::{Duration, Instant};
 
-use chanx_e2e::{Adapter, Running, session_for, start_with};
+use chanx_e2e::{Adapter, Running, knob, session_for, start_with};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// How the members listen.
 #[derive(Clone, Copy)]

@@ -72,6 +72,15 @@ impl Drop for Running {
     }
 }
 
+/// A benchmark's setting: the environment variable `name` as a number,
+/// `default` when unset or not a number.
+pub fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The secret the test servers sign cookies with.
 pub const SECRET: &str = "e2e-secret-key";
 
@@ -90,8 +99,8 @@ pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Co
     let app = quickstart::build_app_on(&config, layer.clone()).expect("app");
     let server = app.server.clone();
     let stop = match adapter {
-        Adapter::Axum => serve_axum(app, listener),
-        Adapter::Warp => serve_warp(app, listener),
+        Adapter::Axum => serve_axum(app.router, listener),
+        Adapter::Warp => serve_warp(quickstart::warp::filter(&app), listener),
         Adapter::AsyncStd => serve_async_std(app.server, listener),
         Adapter::Smol => serve_smol(app.server, listener),
     };
@@ -124,28 +133,8 @@ pub async fn start_server(
     let listener = listener();
     let addr = listener.local_addr().expect("local addr");
     let stop: Stop = match adapter {
-        Adapter::Axum => {
-            let router = axum::Router::new().chanx(server.clone());
-            let limits = chanx_axum::ServeLimits::default();
-            let task = tokio::spawn(chanx_axum::serve(
-                listener,
-                router,
-                limits,
-                std::future::pending(),
-            ));
-            Box::new(move || task.abort())
-        }
-        Adapter::Warp => {
-            let filter = chanx_warp::websockets(server.clone());
-            let limits = chanx_warp::ServeLimits::default();
-            let task = tokio::spawn(chanx_warp::serve(
-                listener,
-                filter,
-                limits,
-                std::future::pending(),
-            ));
-            Box::new(move || task.abort())
-        }
+        Adapter::Axum => serve_axum(axum::Router::new().chanx(server.clone()), listener),
+        Adapter::Warp => serve_warp(chanx_warp::websockets(server.clone()), listener),
         Adapter::AsyncStd => serve_async_std(server.clone(), listener),
         Adapter::Smol => serve_smol(server.clone(), listener),
     };
@@ -157,8 +146,11 @@ pub async fn start_server(
     }
 }
 
-fn serve_warp(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
-    let filter = quickstart::warp::filter(&app);
+fn serve_warp<F>(filter: F, listener: tokio::net::TcpListener) -> Stop
+where
+    F: warp::Filter + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply,
+{
     let limits = chanx_warp::ServeLimits::default();
     let task = tokio::spawn(chanx_warp::serve(
         listener,
@@ -172,11 +164,11 @@ fn serve_warp(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
 /// A way to stop a server, called when its [`Running`] is dropped.
 type Stop = Box<dyn FnOnce() + Send + Sync>;
 
-fn serve_axum(app: quickstart::App, listener: tokio::net::TcpListener) -> Stop {
+fn serve_axum(router: axum::Router, listener: tokio::net::TcpListener) -> Stop {
     let limits = chanx_axum::ServeLimits::default();
     let task = tokio::spawn(chanx_axum::serve(
         listener,
-        app.router,
+        router,
         limits,
         std::future::pending(),
     ));
