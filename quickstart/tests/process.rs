@@ -2,100 +2,22 @@
 //! sockets, real signals.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use support::{SECRET_KEY, Served};
 
 /// How long the program may take to exit after SIGTERM: its grace period
 /// for WebSockets (10 s) and for HTTP requests (1 s), plus slack for a
 /// loaded machine.
 const EXIT_BOUND: Duration = Duration::from_secs(20);
 
-/// A running `quickstart serve`, killed on drop.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    /// Everything the program printed so far (stdout and stderr).
-    output: Arc<Mutex<Vec<String>>>,
-}
-
-impl Served {
-    /// Whether the program printed a line containing `text` by now.
-    fn printed(&self, text: &str) -> bool {
-        let output = self.output.lock().unwrap();
-        output.iter().any(|line| line.contains(text))
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(args: &[&str]) -> Served {
-    serve_logging(args, "warn")
-}
-
-/// [`serve`] with `RUST_LOG` set to `log_filter`.
-fn serve_logging(args: &[&str], log_filter: &str) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(args)
-        .env("CHANX_SECRET_KEY", "process-test-key")
-        // Redis only where a test asks for it with `--redis`.
-        .env_remove("CHANX_REDIS_URL")
-        .env("RUST_LOG", log_filter)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the quickstart binary starts");
-    let output = Arc::new(Mutex::new(Vec::new()));
-    let stderr = child.stderr.take().expect("piped stderr");
-    keep_lines(BufReader::new(stderr).lines(), &output);
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the program prints where it listens")
-            .expect("stdout is text");
-        output.lock().unwrap().push(line.clone());
-        if let Some(rest) = line
-            .split_once("://")
-            .filter(|_| line.starts_with("quickstart serving"))
-            .map(|(_, rest)| rest)
-        {
-            let addr = rest.split_whitespace().next().expect("an address");
-            break addr
-                .trim_end_matches('/')
-                .parse()
-                .expect("a socket address");
-        }
-    };
-    keep_lines(lines, &output);
-    Served {
-        child,
-        addr,
-        output,
-    }
-}
-
-/// Appends each of `lines` to `output` on a thread of its own, so the
-/// program never blocks on a full pipe.
-fn keep_lines(
-    lines: impl Iterator<Item = std::io::Result<String>> + Send + 'static,
-    output: &Arc<Mutex<Vec<String>>>,
-) {
-    let output = Arc::clone(output);
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            output.lock().unwrap().push(line);
-        }
-    });
+    Served::start_with(args, "warn")
 }
 
 fn terminate(served: &mut Served) -> Duration {
@@ -141,7 +63,7 @@ fn sigterm_ends_the_process_even_with_half_requests_open() {
 fn sigterm_closes_open_websockets_with_1001() {
     for adapter in ["axum", "warp", "async-std"] {
         let mut served = serve(&["--adapter", adapter]);
-        let cookie = quickstart::session::SessionSigner::new(b"process-test-key")
+        let cookie = quickstart::session::SessionSigner::new(SECRET_KEY)
             .sign("alice", quickstart::store::now_unix());
         let mut request = tungstenite::client::IntoClientRequest::into_client_request(format!(
             "ws://{}/ws/myapp/echo/",
@@ -225,7 +147,7 @@ type Ws = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>
 
 /// `username` on `path` of `served`, authenticated.
 fn connect_as(served: &Served, path: &str, username: &str) -> Ws {
-    let cookie = quickstart::session::SessionSigner::new(b"process-test-key")
+    let cookie = quickstart::session::SessionSigner::new(SECRET_KEY)
         .sign(username, quickstart::store::now_unix());
     let url = format!("ws://{}{path}", served.addr);
     let mut request = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
@@ -384,7 +306,10 @@ fn rooms_work_again_after_a_redis_restart_and_members_hear_of_the_gap() {
     // `on_gap` hook runs after this warning).
     for served in [&first, &second] {
         let started = Instant::now();
-        while !served.printed("messages for the group may have been lost") {
+        while served
+            .line_with("messages for the group may have been lost")
+            .is_none()
+        {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "no gap warning in the log"
@@ -531,7 +456,7 @@ fn the_command_line_answers_help_and_version_and_reports_errors_once() {
 
 #[test]
 fn json_logs_carry_http_requests_with_their_request_id() {
-    let served = serve_logging(&["--log-format", "json"], "info");
+    let served = Served::start_with(&["--log-format", "json"], "info");
     let mut stream = TcpStream::connect(served.addr).unwrap();
     stream
         .write_all(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nX-Request-ID: trace-me-42\r\nConnection: close\r\n\r\n")
@@ -547,13 +472,7 @@ fn json_logs_carry_http_requests_with_their_request_id() {
     );
     let started = Instant::now();
     let line = loop {
-        let found = served
-            .output
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|line| line.contains("trace-me-42"))
-            .cloned();
+        let found = served.line_with("trace-me-42");
         if let Some(line) = found {
             break line;
         }

@@ -10,9 +10,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The key the test servers sign session cookies with.
+pub(crate) const SECRET_KEY: &str = "quickstart-test-key";
+
 /// A running `quickstart serve`, killed on drop.
 pub(crate) struct Served {
-    child: Child,
+    pub(crate) child: Child,
     /// Where it listens.
     pub(crate) addr: SocketAddr,
     /// What it printed (stdout and stderr), for failure reports.
@@ -23,11 +26,19 @@ impl Served {
     /// Starts `quickstart serve --bind 127.0.0.1:0` on the in-memory layer
     /// and waits for its banner.
     pub(crate) fn start() -> Served {
+        Served::start_with(&[], "warn")
+    }
+
+    /// [`start`](Self::start) with more flags (`--redis` for the Redis
+    /// layer) and `RUST_LOG` set to `log_filter`.
+    pub(crate) fn start_with(args: &[&str], log_filter: &str) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_quickstart"))
             .args(["serve", "--bind", "127.0.0.1:0"])
-            .env("CHANX_SECRET_KEY", "node-test-key")
+            .args(args)
+            .env("CHANX_SECRET_KEY", SECRET_KEY)
+            // Redis only where a test asks for it with `--redis`.
             .env_remove("CHANX_REDIS_URL")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -45,9 +56,17 @@ impl Served {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(line.clone());
-            if let Some(rest) = line.strip_prefix("quickstart serving on http://") {
+            // `quickstart serving on http://ADDR ...`, or on async-std
+            // `quickstart serving WebSockets on ws://ADDR ...`.
+            if let Some((_, rest)) = line
+                .split_once("://")
+                .filter(|_| line.starts_with("quickstart serving"))
+            {
                 let addr = rest.split_whitespace().next().expect("an address");
-                break addr.parse().expect("a socket address");
+                break addr
+                    .trim_end_matches('/')
+                    .parse()
+                    .expect("a socket address");
             }
         };
         // Keep reading so the program never blocks on a full pipe.
@@ -62,6 +81,12 @@ impl Served {
             addr,
             output,
         }
+    }
+
+    /// The first line printed so far that contains `text`.
+    pub(crate) fn line_with(&self, text: &str) -> Option<String> {
+        let output = self.output.lock().unwrap_or_else(|e| e.into_inner());
+        output.iter().find(|line| line.contains(text)).cloned()
     }
 
     /// Everything it printed so far.
