@@ -3,6 +3,9 @@
 //! - `echo`: one echo round trip (decode, reply, encode), first with bare
 //!   `serde_json`, then through an open [`Connection`] with every call a
 //!   driver makes.
+//! - `list_field`: the same for a message with list fields.
+//! - `camelized`: that message on a camelizing endpoint, against serde's
+//!   `rename_all = "camelCase"` written by hand.
 //! - `group_fanout`: delivering one group message to 1000 receivers, by
 //!   stamping the shared, already-serialized envelope per receiver, against
 //!   serializing the message once per receiver.
@@ -15,24 +18,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chanx_proto::{
-    AuthOutcome, Connection, Handled, InFrame, LayerCommand, NoEvent, Options, Output, Protocol,
+    AuthOutcome, Connection, Handled, InFrame, LayerCommand, MessageSet, NoEvent, Options, Output,
+    Protocol,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-/// The echo payload.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-struct MessagePayload {
-    content: String,
-}
-
-/// The endpoint's incoming messages (also used for replies).
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(tag = "action", content = "payload", rename_all = "snake_case")]
-enum Incoming {
-    Echo(MessagePayload),
-}
+mod common;
+use common::*;
 
 /// A chat message broadcast to a group.
 #[derive(Debug, Clone, Serialize)]
@@ -48,8 +42,6 @@ struct ChatPayload {
     user_name: String,
 }
 
-/// The frame every echo iteration decodes.
-const FRAME: &str = r#"{"action":"echo","payload":{"content":"Hello, Chanx!"}}"#;
 /// Receivers of one group message.
 const RECEIVERS: usize = 1000;
 
@@ -66,7 +58,11 @@ fn protocol() -> Arc<Protocol<Incoming, NoEvent>> {
 }
 
 /// An open connection for user `pk` in group `room`, handshake drained.
-fn open(protocol: &Arc<Protocol<Incoming, NoEvent>>, channel: String, pk: u64) -> Conn {
+fn open<M: MessageSet>(
+    protocol: &Arc<Protocol<M, NoEvent>>,
+    channel: String,
+    pk: u64,
+) -> Connection<M, NoEvent> {
     let now = Instant::now();
     let mut conn = Connection::new(Arc::clone(protocol), channel, now);
     conn.handle_auth(
@@ -82,34 +78,43 @@ fn open(protocol: &Arc<Protocol<Incoming, NoEvent>>, channel: String, pk: u64) -
     conn
 }
 
-/// The reply to an echo message.
-fn reply(message: Incoming) -> Incoming {
-    let Incoming::Echo(payload) = message;
-    Incoming::Echo(MessagePayload {
-        content: format!("Echo: {}", payload.content),
-    })
-}
-
-fn echo(c: &mut Criterion) {
-    let mut group = c.benchmark_group("echo");
+/// One round trip (decode, reply, encode) of `frame`, through plain
+/// `serde_json` (`by_hand`) and through an open [`Connection`] of an
+/// endpoint receiving `M` with every call a driver makes.
+fn round_trip<M, B>(
+    c: &mut Criterion,
+    name: &str,
+    frame: &'static str,
+    camelize: bool,
+    reply: fn(M) -> M,
+    by_hand: fn(B) -> B,
+) where
+    M: MessageSet + Serialize,
+    B: DeserializeOwned + Serialize,
+{
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(1));
-
     group.bench_function("baseline/serde_json", |b| {
         b.iter(|| {
-            let message: Incoming = serde_json::from_str(black_box(FRAME)).unwrap();
-            black_box(serde_json::to_string(&reply(message)).unwrap())
+            let message: B = serde_json::from_str(black_box(frame)).unwrap();
+            black_box(serde_json::to_string(&by_hand(message)).unwrap())
         })
     });
-
-    let protocol = protocol();
-    let mut conn = open(&protocol, "bench.echo".into(), 1);
+    let options = Options {
+        heartbeat: None,
+        send_completion: false,
+        camelize,
+        ..Options::default()
+    };
+    let protocol = Arc::new(Protocol::<M, NoEvent>::new(options).unwrap());
+    let mut conn = open(&protocol, format!("bench.{name}"), 1);
     let now = Instant::now();
     group.bench_function("chanx_proto/connection", |b| {
         b.iter(|| {
-            conn.handle_frame(InFrame::Text(black_box(FRAME)), now)
+            conn.handle_frame(InFrame::Text(black_box(frame)), now)
                 .unwrap();
             let Some(Output::Message(message)) = conn.poll_output() else {
-                unreachable!("a valid echo frame")
+                unreachable!("a valid frame")
             };
             conn.send_message(&reply(message)).unwrap();
             conn.message_handled(Handled::Completed).unwrap();
@@ -120,6 +125,35 @@ fn echo(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+fn echo(c: &mut Criterion) {
+    round_trip(c, "echo", ECHO_FRAME, false, echo_reply, echo_reply);
+}
+
+/// A message with list fields (`Vec` of structs, `Vec` of strings).
+fn list_field(c: &mut Criterion) {
+    round_trip(
+        c,
+        "list_field",
+        ORDER_FRAME,
+        false,
+        order_reply,
+        order_reply,
+    );
+}
+
+/// The same order on a camelizing endpoint, against serde's own
+/// `rename_all = "camelCase"` written by hand.
+fn camelized(c: &mut Criterion) {
+    round_trip(
+        c,
+        "camelized",
+        CAMEL_ORDER_FRAME,
+        true,
+        order_reply,
+        by_hand::order_reply,
+    );
 }
 
 fn group_fanout(c: &mut Criterion) {
@@ -163,5 +197,5 @@ fn group_fanout(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, echo, group_fanout);
+criterion_group!(benches, echo, list_field, camelized, group_fanout);
 criterion_main!(benches);

@@ -73,6 +73,83 @@ pub fn decamelize(key: &str) -> String {
     out
 }
 
+/// Longest key the `with_*` helpers convert on the stack.
+const STACK_KEY: usize = 64;
+
+/// Calls `f` with `key` camelized (see [`camelize`]); a short ASCII key
+/// is converted on the stack, without allocating (the codec does this for
+/// every key of every frame on a camelizing endpoint).
+pub(crate) fn with_camelized<R>(key: &str, f: impl FnOnce(&str) -> R) -> R {
+    let is_sep = |b: u8| b == b'_' || b == b'-';
+    if !key.bytes().any(is_sep) {
+        return f(key);
+    }
+    if !key.is_ascii() || key.len() > STACK_KEY {
+        return f(&camelize(key));
+    }
+    let bytes = key.as_bytes();
+    let mut out = [0u8; STACK_KEY];
+    let mut len = 0;
+    // A leading run of separators is kept, and so is a trailing one.
+    let mut previous_is_sep = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if is_sep(b) && !previous_is_sep {
+            let next = (i..bytes.len()).find(|&j| !is_sep(bytes[j]));
+            if let Some(next) = next {
+                out[len] = bytes[next].to_ascii_uppercase();
+                len += 1;
+                i = next + 1;
+                previous_is_sep = false;
+                continue;
+            }
+        }
+        out[len] = b;
+        len += 1;
+        previous_is_sep = is_sep(b);
+        i += 1;
+    }
+    match std::str::from_utf8(&out[..len]) {
+        Ok(camelized) => f(camelized),
+        Err(_) => f(&camelize(key)),
+    }
+}
+
+/// Calls `f` with `key` decamelized (see [`decamelize`]); a short ASCII
+/// key is converted on the stack, without allocating.
+pub(crate) fn with_decamelized<R>(key: &str, f: impl FnOnce(&str) -> R) -> R {
+    let has_upper = key.bytes().any(|b| b.is_ascii_uppercase());
+    if key.is_ascii() && (!has_upper || !key.bytes().any(|b| b.is_ascii_lowercase())) {
+        return f(key);
+    }
+    if !key.is_ascii() || key.len() > STACK_KEY {
+        return f(&decamelize(key));
+    }
+    let bytes = key.as_bytes();
+    let mut out = [0u8; 2 * STACK_KEY];
+    let mut len = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_uppercase() && i > 0 {
+            let previous = bytes[i - 1];
+            let next_is_lower = bytes.get(i + 1).is_some_and(u8::is_ascii_lowercase);
+            if previous.is_ascii_lowercase()
+                || previous.is_ascii_digit()
+                || (previous.is_ascii_uppercase() && next_is_lower)
+            {
+                out[len] = b'_';
+                len += 1;
+            }
+        }
+        out[len] = b.to_ascii_lowercase();
+        len += 1;
+    }
+    match std::str::from_utf8(&out[..len]) {
+        Ok(decamelized) => f(decamelized),
+        Err(_) => f(&decamelize(key)),
+    }
+}
+
 /// Applies `convert` to every object key of `value`, recursively.
 pub fn convert_keys(value: Value, convert: fn(&str) -> String) -> Value {
     match value {
@@ -93,7 +170,17 @@ pub fn convert_keys(value: Value, convert: fn(&str) -> String) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn stack_conversions_agree(key in prop_oneof!["[a-zA-Z0-9_-]{0,12}", "[a-zA-Zé_]{0,6}", "[a-z_]{60,70}"]) {
+            prop_assert_eq!(with_camelized(&key, str::to_owned), camelize(&key));
+            prop_assert_eq!(with_decamelized(&key, str::to_owned), decamelize(&key));
+        }
+    }
 
     #[test]
     fn pyhumps_quirks() {

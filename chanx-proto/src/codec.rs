@@ -9,7 +9,10 @@ use crate::case::{camelize, convert_keys, decamelize};
 use crate::error::ValidationError;
 use crate::schema::{MessageSchema, TagLookup};
 
+mod camel;
 mod strict;
+
+pub(crate) use camel::camelize_text;
 
 /// The result of decoding one client frame.
 #[derive(Debug)]
@@ -126,14 +129,17 @@ pub(crate) fn decode_value<M: DeserializeOwned>(
     }
 }
 
-/// Encodes a value as a compact JSON text frame, camelizing its keys if asked.
+/// Encodes a value as a compact JSON text frame, camelizing its keys if asked
+/// (in the same single pass, for every shape but tuple and struct variants).
 pub fn encode<T: Serialize + ?Sized>(value: &T, camelize_keys: bool) -> serde_json::Result<String> {
-    if camelize_keys {
-        let v = serde_json::to_value(value)?;
-        serde_json::to_string(&convert_keys(v, camelize))
-    } else {
-        serde_json::to_string(value)
+    if !camelize_keys {
+        return serde_json::to_string(value);
     }
+    if let Some(frame) = camel::to_camel_string(value) {
+        return frame;
+    }
+    let v = serde_json::to_value(value)?;
+    serde_json::to_string(&convert_keys(v, camelize))
 }
 
 /// A message serialized to JSON text once, ahead of the connection that
@@ -162,8 +168,7 @@ impl Serialized {
     /// The frame to send: the text itself, or with camelized keys.
     pub(crate) fn into_frame(self, camelize_keys: bool) -> serde_json::Result<String> {
         if camelize_keys {
-            let value: serde_json::Value = serde_json::from_str(&self.0)?;
-            encode(&value, true)
+            camelize_text(&self.0)
         } else {
             Ok(self.0)
         }

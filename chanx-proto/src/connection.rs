@@ -471,8 +471,8 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         };
         // A cheap test first: a topic frame names `topic`, possibly with an
         // escape in the key.
-        let may_name_a_topic = text.contains("\"topic\"") || text.contains('\\');
-        if !self.protocol.topics.is_empty() && may_name_a_topic && self.handle_topic_frame(text) {
+        let may_name_a_topic = || text.contains("\"topic\"") || text.contains('\\');
+        if !self.protocol.topics.is_empty() && may_name_a_topic() && self.handle_topic_frame(text) {
             return Ok(());
         }
         let protocol = &self.protocol;
@@ -649,9 +649,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                     let frame = if self.protocol.options.camelize {
                         // The envelope keys are single words: camelizing
                         // the stamped frame leaves them as they are.
-                        serde_json::from_str::<Value>(text)
-                            .ok()
-                            .and_then(|value| codec::encode(&value, true).ok())
+                        codec::camelize_text(text).ok()
                     } else {
                         Some(text.to_owned())
                     };

@@ -35,6 +35,8 @@ pub struct GroupEnvelope {
     /// The sender's sequence number, set when one message targets several
     /// groups, so a member of more than one receives it once.
     seq: Option<u64>,
+    /// `content` with camelized keys, once a camelizing receiver asked.
+    camelized: std::sync::OnceLock<Box<str>>,
 }
 
 /// A typed channel event: `{"handler": ..., "payload": ...}`.
@@ -252,6 +254,7 @@ impl GroupEnvelope {
             from_user_pk,
             sender_key,
             seq: None,
+            camelized: std::sync::OnceLock::new(),
         })
     }
 
@@ -306,7 +309,7 @@ impl GroupEnvelope {
         is_current: bool,
         camelize: bool,
     ) -> serde_json::Result<String> {
-        if camelize || self.carries_flags {
+        if self.carries_flags {
             let mut value: Value = serde_json::from_str(self.content.get())?;
             if let Value::Object(map) = &mut value {
                 map.insert("is_mine".into(), Value::Bool(is_mine));
@@ -314,7 +317,12 @@ impl GroupEnvelope {
             }
             return crate::codec::encode(&value, camelize);
         }
-        let body = self.content.get().trim_end();
+        let (content, mine_key, current_key) = if camelize {
+            (self.camelized_content()?, "\"isMine\":", "\"isCurrent\":")
+        } else {
+            (self.content.get(), "\"is_mine\":", "\"is_current\":")
+        };
+        let body = content.trim_end();
         let inner = body.strip_suffix('}').unwrap_or(body);
         let empty = inner
             .trim_start()
@@ -325,17 +333,24 @@ impl GroupEnvelope {
         if !empty {
             out.push(',');
         }
-        out.push_str(if is_mine {
-            "\"is_mine\":true,"
-        } else {
-            "\"is_mine\":false,"
-        });
-        out.push_str(if is_current {
-            "\"is_current\":true}"
-        } else {
-            "\"is_current\":false}"
-        });
+        let flag = |b: bool| if b { "true" } else { "false" };
+        out.push_str(mine_key);
+        out.push_str(flag(is_mine));
+        out.push(',');
+        out.push_str(current_key);
+        out.push_str(flag(is_current));
+        out.push('}');
         Ok(out)
+    }
+
+    /// The content with camelized keys, made once for every camelizing
+    /// receiver of this message.
+    fn camelized_content(&self) -> serde_json::Result<&str> {
+        if let Some(done) = self.camelized.get() {
+            return Ok(done);
+        }
+        let camelized = crate::codec::camelize_text(self.content.get())?;
+        Ok(self.camelized.get_or_init(|| camelized.into_boxed_str()))
     }
 }
 
@@ -393,6 +408,7 @@ impl LayerMessage {
                     from_user_pk,
                     sender_key,
                     seq: wire.seq,
+                    camelized: std::sync::OnceLock::new(),
                 }))
             }
             "handle_channel_event" => {

@@ -20,7 +20,6 @@
 //! pydantic accepts) kept at serde's speed, measured in
 //! `benches/codec.rs` (`list_field`, `camelized`).
 
-use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 
@@ -29,7 +28,7 @@ use serde::de::{
     Unexpected, VariantAccess, Visitor,
 };
 
-use crate::case::decamelize;
+use crate::case::with_decamelized;
 
 /// How a frame is read, shared by every wrapper of one decode.
 #[derive(Clone, Copy)]
@@ -283,22 +282,8 @@ impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for KeySeed<S> {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<S::Value, E> {
-        match decamelized(key) {
-            Cow::Borrowed(key) => self.seed.deserialize(key.into_deserializer()),
-            Cow::Owned(key) => self.seed.deserialize(key.into_deserializer()),
-        }
+        with_decamelized(key, |key| self.seed.deserialize(key.into_deserializer()))
     }
-}
-
-/// `decamelize`, without allocating for a key it leaves as it is.
-fn decamelized(key: &str) -> Cow<'_, str> {
-    if key.bytes().any(|b| b.is_ascii_uppercase()) || !key.is_ascii() {
-        let converted = decamelize(key);
-        if converted != key {
-            return Cow::Owned(converted);
-        }
-    }
-    Cow::Borrowed(key)
 }
 
 impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Strict<'_, A> {
@@ -385,7 +370,7 @@ impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for VariantSeed<'_, S> {
     }
 
     fn visit_str<E: de::Error>(self, name: &str) -> Result<S::Value, E> {
-        if matches!(decamelized(name), Cow::Owned(_)) {
+        if with_decamelized(name, |decamelized| decamelized != name) {
             self.reading.give_up();
         }
         self.seed.deserialize(name.into_deserializer())
