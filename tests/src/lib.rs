@@ -52,19 +52,20 @@ impl Adapter {
 /// How long a test waits for any one frame.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A quickstart server running in this process.
-pub struct Running {
+/// A quickstart server running in this process, on the channel layer `L`
+/// (the in-memory layer unless started with [`start_on`]).
+pub struct Running<L = chanx::layer::InMemoryLayer> {
     /// Where it listens.
     pub addr: SocketAddr,
     /// Its chanx server (layer, shutdown).
     pub server: chanx::Server,
     /// Its channel layer, to look at from tests (group sizes, channels).
-    pub layer: chanx::layer::InMemoryLayer,
+    pub layer: L,
     /// Stops serving (called on drop).
     stop: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
-impl Drop for Running {
+impl<L> Drop for Running<L> {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             stop();
@@ -86,6 +87,19 @@ pub const SECRET: &str = "e2e-secret-key";
 
 /// Starts the quickstart program with `adapter` and options tweaked by `tweak`.
 pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Config)) -> Running {
+    start_on(adapter, chanx::layer::InMemoryLayer::new(), tweak).await
+}
+
+/// [`start_with`] on the channel layer `layer` (`chanx_fred::FredLayer`,
+/// as `quickstart serve --redis` builds it, needs a tokio adapter).
+pub async fn start_on<L>(
+    adapter: Adapter,
+    layer: L,
+    tweak: impl FnOnce(&mut quickstart::Config),
+) -> Running<L>
+where
+    L: chanx::layer::ChannelLayer + Clone,
+{
     let listener = listener();
     let addr = listener.local_addr().expect("local addr");
     let mut config = quickstart::Config::from_env(addr, |name| match name {
@@ -95,7 +109,6 @@ pub async fn start_with(adapter: Adapter, tweak: impl FnOnce(&mut quickstart::Co
     .expect("config");
     config.adapter = adapter.quickstart();
     tweak(&mut config);
-    let layer = chanx::layer::InMemoryLayer::new();
     let app = quickstart::build_app_on(&config, layer.clone()).expect("app");
     let server = app.server.clone();
     let stop = match adapter {
@@ -330,10 +343,10 @@ impl Connect {
     }
 }
 
-impl Running {
+impl<L: Clone> Running<L> {
     /// The same server reached at `addr`, where a test serves its own
     /// router around it (stopping it is the test's business).
-    pub fn reached_at(&self, addr: SocketAddr) -> Running {
+    pub fn reached_at(&self, addr: SocketAddr) -> Running<L> {
         Running {
             addr,
             server: self.server.clone(),

@@ -18,7 +18,7 @@ use chanx_proto::LayerMessage;
 /// The channel underneath is unbounded and the capacity is checked here:
 /// a bounded channel allocates its whole capacity up front, 16 KB for 1024
 /// messages on every connection, most of it never used (measured with
-/// `cargo bench -p chanx-e2e --bench idle_memory`).
+/// `LOAD_PARTS=idle cargo bench -p chanx-e2e --bench load`).
 #[derive(Clone, Debug)]
 pub struct MessageSender {
     sender: async_channel::Sender<Arc<LayerMessage>>,

@@ -33,8 +33,8 @@ const QUEUE_CAPACITY: usize = 1024;
 /// Commands queued or started and not yet finished, at most. The queue
 /// itself is unbounded, because a bounded channel allocates its whole
 /// capacity up front: 1024 slots were 56 KB for every connection, most of
-/// it never used (measured with `cargo bench -p chanx-e2e --bench
-/// idle_memory`). This count bounds it instead.
+/// it never used (measured with `LOAD_PARTS=idle cargo bench -p
+/// chanx-e2e --bench load`). This count bounds it instead.
 const MAX_OUTSTANDING: usize = QUEUE_CAPACITY + MAX_IN_FLIGHT;
 
 /// Where the outcome of a join or leave batch goes.
