@@ -66,22 +66,6 @@ pub(crate) struct EndpointCore<C: Consumer> {
     pub(crate) topics: Arc<[Arc<dyn crate::topic::MountedTopic>]>,
 }
 
-/// Returns `Pending` once after waking itself: the runtime polls other
-/// tasks before this one again.
-async fn yield_to_runtime() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-}
-
 /// What woke the session up.
 enum Wake {
     Frame(Option<Result<WsMessage, SocketError>>),
@@ -267,7 +251,7 @@ async fn session<C: Consumer>(
         if iteration.is_multiple_of(FAIR_EVERY) {
             // Input that never runs dry must not starve the other
             // connections (nor their inboxes) of this runtime thread.
-            yield_to_runtime().await;
+            turn.yield_now().await;
         }
         iteration = iteration.wrapping_add(1);
         let wake = {
