@@ -139,7 +139,16 @@ pub(crate) async fn run<C: Consumer>(
     // One span for the whole task, entered once per poll of the task rather
     // than once per part.
     let task = ConnectionTask::new(session, writer.as_mut(), layer_worker.as_mut(), turn);
-    if !task.instrument(span.clone()).await {
+    // A span no subscriber wants is not entered at all: with tracing's
+    // `log` feature on (warp and axum turn it on), entering even a
+    // disabled span costs a check per poll (about 240 instructions per
+    // echo under callgrind).
+    let ended_cleanly = if span.is_disabled() {
+        task.await
+    } else {
+        task.instrument(span.clone()).await
+    };
+    if !ended_cleanly {
         // Let the writer flush the close frame and the worker leave the
         // groups (a part that already ended answers at once).
         let rest = future::join(writer, layer_worker);
