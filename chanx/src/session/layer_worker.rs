@@ -19,8 +19,9 @@ use std::task::{Context, Poll};
 
 use chanx_proto::LayerCommand;
 use futures_util::future::BoxFuture;
-use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
+use super::queue::TaskQueue;
 use crate::layer::{ChannelLayer, LayerError};
 
 /// Commands started and not yet finished, at most.
@@ -47,11 +48,18 @@ struct Job {
 
 /// The session's end: queues commands for the worker.
 pub(crate) struct LayerQueue {
-    jobs: async_channel::Sender<Job>,
+    jobs: Arc<TaskQueue<Job>>,
     /// Commands queued or started and not yet finished.
     outstanding: Arc<AtomicUsize>,
     /// Notified whenever a command finishes (room in the queue).
     finished: Arc<event_listener::Event>,
+}
+
+impl Drop for LayerQueue {
+    /// The session is gone: the worker finishes what is queued and ends.
+    fn drop(&mut self) {
+        self.jobs.close();
+    }
 }
 
 impl LayerQueue {
@@ -74,7 +82,7 @@ impl LayerQueue {
             room.await;
         }
         self.outstanding.fetch_add(1, Ordering::AcqRel);
-        if self.jobs.send(Job { command, reply }).await.is_err() {
+        if !self.jobs.push(Job { command, reply }) {
             self.outstanding.fetch_sub(1, Ordering::AcqRel);
             // The worker is gone only once the connection's task ends.
             tracing::debug!("layer worker gone; command dropped");
@@ -88,20 +96,20 @@ pub(crate) fn layer_worker(
     layer: Arc<dyn ChannelLayer>,
     channel: &str,
 ) -> (LayerQueue, LayerWorker) {
-    let (jobs_tx, jobs) = async_channel::unbounded();
+    let jobs = Arc::new(TaskQueue::default());
     let outstanding = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(event_listener::Event::new());
     let worker = LayerWorker {
         layer,
         channel: channel.into(),
-        jobs: Box::pin(jobs),
+        jobs: Arc::clone(&jobs),
         in_flight: FuturesUnordered::new(),
         outstanding: Arc::clone(&outstanding),
         finished: Arc::clone(&finished),
         closed: false,
     };
     let queue = LayerQueue {
-        jobs: jobs_tx,
+        jobs,
         outstanding,
         finished,
     };
@@ -117,7 +125,7 @@ pub(crate) fn layer_worker(
 pub(crate) struct LayerWorker {
     layer: Arc<dyn ChannelLayer>,
     channel: Arc<str>,
-    jobs: Pin<Box<async_channel::Receiver<Job>>>,
+    jobs: Arc<TaskQueue<Job>>,
     in_flight: FuturesUnordered<BoxFuture<'static, ()>>,
     outstanding: Arc<AtomicUsize>,
     finished: Arc<event_listener::Event>,
@@ -138,7 +146,7 @@ impl Future for LayerWorker {
         }
         loop {
             while !this.closed && this.in_flight.len() < MAX_IN_FLIGHT {
-                match this.jobs.as_mut().poll_next(cx) {
+                match this.jobs.poll_pop(cx) {
                     Poll::Ready(Some(job)) => {
                         // Started here, in queue order, not whenever the
                         // set of futures gets to it.

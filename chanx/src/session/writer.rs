@@ -1,13 +1,12 @@
 //! The writer half of a connection: drains the outbound queue into the
 //! socket, batching flushes, and reports progress back to the session.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
+use std::sync::{Arc, Mutex};
 
 use futures_util::SinkExt;
-use futures_util::task::AtomicWaker;
+
+use super::queue::TaskQueue;
 
 use crate::ws::{BoxSocket, WsMessage};
 
@@ -18,81 +17,9 @@ pub(super) struct CloseSlot {
     discard_pending: bool,
 }
 
-/// The frames on their way from the session to the writer.
-///
-/// Ours rather than a channel crate's: the session and the writer run in
-/// the same task (`ConnectionTask`), so the queue is never contended and
-/// needs no event machinery, only the writer's waker. `async-channel`'s
-/// unbounded queue kept a 31-slot block (1.5 KB) and a cache-padded channel
-/// (0.8 KB) per idle connection, and cost a few hundred instructions per
-/// frame in its event listeners (heaptrack, callgrind).
-#[derive(Default)]
-struct Outbound {
-    state: Mutex<OutboundState>,
-    writer: AtomicWaker,
-}
-
-#[derive(Default)]
-struct OutboundState {
-    frames: VecDeque<WsMessage>,
-    closed: bool,
-}
-
-/// A queue that grew past this during a burst gives the memory back once
-/// drained.
-const KEPT_CAPACITY: usize = 64;
-
-impl Outbound {
-    fn state(&self) -> MutexGuard<'_, OutboundState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Queues `frame`; `false` once the queue is closed.
-    fn push(&self, frame: WsMessage) -> bool {
-        let mut state = self.state();
-        if state.closed {
-            return false;
-        }
-        state.frames.push_back(frame);
-        drop(state);
-        self.writer.wake();
-        true
-    }
-
-    /// No frame is accepted any more; the writer drains what is queued.
-    fn close(&self) {
-        self.state().closed = true;
-        self.writer.wake();
-    }
-
-    fn is_empty(&self) -> bool {
-        self.state().frames.is_empty()
-    }
-
-    /// The next frame; `None` once closed and drained.
-    async fn pop(&self) -> Option<WsMessage> {
-        std::future::poll_fn(|cx| {
-            let mut state = self.state();
-            if let Some(frame) = state.frames.pop_front() {
-                if state.frames.is_empty() && state.frames.capacity() > KEPT_CAPACITY {
-                    state.frames.shrink_to(KEPT_CAPACITY);
-                }
-                return Poll::Ready(Some(frame));
-            }
-            if state.closed {
-                return Poll::Ready(None);
-            }
-            // Registered under the lock: a push after this sees it.
-            self.writer.register(cx.waker());
-            Poll::Pending
-        })
-        .await
-    }
-}
-
 /// The session's handle on the writer.
 pub(crate) struct Link {
-    queue: Arc<Outbound>,
+    queue: Arc<TaskQueue<WsMessage>>,
     written: Arc<AtomicUsize>,
     reported: usize,
     close: Arc<Mutex<CloseSlot>>,
@@ -110,7 +37,7 @@ impl Drop for Link {
 pub(crate) fn link(
     sink: futures_util::stream::SplitSink<BoxSocket, WsMessage>,
 ) -> (Link, impl std::future::Future<Output = ()>) {
-    let queue = Arc::new(Outbound::default());
+    let queue = Arc::new(TaskQueue::default());
     let written = Arc::new(AtomicUsize::new(0));
     let close = Arc::new(Mutex::new(CloseSlot::default()));
     let link = Link {
@@ -151,7 +78,7 @@ impl Link {
 
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<BoxSocket, WsMessage>,
-    queue: Arc<Outbound>,
+    queue: Arc<TaskQueue<WsMessage>>,
     written: Arc<AtomicUsize>,
     close: Arc<Mutex<CloseSlot>>,
 ) {
