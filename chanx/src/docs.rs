@@ -253,9 +253,9 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
             id = format!("{}{n}", info.name);
         }
         let mut channel = ChannelDoc::new(&id, &mut schemas);
-        let received = channel.add_set(&info.incoming, "", "");
-        let mut sent = channel.add_set(&info.outgoing, "send_", "Outgoing");
-        sent.extend(channel.add_set(&info.group_messages, "group_", "Group"));
+        let received = channel.add_set(&info.incoming, "", "", |_| {});
+        let mut sent = channel.add_set(&info.outgoing, "send_", "Outgoing", |_| {});
+        sent.extend(channel.add_set(&info.group_messages, "group_", "Group", add_group_fields));
         sent.extend(channel.add_framework_frames(&info.options));
         let ping_reply = info
             .incoming
@@ -293,8 +293,12 @@ pub fn asyncapi(routes: &RouteTable<Endpoint>, title: &str, server_host: &str) -
             let topic_id = format!("{id}_{}", topic.name);
             let mut topic_channel = ChannelDoc::new(&topic_id, &mut schemas);
             let mut received = topic_channel.add_topic_requests();
-            received.extend(topic_channel.add_topic_set(&topic.incoming, "", "TopicIn", true));
-            let mut sent = topic_channel.add_topic_set(&topic.outgoing, "send_", "TopicOut", false);
+            received.extend(topic_channel.add_set(&topic.incoming, "", "TopicIn", |p| {
+                add_envelope_fields(p, true)
+            }));
+            let mut sent = topic_channel.add_set(&topic.outgoing, "send_", "TopicOut", |p| {
+                add_envelope_fields(p, false)
+            });
             sent.extend(topic_channel.add_topic_frames());
             let topic_ref = json!({ "$ref": format!("#/channels/{topic_id}") });
             channels.insert(
@@ -367,8 +371,15 @@ impl<'a> ChannelDoc<'a> {
     /// Every variant of `set` as a message keyed `<key_prefix><tag>`, its
     /// definitions under `<endpoint>_` (or `<endpoint>_<kind>_` where a
     /// name is taken by a different schema, as two sets of one endpoint
-    /// may each have a `Payload`).
-    fn add_set(&mut self, set: &MessageSchema, key_prefix: &str, kind: &str) -> Vec<Value> {
+    /// may each have a `Payload`); `decorate` adds what the frame carries
+    /// beside the payload (a group message's flags, a topic's envelope).
+    fn add_set(
+        &mut self,
+        set: &MessageSchema,
+        key_prefix: &str,
+        kind: &str,
+        decorate: impl Fn(&mut Value),
+    ) -> Vec<Value> {
         let shared = format!("{}_", self.id);
         let clashes = set.defs().iter().any(|(name, def)| {
             self.schemas
@@ -386,13 +397,10 @@ impl<'a> ChannelDoc<'a> {
                 rewrite_refs(def.clone(), &prefix),
             );
         }
-        let is_group = key_prefix == "group_";
         set.variants()
             .map(|(tag, variant)| {
                 let mut payload = rewrite_refs(variant.clone(), &prefix);
-                if is_group {
-                    add_group_fields(&mut payload);
-                }
+                decorate(&mut payload);
                 let mut message =
                     json!({ "name": tag, "title": pascal_case(tag), "payload": payload });
                 if let Some(description) = variant.get("description") {
@@ -401,28 +409,6 @@ impl<'a> ChannelDoc<'a> {
                 self.add_message(format!("{key_prefix}{tag}"), message)
             })
             .collect()
-    }
-
-    /// A topic type's set: each message with the envelope keys (`ref` only
-    /// where the client sends it or a reply carries it).
-    fn add_topic_set(
-        &mut self,
-        set: &MessageSchema,
-        key_prefix: &str,
-        kind: &str,
-        from_client: bool,
-    ) -> Vec<Value> {
-        let refs = self.add_set(set, key_prefix, kind);
-        for tag in set.tags() {
-            if let Some(payload) = self
-                .messages
-                .get_mut(&format!("{key_prefix}{tag}"))
-                .and_then(|m| m.get_mut("payload"))
-            {
-                add_envelope_fields(payload, from_client);
-            }
-        }
-        refs
     }
 
     /// `subscribe` and `unsubscribe`, which every topic takes.

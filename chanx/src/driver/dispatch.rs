@@ -9,7 +9,7 @@ use chanx_proto::{Handled, MessageSet};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use chanx_proto::topic::{Envelope, TopicAction, TopicRequest};
 
@@ -40,7 +40,7 @@ pub(super) fn finish<M: MessageSet, E: MessageSet>(
             core.conn.topic_message_handled(handled, &envelope)
         }
         Finished::Event => core.conn.event_handled(),
-        Finished::Gap | Finished::Hook => Ok(()),
+        Finished::Other => Ok(()),
     };
     if let Err(error) = result {
         tracing::error!(%error, "bug: completion without a delivery");
@@ -56,25 +56,17 @@ async fn handle<C: Consumer>(
     match delivery {
         Delivery::Message(message) => {
             let span = tracing::info_span!("message", message_id = %MessageId::new());
-            let outcome = AssertUnwindSafe(consumer.receive_message(ctx, message))
-                .catch_unwind()
-                .instrument(span.clone())
-                .await;
-            Finished::Message(span.in_scope(|| report("Failed to process message", outcome)))
+            let message = consumer.receive_message(ctx, message);
+            Finished::Message(run_caught(&span, "Failed to process message", message).await)
         }
         Delivery::Event(event) => {
-            let outcome = AssertUnwindSafe(consumer.receive_event(ctx, event))
-                .catch_unwind()
-                .await;
-            report("Failed to process channel event", outcome);
+            let event = consumer.receive_event(ctx, event);
+            run_caught(&Span::none(), "Failed to process channel event", event).await;
             Finished::Event
         }
         Delivery::Gap(group) => {
-            let outcome = AssertUnwindSafe(consumer.on_gap(ctx, &group))
-                .catch_unwind()
-                .await;
-            report("on_gap failed", outcome);
-            Finished::Gap
+            run_caught(&Span::none(), "on_gap failed", consumer.on_gap(ctx, &group)).await;
+            Finished::Other
         }
         Delivery::Topic(request) => handle_topic(ctx, request).await,
     }
@@ -89,7 +81,7 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
             kind = request.kind,
             "bug: a topic request for no mounted topic"
         );
-        return Finished::Hook;
+        return Finished::Other;
     };
     let TopicRequest {
         kind,
@@ -115,7 +107,7 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
                 let _ = ctx
                     .perform(Command::TopicRefuse { envelope, refusal })
                     .await;
-                return Finished::Hook;
+                return Finished::Other;
             }
             let accept = Command::TopicAccept {
                 kind,
@@ -123,7 +115,7 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
                 params: params.clone(),
             };
             if ctx.perform(accept).await.is_err() {
-                return Finished::Hook;
+                return Finished::Other;
             }
             span.in_scope(|| tracing::info!("subscribed"));
             // Pushes from the hook carry no `ref`.
@@ -132,17 +124,17 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
                 ..envelope
             };
             let call = TopicCall::on_endpoint(ctx, kind, envelope, &params);
-            run_hook(&span, "on_subscribe failed", topic.on_subscribe(call)).await;
-            Finished::Hook
+            run_caught(&span, "on_subscribe failed", topic.on_subscribe(call)).await;
+            Finished::Other
         }
         TopicAction::Unsubscribed => {
             let call = TopicCall::on_endpoint(ctx, kind, envelope, &params);
-            run_hook(&span, "on_unsubscribe failed", topic.on_unsubscribe(call)).await;
-            Finished::Hook
+            run_caught(&span, "on_unsubscribe failed", topic.on_unsubscribe(call)).await;
+            Finished::Other
         }
         TopicAction::Message(message) => {
             let call = TopicCall::on_endpoint(ctx, kind, envelope.clone(), &params);
-            let handled = run_hook(
+            let handled = run_caught(
                 &span,
                 "Failed to process message",
                 topic.receive(call, message),
@@ -153,8 +145,8 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
     }
 }
 
-/// Runs a topic's hook or handler in `span`, catching its errors and panics.
-async fn run_hook(
+/// Runs a handler or hook in `span`, catching its errors and panics.
+pub(super) async fn run_caught(
     span: &tracing::Span,
     what: &str,
     hook: impl std::future::Future<Output = crate::HandlerResult>,
@@ -171,10 +163,9 @@ pub(super) enum Finished {
     Message(Handled),
     /// A topic message's handler, with the message's envelope.
     TopicMessage(Handled, Envelope),
-    /// A hook with nothing to report (a subscription, an unsubscription).
-    Hook,
     Event,
-    Gap,
+    /// Nothing to report (a gap notice, a subscription, an unsubscription).
+    Other,
 }
 
 /// Handlers in flight for an endpoint with

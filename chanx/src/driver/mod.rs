@@ -26,7 +26,7 @@ use futures_util::future::{Either, FutureExt};
 use futures_util::{StreamExt, future};
 use tracing::Instrument;
 
-use self::dispatch::{Concurrent, Core, Finished, dispatch, finish, report};
+use self::dispatch::{Concurrent, Core, Finished, dispatch, finish, report, run_caught};
 use self::timer::Timer;
 use crate::auth::{AuthDecision, AuthPolicy};
 use crate::consumer::{Consumer, Context};
@@ -358,10 +358,8 @@ async fn unsubscribe_all<C: Consumer>(core: &mut Core<C>) {
             reference: None,
         };
         let call = crate::topic::TopicCall::on_endpoint(&mut ctx, kind, envelope, &params);
-        let outcome = AssertUnwindSafe(mounted.on_unsubscribe(call))
-            .catch_unwind()
-            .await;
-        report("on_unsubscribe failed", outcome);
+        let hook = mounted.on_unsubscribe(call);
+        run_caught(&tracing::Span::none(), "on_unsubscribe failed", hook).await;
     }
 }
 

@@ -76,17 +76,15 @@ impl LayerQueue {
         // Backpressure: wait for room, as a full bounded queue would.
         while self.outstanding.load(Ordering::Acquire) >= MAX_OUTSTANDING {
             let room = self.finished.listen();
-            if self.outstanding.load(Ordering::Acquire) < MAX_OUTSTANDING || self.jobs.is_closed() {
+            if self.outstanding.load(Ordering::Acquire) < MAX_OUTSTANDING {
                 break;
             }
             room.await;
         }
         self.outstanding.fetch_add(1, Ordering::AcqRel);
-        if !self.jobs.push(Job { command, reply }) {
-            self.outstanding.fetch_sub(1, Ordering::AcqRel);
-            // The worker is gone only once the connection's task ends.
-            tracing::debug!("layer worker gone; command dropped");
-        }
+        // Only this queue's own drop closes it: the push cannot fail here.
+        let queued = self.jobs.push(Job { command, reply });
+        debug_assert!(queued, "the layer queue closed while its session submits");
         result
     }
 }

@@ -132,9 +132,8 @@ impl<T: Topic> Consumer for TopicRoute<T> {
         })
         .await?;
         self.subscribed = Some((topic, params));
-        let topic = Arc::clone(&self.topic);
         match self.call(ctx) {
-            Some(call) => T::on_subscribe(&topic, &mut call.typed::<T>()).await,
+            Some(call) => T::on_subscribe(&self.topic, &mut call.typed::<T>()).await,
             None => Ok(()),
         }
     }
@@ -144,9 +143,8 @@ impl<T: Topic> Consumer for TopicRoute<T> {
         ctx: &mut Context<'_, Self>,
         message: T::Incoming,
     ) -> HandlerResult {
-        let topic = Arc::clone(&self.topic);
         match self.call(ctx) {
-            Some(call) => T::receive(&topic, &mut call.typed::<T>(), message).await,
+            Some(call) => T::receive(&self.topic, &mut call.typed::<T>(), message).await,
             None => Ok(()),
         }
     }
