@@ -47,11 +47,12 @@ const RECEIVERS: usize = 1000;
 
 type Conn = Connection<Incoming, NoEvent>;
 
-/// Defaults, minus heartbeats and completion frames.
-fn protocol() -> Arc<Protocol<Incoming, NoEvent>> {
+/// Defaults, minus heartbeats and completion frames, camelizing if asked.
+fn protocol<M: MessageSet>(camelize: bool) -> Arc<Protocol<M, NoEvent>> {
     let options = Options {
         heartbeat: None,
         send_completion: false,
+        camelize,
         ..Options::default()
     };
     Arc::new(Protocol::new(options).unwrap())
@@ -100,13 +101,7 @@ fn round_trip<M, B>(
             black_box(serde_json::to_string(&by_hand(message)).unwrap())
         })
     });
-    let options = Options {
-        heartbeat: None,
-        send_completion: false,
-        camelize,
-        ..Options::default()
-    };
-    let protocol = Arc::new(Protocol::<M, NoEvent>::new(options).unwrap());
+    let protocol = protocol::<M>(camelize);
     let mut conn = open(&protocol, format!("bench.{name}"), 1);
     let now = Instant::now();
     group.bench_function("chanx_proto/connection", |b| {
@@ -160,7 +155,7 @@ fn group_fanout(c: &mut Criterion) {
     let mut group = c.benchmark_group("group_fanout");
     group.throughput(Throughput::Elements(RECEIVERS as u64));
 
-    let protocol = protocol();
+    let protocol = protocol::<Incoming>(false);
     let content = GroupMessage::ChatMessage(ChatPayload {
         content: "Hello, everyone in the room!".into(),
         user_name: "alice".into(),

@@ -63,22 +63,7 @@ fn sigterm_ends_the_process_even_with_half_requests_open() {
 fn sigterm_closes_open_websockets_with_1001() {
     for adapter in ["axum", "warp", "async-std"] {
         let mut served = serve(&["--adapter", adapter]);
-        let cookie = quickstart::session::SessionSigner::new(SECRET_KEY)
-            .sign("alice", quickstart::store::now_unix());
-        let mut request = tungstenite::client::IntoClientRequest::into_client_request(format!(
-            "ws://{}/ws/myapp/echo/",
-            served.addr
-        ))
-        .unwrap();
-        request
-            .headers_mut()
-            .insert("cookie", format!("sessionid={cookie}").parse().unwrap());
-        let (mut ws, _) = tungstenite::connect(request).unwrap();
-        let auth = ws.read().unwrap();
-        assert!(
-            auth.to_text().unwrap().contains("\"status_code\":200"),
-            "{adapter}"
-        );
+        let mut ws = connect_as(&served, "/ws/myapp/echo/", "alice");
         terminate(&mut served);
         let code = loop {
             match ws.read() {

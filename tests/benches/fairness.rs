@@ -8,46 +8,24 @@
 //! (default 3), `FAIRNESS_SECONDS` (per measurement, default 3).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chanx_e2e::{Adapter, session_for, start_with};
+use chanx_e2e::{Adapter, knob, median, start_with, ws_as};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const HEAVY_CLIENTS: usize = 4;
 
-fn knob(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// An authenticated client of `url`, past its authentication frame.
-async fn connect(url: &str, user: &str) -> Ws {
-    let mut request = url.into_client_request().unwrap();
-    let cookie = format!("sessionid={}", session_for(user));
-    request
-        .headers_mut()
-        .insert("cookie", cookie.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
-        .await
-        .unwrap();
-    let auth = ws.next().await.unwrap().unwrap();
-    assert!(auth.to_text().unwrap().contains("\"status_code\":200"));
-    ws
-}
+/// The endpoint every client uses.
+const ECHO: &str = "/ws/myapp/echo/";
 
 /// Sends 1 MiB echo frames back to back until `stop`; counts the bytes
 /// echoed.
-async fn heavy(url: String, stop: Arc<AtomicBool>, echoed: Arc<AtomicU64>) {
-    let mut ws = connect(&url, "alice").await;
+async fn heavy(addr: SocketAddr, stop: Arc<AtomicBool>, echoed: Arc<AtomicU64>) {
+    let mut ws = ws_as(addr, ECHO, "alice").await;
     let content = "x".repeat((1 << 20) - 64);
     let frame = format!(r#"{{"action":"echo","payload":{{"content":"{content}"}}}}"#);
     while !stop.load(Ordering::Relaxed) {
@@ -67,8 +45,8 @@ async fn heavy(url: String, stop: Arc<AtomicBool>, echoed: Arc<AtomicU64>) {
 }
 
 /// Ping round trips for `duration`, one every 5 ms.
-async fn bystander(url: &str, duration: Duration) -> Vec<Duration> {
-    let mut ws = connect(url, "bob").await;
+async fn bystander(addr: SocketAddr, duration: Duration) -> Vec<Duration> {
+    let mut ws = ws_as(addr, ECHO, "bob").await;
     let mut rtts = Vec::new();
     let end = Instant::now() + duration;
     while Instant::now() < end {
@@ -111,19 +89,19 @@ async fn measure(budget: bool, seconds: u64) -> Figures {
         }
     })
     .await;
-    let url = server.ws_url("/ws/myapp/echo/");
+    let addr = server.addr;
     let duration = Duration::from_secs(seconds);
-    let mut quiet = bystander(&url, duration).await;
+    let mut quiet = bystander(addr, duration).await;
     let stop = Arc::new(AtomicBool::new(false));
     let echoed = Arc::new(AtomicU64::new(0));
     let heavies: Vec<_> = (0..HEAVY_CLIENTS)
-        .map(|_| tokio::spawn(heavy(url.clone(), Arc::clone(&stop), Arc::clone(&echoed))))
+        .map(|_| tokio::spawn(heavy(addr, Arc::clone(&stop), Arc::clone(&echoed))))
         .collect();
     // Let the heavy clients get going (and spend any burst).
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = echoed.load(Ordering::Relaxed);
     let started = Instant::now();
-    let mut loaded = bystander(&url, duration).await;
+    let mut loaded = bystander(addr, duration).await;
     let heavy_bytes = echoed.load(Ordering::Relaxed) - before;
     let heavy_mib_per_s = heavy_bytes as f64 / started.elapsed().as_secs_f64() / (1 << 20) as f64;
     stop.store(true, Ordering::Relaxed);
@@ -138,18 +116,13 @@ async fn measure(budget: bool, seconds: u64) -> Figures {
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let rounds = knob("FAIRNESS_ROUNDS", 3);
-    let seconds = knob("FAIRNESS_SECONDS", 3);
+    let rounds = knob("FAIRNESS_ROUNDS", 3) as u64;
+    let seconds = knob("FAIRNESS_SECONDS", 3) as u64;
     println!(
         "fairness: {HEAVY_CLIENTS} clients echoing 1 MiB frames back to back, one bystander pinging; {rounds} rounds of {seconds} s"
     );

@@ -77,13 +77,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chanx_e2e::{Adapter, Running, knob, session_for, start_on, start_with};
+use chanx_e2e::{Adapter, Running, Ws, knob, median, start_on, start_with, ws_as};
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The servers, in the order they run within a round.
 const KINDS: [&str; 5] = [
@@ -326,34 +322,13 @@ impl Cpu {
 // ---------------------------------------------------------------------
 // The load generator's clients.
 
-/// An authenticated connection to `path`, past its authentication frame.
-async fn connect(addr: SocketAddr, path: &str, cookie: &str) -> Ws {
-    let mut request = format!("ws://{addr}{path}")
-        .into_client_request()
-        .expect("a request");
-    request
-        .headers_mut()
-        .insert("cookie", cookie.parse().expect("a cookie header"));
-    let config = chanx::ws::websocket_config(1 << 20);
-    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
-    let (mut ws, _) = tokio::time::timeout(WAIT, connecting)
-        .await
-        .expect("connecting timed out")
-        .expect("connect");
-    match tokio::time::timeout(WAIT, ws.next()).await {
-        Ok(Some(Ok(Message::Text(text)))) if text.contains(r#""status_code":200"#) => ws,
-        other => panic!("expected the authentication frame, got {other:?}"),
-    }
-}
-
 /// `count` connections of `user` to `path`, opened [`CONNECT_BATCH`] at a
 /// time.
 async fn connect_many(addr: SocketAddr, path: &str, user: &str, count: usize) -> Vec<Ws> {
-    let cookie = format!("sessionid={}", session_for(user));
     let mut open = Vec::with_capacity(count);
     while open.len() < count {
         let batch = (count - open.len()).min(CONNECT_BATCH);
-        let connecting: Vec<_> = (0..batch).map(|_| connect(addr, path, &cookie)).collect();
+        let connecting: Vec<_> = (0..batch).map(|_| ws_as(addr, path, user)).collect();
         open.extend(futures_util::future::join_all(connecting).await);
     }
     open
@@ -704,16 +679,6 @@ fn percentile(latencies: &mut [u64], p: f64) -> f64 {
     let index = ((latencies.len() - 1) as f64 * p).round() as usize;
     let (_, value, _) = latencies.select_nth_unstable(index);
     *value as f64 / 1000.0
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[middle - 1] + values[middle]) / 2.0
-    } else {
-        values[middle]
-    }
 }
 
 /// `1.23 M`, `456.7 k`.

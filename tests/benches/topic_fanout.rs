@@ -11,13 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use chanx_e2e::{Adapter, Running, knob, session_for, start_with};
+use chanx_e2e::{Adapter, Running, Ws, knob, median, start_with, ws_as};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How the members listen.
 #[derive(Clone, Copy)]
@@ -59,18 +55,7 @@ async fn until(ws: &mut Ws, needle: &str) {
 /// An authenticated connection on `via`'s path, subscribed to `room:fan`
 /// for a topic.
 async fn member(server: &Running, via: Via, user: &str) -> Ws {
-    let mut request = server
-        .ws_url(via.path())
-        .into_client_request()
-        .expect("a request");
-    let cookie = format!("sessionid={}", session_for(user));
-    request
-        .headers_mut()
-        .insert("cookie", cookie.parse().expect("a header value"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect");
-    until(&mut ws, "authentication").await;
+    let mut ws = ws_as(server.addr, via.path(), user).await;
     if let Via::Topic = via {
         let subscribe = r#"{"version":1,"topic":"room:fan","ref":"s","action":"subscribe"}"#;
         ws.send(Message::text(subscribe)).await.expect("send");
@@ -125,11 +110,6 @@ async fn round(server: &Running, via: Via, members: usize, messages: usize) -> f
         "every receiver got every message"
     );
     delivered as f64 / elapsed
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 #[tokio::main]

@@ -82,6 +82,44 @@ pub fn knob(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The median of a benchmark's rounds (of an even count, the mean of the
+/// middle two).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    }
+}
+
+/// A benchmark's raw WebSocket client.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A raw client of the quickstart at `addr` on `path`, logged in as `user`
+/// and past a successful authentication frame (`TCP_NODELAY` on). Panics
+/// after a minute without the connection or the frame.
+pub async fn ws_as(addr: SocketAddr, path: &str, user: &str) -> Ws {
+    const WAIT: Duration = Duration::from_secs(60);
+    let mut request = format!("ws://{addr}{path}")
+        .into_client_request()
+        .expect("a request");
+    let cookie = format!("sessionid={}", session_for(user));
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().expect("a cookie header"));
+    let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
+    let (mut ws, _) = tokio::time::timeout(WAIT, connecting)
+        .await
+        .expect("connecting timed out")
+        .expect("connect");
+    match tokio::time::timeout(WAIT, ws.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) if text.contains(r#""status_code":200"#) => ws,
+        other => panic!("expected the authentication frame, got {other:?}"),
+    }
+}
+
 /// The secret the test servers sign cookies with.
 pub const SECRET: &str = "e2e-secret-key";
 

@@ -5,7 +5,7 @@
 use chanx_e2e::{Adapter, Client, Running, http, shared};
 use serde_json::{Value, json};
 
-use super::{assert_quiet, echo_reply, error_frame};
+use super::{assert_echoes, assert_quiet, error_frame};
 
 /// The rooms endpoint.
 pub(crate) const ROOMS: &str = "/ws/myapp/rooms/";
@@ -136,10 +136,7 @@ pub(crate) async fn topic_errors_unknown_topic_and_malformed_envelope(adapter: A
         )
     );
     // A frame without `topic` reaches the endpoint's own handlers.
-    alice
-        .send_json(&json!({"action": "echo", "payload": {"content": "plain"}}))
-        .await;
-    assert_eq!(alice.recv_json().await, echo_reply("plain"));
+    assert_echoes(&mut alice, "plain").await;
 }
 
 pub(crate) async fn topic_subscriptions_are_capped(adapter: Adapter) {
