@@ -31,9 +31,11 @@ pub const PING: &str = "ping";
 /// Decodes a text frame into `M`.
 ///
 /// A valid frame costs one `serde_json` pass over its bytes, list fields
-/// and decamelized keys included (see [`strict`]). A frame serde refuses,
-/// or one the single pass cannot vouch for, is parsed again into a
-/// [`Value`] and checked against the schema, which explains every problem.
+/// and decamelized keys included (a reading that refuses structs read from
+/// arrays, as pydantic does, and decamelizes keys as it goes). A frame
+/// serde refuses, or one the single pass cannot vouch for, is parsed again
+/// into a [`Value`] and checked against the schema, which explains every
+/// problem.
 pub fn decode<M: DeserializeOwned>(
     text: &str,
     schema: &MessageSchema,

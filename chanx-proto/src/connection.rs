@@ -178,7 +178,7 @@ pub enum Output<M, E> {
     /// ([`Connection::accept_subscription`] or
     /// [`Connection::refuse_topic`]), an unsubscription that happened (run
     /// the topic's hook), or a message for the topic's handler (then
-    /// [`Connection::message_handled`]).
+    /// [`Connection::topic_message_handled`] with the request's envelope).
     Topic(TopicRequest),
 }
 
@@ -533,8 +533,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         }
     }
 
-    /// Sends the error frame for an invalid incoming frame, then `complete`.
-    /// The error frame for an invalid incoming frame, then `complete`,
+    /// Sends the error frame for an invalid incoming frame, then `complete`,
     /// with the topic envelope when the frame named a topic.
     fn reject(&mut self, errors: Vec<ValidationError>, envelope: Option<&Envelope>) {
         let frame = CoreFrame {
@@ -566,8 +565,8 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         let Some(at) = self.pending_messages.iter().position(Option::is_none) else {
             return Err(ProtoError::NothingPending("message"));
         };
-        let envelope = self.pending_messages.remove(at).flatten();
-        self.finish_message(handled, envelope.as_ref());
+        self.pending_messages.remove(at);
+        self.finish_message(handled, None);
         Ok(())
     }
 
@@ -639,23 +638,11 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             }
             LayerMessage::Topic(broadcast) => {
                 let subscribed = self.subscriptions.get(broadcast.topic());
-                if let Some(subscription) = subscribed.filter(|s| s.joined) {
-                    // A topic on its own route: no envelope.
-                    let text = if subscription.bare {
-                        broadcast.content()
-                    } else {
-                        broadcast.frame()
-                    };
-                    let frame = if self.protocol.options.camelize {
-                        // The envelope keys are single words: camelizing
-                        // the stamped frame leaves them as they are.
-                        codec::camelize_text(text).ok()
-                    } else {
-                        Some(text.to_owned())
-                    };
-                    if let Some(frame) = frame {
-                        self.push_frame(frame);
-                    }
+                if let Some(subscription) = subscribed.filter(|s| s.joined)
+                    && let Ok(text) =
+                        broadcast.text_for(subscription.bare, self.protocol.options.camelize)
+                {
+                    self.push_frame(text.to_owned());
                 }
             }
             LayerMessage::Gap(notice) => {

@@ -5,6 +5,8 @@
 //! `Arc`) by every receiver in the process; each receiver only stamps
 //! `is_mine`/`is_current` onto the already-serialized content.
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -36,7 +38,7 @@ pub struct GroupEnvelope {
     /// groups, so a member of more than one receives it once.
     seq: Option<u64>,
     /// `content` with camelized keys, once a camelizing receiver asked.
-    camelized: std::sync::OnceLock<Box<str>>,
+    camelized: OnceLock<Box<str>>,
 }
 
 /// A typed channel event: `{"handler": ..., "payload": ...}`.
@@ -77,6 +79,9 @@ pub struct TopicEnvelope {
     /// The frame every subscriber gets (content plus `version` and
     /// `topic`), built once per broadcast rather than once per receiver.
     frame: String,
+    /// `frame` and `content` with camelized keys, once a camelizing
+    /// subscriber asked.
+    camelized: [OnceLock<Box<str>>; 2],
 }
 
 impl TopicEnvelope {
@@ -95,6 +100,7 @@ impl TopicEnvelope {
             topic: envelope.topic,
             content,
             frame,
+            camelized: Default::default(),
         })
     }
 
@@ -111,6 +117,22 @@ impl TopicEnvelope {
     /// The message, serialized.
     pub fn content(&self) -> &str {
         self.content.get()
+    }
+
+    /// What a subscriber sends its client: the frame, or the content alone
+    /// for a topic on its own route (`bare`); keys camelized if asked. The
+    /// envelope keys are single words, which camelizing leaves alone.
+    pub(crate) fn text_for(&self, bare: bool, camelize: bool) -> serde_json::Result<&str> {
+        let (text, cache) = if bare {
+            (self.content(), &self.camelized[0])
+        } else {
+            (self.frame(), &self.camelized[1])
+        };
+        if camelize {
+            camelized_once(cache, text)
+        } else {
+            Ok(text)
+        }
     }
 }
 
@@ -207,6 +229,25 @@ fn is_object(raw: &RawValue) -> bool {
     raw.get().trim_start().starts_with('{')
 }
 
+/// The JSON object `object` with `members` added at its end: `members` is
+/// the text of one or more members followed by the closing `}`. Both come
+/// from the core's own serialization, so the result is valid JSON.
+pub(crate) fn extend_object(object: &str, members: &str) -> String {
+    let body = object.trim_end();
+    let inner = body.strip_suffix('}').unwrap_or(body);
+    let empty = inner
+        .trim_start()
+        .strip_prefix('{')
+        .is_some_and(|rest| rest.trim().is_empty());
+    let mut out = String::with_capacity(inner.len() + 1 + members.len());
+    out.push_str(inner);
+    if !empty {
+        out.push(',');
+    }
+    out.push_str(members);
+    out
+}
+
 fn carries_flags(content: &RawValue) -> bool {
     let text = content.get();
     text.contains("\"is_mine\"") || text.contains("\"is_current\"")
@@ -254,7 +295,7 @@ impl GroupEnvelope {
             from_user_pk,
             sender_key,
             seq: None,
-            camelized: std::sync::OnceLock::new(),
+            camelized: OnceLock::new(),
         })
     }
 
@@ -322,36 +363,30 @@ impl GroupEnvelope {
         } else {
             (self.content.get(), "\"is_mine\":", "\"is_current\":")
         };
-        let body = content.trim_end();
-        let inner = body.strip_suffix('}').unwrap_or(body);
-        let empty = inner
-            .trim_start()
-            .strip_prefix('{')
-            .is_some_and(|r| r.trim().is_empty());
-        let mut out = String::with_capacity(body.len() + 36);
-        out.push_str(inner);
-        if !empty {
-            out.push(',');
-        }
         let flag = |b: bool| if b { "true" } else { "false" };
-        out.push_str(mine_key);
-        out.push_str(flag(is_mine));
-        out.push(',');
-        out.push_str(current_key);
-        out.push_str(flag(is_current));
-        out.push('}');
-        Ok(out)
+        let members = format!(
+            "{mine_key}{},{current_key}{}}}",
+            flag(is_mine),
+            flag(is_current)
+        );
+        Ok(extend_object(content, &members))
     }
 
     /// The content with camelized keys, made once for every camelizing
     /// receiver of this message.
     fn camelized_content(&self) -> serde_json::Result<&str> {
-        if let Some(done) = self.camelized.get() {
-            return Ok(done);
-        }
-        let camelized = crate::codec::camelize_text(self.content.get())?;
-        Ok(self.camelized.get_or_init(|| camelized.into_boxed_str()))
+        camelized_once(&self.camelized, self.content.get())
     }
+}
+
+/// `text` with camelized keys, kept in `cache`: a message shared by many
+/// receivers is camelized once for all of them.
+fn camelized_once<'a>(cache: &'a OnceLock<Box<str>>, text: &str) -> serde_json::Result<&'a str> {
+    if let Some(done) = cache.get() {
+        return Ok(done);
+    }
+    let camelized = crate::codec::camelize_text(text)?;
+    Ok(cache.get_or_init(|| camelized.into_boxed_str()))
 }
 
 impl EventEnvelope {
@@ -408,7 +443,7 @@ impl LayerMessage {
                     from_user_pk,
                     sender_key,
                     seq: wire.seq,
-                    camelized: std::sync::OnceLock::new(),
+                    camelized: OnceLock::new(),
                 }))
             }
             "handle_channel_event" => {

@@ -275,19 +275,7 @@ impl Envelope {
         // `{"version":1,...}` spliced into the frame's object: both are
         // objects the core serialized, so the text is valid JSON.
         let keys = serde_json::to_string(&keys).unwrap_or_default();
-        let body = frame.trim_end();
-        let inner = body.strip_suffix('}').unwrap_or(body);
-        let empty = inner
-            .trim_start()
-            .strip_prefix('{')
-            .is_some_and(|r| r.trim().is_empty());
-        let mut out = String::with_capacity(body.len() + keys.len());
-        out.push_str(inner);
-        if !empty {
-            out.push(',');
-        }
-        out.push_str(keys.strip_prefix('{').unwrap_or(&keys));
-        out
+        crate::envelope::extend_object(frame, keys.strip_prefix('{').unwrap_or(&keys))
     }
 }
 
@@ -418,7 +406,7 @@ pub enum TopicAction {
     Unsubscribed,
     /// A valid message of the topic type's set, boxed (downcast it to the
     /// type's message set); report it with
-    /// [`Connection::message_handled`](crate::Connection::message_handled).
+    /// [`Connection::topic_message_handled`](crate::Connection::topic_message_handled).
     Message(Box<dyn Any + Send + Sync>),
 }
 

@@ -62,37 +62,33 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         };
         let envelope = frame.envelope;
         let options = &self.protocol.options;
+        let action_of = |key: &str| frame.message.get(key).and_then(Value::as_str);
         // Keys arrive camelized on a camelizing endpoint.
-        let action_key = if options.camelize {
-            crate::case::camelize(&options.action_key)
+        let action = if options.camelize {
+            crate::case::with_camelized(&options.action_key, action_of)
         } else {
-            options.action_key.clone()
+            action_of(&options.action_key)
         };
-        let action = frame.message.get(&action_key).and_then(Value::as_str);
-        let found = self
-            .protocol
-            .topics
-            .iter()
-            .enumerate()
-            .find_map(|(kind, t)| {
-                t.pattern()
-                    .matches(&envelope.topic)
-                    .map(|params| (kind, params))
-            });
         match action {
-            Some("subscribe") => self.request_subscription(envelope, found),
+            Some("subscribe") => self.request_subscription(envelope),
             Some("unsubscribe") => self.unsubscribe(envelope),
-            _ => self.topic_message(envelope, frame.message, found.is_some()),
+            _ => self.topic_message(envelope, frame.message),
         }
         true
     }
 
-    fn request_subscription(
-        &mut self,
-        envelope: Envelope,
-        found: Option<(usize, Vec<(String, String)>)>,
-    ) {
-        let Some((kind, params)) = found else {
+    /// The mounted topic type whose pattern `topic` matches, with the
+    /// parameters it captures.
+    fn find_topic_type(&self, topic: &str) -> Option<(usize, Vec<(String, String)>)> {
+        self.protocol
+            .topics
+            .iter()
+            .enumerate()
+            .find_map(|(kind, t)| t.pattern().matches(topic).map(|params| (kind, params)))
+    }
+
+    fn request_subscription(&mut self, envelope: Envelope) {
+        let Some((kind, params)) = self.find_topic_type(&envelope.topic) else {
             return self.refuse_topic(&envelope, TopicRefusal::UnknownTopic);
         };
         if self.subscriptions.contains_key(&envelope.topic) {
@@ -135,14 +131,9 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         }
     }
 
-    fn topic_message(
-        &mut self,
-        envelope: Envelope,
-        message: serde_json::Map<String, Value>,
-        known: bool,
-    ) {
+    fn topic_message(&mut self, envelope: Envelope, message: serde_json::Map<String, Value>) {
         let Some(subscription) = self.subscriptions.get(&envelope.topic) else {
-            let refusal = if known {
+            let refusal = if self.find_topic_type(&envelope.topic).is_some() {
                 TopicRefusal::NotSubscribed
             } else {
                 TopicRefusal::UnknownTopic
@@ -163,13 +154,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
                 }));
             }
             Decoded::BuiltinPing => {
-                self.emit_core_on(
-                    &CoreFrame {
-                        action: "pong",
-                        payload: (),
-                    },
-                    Some(&envelope),
-                );
+                self.emit_topic_frame("pong", &envelope);
                 self.complete("complete", Some(&envelope));
             }
             Decoded::Invalid(errors) => self.reject(errors, Some(&envelope)),
