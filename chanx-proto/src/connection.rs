@@ -295,6 +295,38 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         &self.channel
     }
 
+    /// Gives back the memory of the queues that are drained: call it when
+    /// the connection goes idle (nothing to read, nothing to do), so that a
+    /// burst's queues do not stay allocated with every waiting connection.
+    /// Cheap when there is nothing to give back; a queue used again grows
+    /// again.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::time::Instant;
+    /// # use chanx_proto::{AuthOutcome, Connection, NoEvent, Options, Protocol};
+    /// # #[derive(Debug, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+    /// # #[serde(tag = "action", content = "payload", rename_all = "snake_case")]
+    /// # enum Incoming { Echo(String) }
+    /// let protocol = Arc::new(Protocol::<Incoming, NoEvent>::new(Options::default())?);
+    /// let mut conn = Connection::new(protocol, "specific.abc", Instant::now());
+    /// conn.handle_auth(AuthOutcome::Accepted { user_pk: None, groups: vec![] }, Instant::now())?;
+    /// while conn.poll_output().is_some() {}
+    /// conn.release_idle_memory();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release_idle_memory(&mut self) {
+        fn release<T>(queue: &mut VecDeque<T>) {
+            if queue.is_empty() && queue.capacity() > 0 {
+                *queue = VecDeque::new();
+            }
+        }
+        release(&mut self.outputs);
+        release(&mut self.layer);
+        release(&mut self.in_flight);
+        release(&mut self.pending_messages);
+    }
+
     /// The current state.
     pub fn state(&self) -> State {
         self.state

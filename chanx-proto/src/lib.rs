@@ -44,6 +44,9 @@
 //! 7. When the socket ends, call
 //!    [`handle_transport_closed`](Connection::handle_transport_closed); every
 //!    joined group is left exactly once, whatever the path to the close.
+//! 8. When the connection goes idle (nothing to read, no handler running),
+//!    call [`release_idle_memory`](Connection::release_idle_memory): the
+//!    queues a burst grew give their memory back.
 //!
 //! The rules, as in quinn-proto and str0m:
 //! - **Time is yours and monotonic.** Pass `Instant`s that never go back;

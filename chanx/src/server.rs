@@ -2,6 +2,7 @@
 //! running an accepted connection. An adapter only maps its framework's
 //! request and socket types onto [`Server::prepare`] and [`Upgrade::run`].
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -289,7 +290,7 @@ impl Upgrade {
     }
 
     /// Runs the connection over `socket` until it ends.
-    pub async fn run(self, socket: BoxSocket) {
+    pub fn run(self, socket: BoxSocket) -> impl Future<Output = ()> + Send + 'static {
         let Upgrade {
             endpoint,
             handshake,
@@ -297,8 +298,13 @@ impl Upgrade {
             signal,
             guard,
         } = self;
-        endpoint.serve(socket, handshake, layer, signal).await;
-        drop(guard);
+        let serving = endpoint.serve(socket, handshake, layer, signal);
+        // Not an `async fn`: its future would keep a copy of the upgrade,
+        // handshake included, for the whole connection.
+        async move {
+            serving.await;
+            drop(guard);
+        }
     }
 }
 

@@ -66,7 +66,11 @@
 //!
 //! Other knobs: `LOAD_SERVERS` (comma list of the kinds above, default
 //! all), `LOAD_PARTS` (comma list of `echo`, `fanout`, `idle`, default
-//! all). Linux only (`/proc`).
+//! all), `LOAD_SERVER_WRAPPER` (a command the server children run under,
+//! for profiling: `valgrind --tool=callgrind
+//! --callgrind-out-file=server.%p.out` counts each server's instructions
+//! under the same load; the figures are then meaningless). Linux only
+//! (`/proc`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::{HashMap, VecDeque};
@@ -233,7 +237,18 @@ impl Server {
     }
 
     fn start_blocking(kind: &str) -> Result<Server, String> {
-        let mut child = Command::new(std::env::current_exe().expect("this bench"))
+        let bench = std::env::current_exe().expect("this bench");
+        let wrapper = std::env::var("LOAD_SERVER_WRAPPER").unwrap_or_default();
+        let mut command = wrapper.split_whitespace();
+        let mut child = match command.next() {
+            Some(program) => {
+                let mut wrapped = Command::new(program);
+                wrapped.args(command).arg(bench);
+                wrapped
+            }
+            None => Command::new(bench),
+        };
+        let mut child = child
             .args(["--serve", kind])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -273,6 +288,16 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // The child ends with its stdin; a profiler around it gets time to
+        // write its results.
+        drop(self.child.stdin.take());
+        let asked = Instant::now();
+        while asked.elapsed() < Duration::from_secs(30) {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -23,7 +23,11 @@ pub(super) type Core<C> = crate::session::Core<<C as Consumer>::Incoming, <C as 
 /// Runs the handlers of everything delivered, one at a time, in order.
 pub(super) async fn dispatch<C: Consumer>(core: &mut Core<C>, consumer: &mut C) {
     while let Some(delivery) = core.pending.pop_front() {
-        let finished = handle(consumer, &mut Context::direct(core), delivery).await;
+        // Boxed: a handler's future is as large as its author made it, and
+        // the session's future (which every idle connection keeps) must
+        // not grow with it. One allocation per message, measured at under
+        // 1% of an echo's instructions.
+        let finished = Box::pin(handle(consumer, &mut Context::direct(core), delivery)).await;
         finish(core, finished);
         core.flush().await;
     }
@@ -146,16 +150,19 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
 }
 
 /// Runs a handler or hook in `span`, catching its errors and panics.
-pub(super) async fn run_caught(
-    span: &tracing::Span,
-    what: &str,
-    hook: impl std::future::Future<Output = crate::HandlerResult>,
-) -> Handled {
-    let outcome = AssertUnwindSafe(hook)
+///
+/// A combinator rather than an `async fn`: an async fn would keep the hook's
+/// future twice (as its argument, and inside the wrapper it awaits), and
+/// the hook is the largest part of a handler's future.
+pub(super) fn run_caught<'a>(
+    span: &'a tracing::Span,
+    what: &'a str,
+    hook: impl std::future::Future<Output = crate::HandlerResult> + 'a,
+) -> impl std::future::Future<Output = Handled> + 'a {
+    AssertUnwindSafe(hook)
         .catch_unwind()
         .instrument(span.clone())
-        .await;
-    span.in_scope(|| report(what, outcome))
+        .map(move |outcome| span.in_scope(|| report(what, outcome)))
 }
 
 /// What a finished concurrent handler reports.

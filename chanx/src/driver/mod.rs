@@ -17,12 +17,17 @@ mod dispatch;
 mod timer;
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use chanx_proto::{AuthOutcome, Connection, Failure, Handled, LayerMessage, Protocol, State};
 use futures_util::future::{Either, FutureExt};
+use futures_util::future::{Fuse, FusedFuture};
+use futures_util::stream::FusedStream;
 use futures_util::{StreamExt, future};
 use tracing::Instrument;
 
@@ -49,6 +54,10 @@ const YIELD_EVERY: u32 = 32;
 /// The session yields to the runtime at least this often, so one busy
 /// connection cannot monopolize a worker thread.
 const FAIR_EVERY: u32 = 128;
+
+/// What the session waits on: the socket, the inbox, the timer, the
+/// shutdown signal, and a concurrent endpoint's commands and handlers.
+const SOURCES: u32 = 6;
 
 /// Handlers allowed at once, and how to clone the consumer for each.
 pub(crate) type Concurrency<C> = (usize, fn(&C) -> C);
@@ -77,13 +86,13 @@ enum Wake {
 }
 
 /// Runs one connection to its end. Group membership is always cleaned up.
-pub(crate) async fn run<C: Consumer>(
+pub(crate) fn run<C: Consumer>(
     endpoint: Arc<EndpointCore<C>>,
     socket: BoxSocket,
     handshake: Handshake,
     layer: Arc<dyn ChannelLayer>,
     shutdown: ShutdownSignal,
-) {
+) -> impl Future<Output = ()> {
     let request_id = handshake
         .request_id()
         .filter(|id| id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()))
@@ -95,65 +104,72 @@ pub(crate) async fn run<C: Consumer>(
         path = %handshake.path,
         ip = %handshake.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
     );
-    let registered = layer.new_channel().instrument(span.clone()).await;
-    let (channel, inbox) = match registered {
-        Ok((channel, inbox)) => (channel, Some(inbox)),
-        Err(error) => {
-            span.in_scope(|| tracing::error!(%error, "channel layer unavailable"));
-            (String::new(), None)
+    // Built before the future: the future then holds a pointer to the
+    // handshake rather than the handshake itself (200 bytes kept for the
+    // whole connection after it moved here, `-Zprint-type-sizes`).
+    let info = Arc::new(SessionInfo {
+        handshake,
+        user: None,
+        object: None,
+        request_id,
+        topics: Arc::clone(&endpoint.topics),
+    });
+    // `async move`, not `async fn`: see `session`.
+    async move {
+        let registered = layer.new_channel().instrument(span.clone()).await;
+        let (channel, inbox) = match registered {
+            Ok((channel, inbox)) => (channel, Some(inbox)),
+            Err(error) => {
+                span.in_scope(|| tracing::error!(%error, "channel layer unavailable"));
+                (String::new(), None)
+            }
+        };
+        let (sink, stream) = socket.split();
+        let (link, writer) = link(sink);
+        let turn = Turn::default();
+        let (outlet, layer_worker) = Outlet::new(
+            link,
+            turn.clone(),
+            Arc::clone(&endpoint.log),
+            layer,
+            &channel,
+        );
+        let core = Core::<C> {
+            conn: Connection::new(Arc::clone(&endpoint.protocol), channel, Instant::now()),
+            info,
+            outlet,
+            pending: VecDeque::new(),
+        };
+        let io = SessionIo {
+            stream,
+            inbox,
+            turn: turn.clone(),
+        };
+        let session = session(endpoint, core, io, shutdown);
+        // Either part may end before the session; `MaybeDone` answers every
+        // later poll with `Ready` (an async fn polled again would panic).
+        let writer = future::maybe_done(writer);
+        let layer_worker = future::maybe_done(layer_worker);
+        futures_util::pin_mut!(session, writer, layer_worker);
+        // One span for the whole task, entered once per poll of the task rather
+        // than once per part.
+        let task = ConnectionTask::new(session, writer.as_mut(), layer_worker.as_mut(), turn);
+        // A span no subscriber wants is not entered at all: with tracing's
+        // `log` feature on (warp and axum turn it on), entering even a
+        // disabled span costs a check per poll (about 240 instructions per
+        // echo under callgrind).
+        let ended_cleanly = if span.is_disabled() {
+            task.await
+        } else {
+            task.instrument(span.clone()).await
+        };
+        if !ended_cleanly {
+            // Let the writer flush the close frame and the worker leave the
+            // groups (a part that already ended answers at once).
+            let rest = future::join(writer, layer_worker);
+            let rest = future::select(rest, futures_timer::Delay::new(CLOSE_TIMEOUT));
+            let _ = rest.instrument(span).await;
         }
-    };
-    let (sink, stream) = socket.split();
-    let (link, writer) = link(sink);
-    let turn = Turn::default();
-    let (outlet, layer_worker) = Outlet::new(
-        link,
-        turn.clone(),
-        Arc::clone(&endpoint.log),
-        layer,
-        &channel,
-    );
-    let core = Core::<C> {
-        conn: Connection::new(Arc::clone(&endpoint.protocol), channel, Instant::now()),
-        info: Arc::new(SessionInfo {
-            handshake,
-            user: None,
-            object: None,
-            request_id,
-            topics: Arc::clone(&endpoint.topics),
-        }),
-        outlet,
-        pending: VecDeque::new(),
-    };
-    let io = SessionIo {
-        stream,
-        inbox,
-        turn: turn.clone(),
-    };
-    let session = session(endpoint, core, io, shutdown);
-    // Either part may end before the session; `MaybeDone` answers every
-    // later poll with `Ready` (an async fn polled again would panic).
-    let writer = future::maybe_done(writer);
-    let layer_worker = future::maybe_done(layer_worker);
-    futures_util::pin_mut!(session, writer, layer_worker);
-    // One span for the whole task, entered once per poll of the task rather
-    // than once per part.
-    let task = ConnectionTask::new(session, writer.as_mut(), layer_worker.as_mut(), turn);
-    // A span no subscriber wants is not entered at all: with tracing's
-    // `log` feature on (warp and axum turn it on), entering even a
-    // disabled span costs a check per poll (about 240 instructions per
-    // echo under callgrind).
-    let ended_cleanly = if span.is_disabled() {
-        task.await
-    } else {
-        task.instrument(span.clone()).await
-    };
-    if !ended_cleanly {
-        // Let the writer flush the close frame and the worker leave the
-        // groups (a part that already ended answers at once).
-        let rest = future::join(writer, layer_worker);
-        let rest = future::select(rest, futures_timer::Delay::new(CLOSE_TIMEOUT));
-        let _ = rest.instrument(span).await;
     }
 }
 
@@ -165,160 +181,206 @@ struct SessionIo {
     turn: Turn,
 }
 
-async fn session<C: Consumer>(
+fn session<C: Consumer>(
     endpoint: Arc<EndpointCore<C>>,
     mut core: Core<C>,
     io: SessionIo,
     shutdown: ShutdownSignal,
+) -> impl Future<Output = ()> {
+    // An `async move` block rather than an `async fn`: an async fn keeps
+    // each argument twice in its future (the argument and its binding in
+    // the body), and `core` is the largest (688 bytes each per connection,
+    // `-Zprint-type-sizes`).
+    async move {
+        let SessionIo {
+            stream,
+            inbox,
+            turn,
+        } = io;
+        let Some(mut inbox) = inbox else {
+            core.conn.handle_failure(Failure::LayerUnavailable);
+            core.flush().await;
+            return;
+        };
+        let mut consumer = (endpoint.factory)();
+        let shutdown_signal = shutdown.wait().fuse();
+        futures_util::pin_mut!(shutdown_signal);
+        // Opening and closing run once per connection: boxed, so that their
+        // futures (the authenticator's, the hooks') do not size the
+        // session's future, which every idle connection keeps.
+        Box::pin(open(
+            &endpoint,
+            &mut core,
+            &mut consumer,
+            shutdown_signal.as_mut(),
+        ))
+        .await;
+        let mut concurrent = endpoint
+            .concurrency
+            .map(|(limit, clone)| Concurrent::<C>::new(limit, clone));
+        // Long-lived futures: re-creating them per message would register a
+        // fresh waker with the channel and the timer on every iteration.
+        let mut stream = stream.fuse();
+        let mut timer = Timer::default();
+        let mut reads_paused = false;
+        let mut iteration: u32 = 1;
+        while !core.is_done() {
+            timer.arm(core.conn.poll_timeout());
+            // Concurrent endpoints stop reading while deliveries wait for a
+            // free handler slot: the client feels backpressure, memory stays
+            // bounded, and the core knows (the heartbeat must not blame the
+            // peer for answers we do not read).
+            let can_read = core.pending.is_empty();
+            // A connection over its input budget leaves its socket unread
+            // until the budget is paid back (the timer wakes the loop then):
+            // TCP slows the sender down, the other connections keep the CPU.
+            let read_socket = can_read
+                && core
+                    .conn
+                    .input_paused_until()
+                    .is_none_or(|until| until <= Instant::now());
+            if read_socket == reads_paused {
+                reads_paused = !read_socket;
+                if reads_paused {
+                    core.conn.handle_reads_paused();
+                } else {
+                    core.conn.handle_reads_resumed();
+                }
+            }
+            if iteration.is_multiple_of(YIELD_EVERY) {
+                // The writer shares this task: let it write regularly even when
+                // input keeps arriving (`Core::flush` also hands it a turn
+                // whenever the core says the backlog is high).
+                turn.give().await;
+            }
+            if iteration.is_multiple_of(FAIR_EVERY) {
+                // Input that never runs dry must not starve the other
+                // connections (nor their inboxes) of this runtime thread.
+                turn.yield_now().await;
+            }
+            iteration = iteration.wrapping_add(1);
+            let wake = future::poll_fn(|cx| {
+                // Each iteration starts with the next source, so that a source
+                // that is always ready cannot starve the others (what
+                // `select!` does with a random start, at about 150
+                // instructions per message under callgrind).
+                for turn in 0..SOURCES {
+                    let polled = match iteration.wrapping_add(turn) % SOURCES {
+                        0 if read_socket && !stream.is_terminated() => {
+                            stream.poll_next_unpin(cx).map(Wake::Frame)
+                        }
+                        1 if can_read && !inbox.is_terminated() => {
+                            inbox.poll_next_unpin(cx).map(Wake::Layer)
+                        }
+                        2 => timer.poll_unpin(cx).map(|()| Wake::Timer),
+                        3 if !shutdown_signal.is_terminated() => {
+                            shutdown_signal.as_mut().poll(cx).map(|()| Wake::Shutdown)
+                        }
+                        4 => match &mut concurrent {
+                            Some(c) if !c.commands.is_terminated() => {
+                                c.commands.poll_next_unpin(cx).map(Wake::Command)
+                            }
+                            _ => Poll::Pending,
+                        },
+                        5 => match &mut concurrent {
+                            Some(c) if !c.in_flight.is_terminated() => {
+                                c.in_flight.poll_next_unpin(cx).map(Wake::Finished)
+                            }
+                            _ => Poll::Pending,
+                        },
+                        _ => Poll::Pending,
+                    };
+                    if polled.is_ready() {
+                        return polled;
+                    }
+                }
+                // The connection waits: what its queues grew to for the last
+                // messages goes back now rather than staying with every idle
+                // connection (busy connections rarely get here).
+                core.release_idle_memory();
+                Poll::Pending
+            })
+            .await;
+            match wake {
+                Wake::Frame(Some(message)) => core.on_socket_message(message),
+                Wake::Frame(None) => core.conn.handle_transport_closed(),
+                Wake::Layer(Some(message)) => core.on_layer_message(&message),
+                Wake::Layer(None) => core.conn.handle_failure(Failure::LayerClosed),
+                Wake::Timer => core.conn.handle_timeout(Instant::now()),
+                Wake::Shutdown => core.conn.shutdown(),
+                Wake::Command(Some((command, reply))) => {
+                    // Boxed, as handlers are in `dispatch`: only concurrent
+                    // endpoints get here.
+                    let result = Box::pin(core.perform(command)).await;
+                    let _ = reply.try_send(result);
+                }
+                Wake::Finished(Some(finished)) => finish(&mut core, finished),
+                Wake::Command(None) | Wake::Finished(None) => {}
+            }
+            core.flush().await;
+            match &mut concurrent {
+                Some(c) => c.start(&mut core, &consumer),
+                None => dispatch(&mut core, &mut consumer).await,
+            }
+        }
+        // Handlers still in flight are cancelled before `on_disconnect`: they
+        // may hold locks it needs, and nothing polls them any more.
+        drop(concurrent);
+        Box::pin(close(&mut core, &mut consumer)).await;
+        drop(inbox);
+    }
+}
+
+/// Authenticates the connection and, once it is open, joins its groups
+/// and runs `post_authentication`.
+async fn open<C: Consumer>(
+    endpoint: &EndpointCore<C>,
+    core: &mut Core<C>,
+    consumer: &mut C,
+    mut shutdown_signal: Pin<&mut Fuse<impl Future<Output = ()>>>,
 ) {
-    let SessionIo {
-        stream,
-        inbox,
-        turn,
-    } = io;
-    let Some(mut inbox) = inbox else {
-        core.conn.handle_failure(Failure::LayerUnavailable);
-        core.flush().await;
-        return;
-    };
-    let mut consumer = (endpoint.factory)();
-    let outcome = authenticate(&endpoint, &mut core, &mut consumer).await;
+    let outcome = authenticate(endpoint, core, consumer).await;
     if let Err(error) = core.conn.handle_auth(outcome, Instant::now()) {
         tracing::error!(%error, "bug: authentication outcome not applied");
     }
     core.flush().await;
-    let shutdown_signal = shutdown.wait().fuse();
-    futures_util::pin_mut!(shutdown_signal);
-    if core.conn.state() == State::Open {
-        // A layer that is down may take long to join: a shutdown still
-        // ends the connection meanwhile.
-        let joined = {
-            let settled = core.settled();
-            futures_util::pin_mut!(settled);
-            match future::select(settled, shutdown_signal.as_mut()).await {
-                Either::Left((joined, _)) => Some(joined),
-                Either::Right(_) => None,
-            }
-        };
-        if let Some(Err(error)) = &joined {
-            tracing::error!(%error, "could not join the connection's groups");
-            core.conn.handle_failure(Failure::LayerUnavailable);
-        } else if joined.is_none() {
-            core.conn.shutdown();
-        } else {
-            core.conn.handle_groups_joined();
-            let outcome = {
-                let mut ctx = Context::direct(&mut core);
-                AssertUnwindSafe(consumer.post_authentication(&mut ctx))
-                    .catch_unwind()
-                    .await
-            };
-            if report("post_authentication failed", outcome) == Handled::Failed {
-                core.conn.handle_failure(Failure::Application);
-            }
-        }
-        core.flush().await;
+    if core.conn.state() != State::Open {
+        return;
     }
-    let mut concurrent = endpoint
-        .concurrency
-        .map(|(limit, clone)| Concurrent::<C>::new(limit, clone));
-    // Long-lived futures: re-creating them per message would register a
-    // fresh waker with the channel and the timer on every iteration.
-    let mut stream = stream.fuse();
-    let mut timer = Timer::default();
-    let mut reads_paused = false;
-    let mut iteration: u32 = 1;
-    while !core.is_done() {
-        timer.arm(core.conn.poll_timeout());
-        // Concurrent endpoints stop reading while deliveries wait for a
-        // free handler slot: the client feels backpressure, memory stays
-        // bounded, and the core knows (the heartbeat must not blame the
-        // peer for answers we do not read).
-        let can_read = core.pending.is_empty();
-        // A connection over its input budget leaves its socket unread
-        // until the budget is paid back (the timer wakes the loop then):
-        // TCP slows the sender down, the other connections keep the CPU.
-        let read_socket = can_read
-            && core
-                .conn
-                .input_paused_until()
-                .is_none_or(|until| until <= Instant::now());
-        if read_socket == reads_paused {
-            reads_paused = !read_socket;
-            if reads_paused {
-                core.conn.handle_reads_paused();
-            } else {
-                core.conn.handle_reads_resumed();
-            }
+    // A layer that is down may take long to join: a shutdown still ends
+    // the connection meanwhile.
+    let joined = {
+        let settled = core.settled();
+        futures_util::pin_mut!(settled);
+        match future::select(settled, shutdown_signal.as_mut()).await {
+            Either::Left((joined, _)) => Some(joined),
+            Either::Right(_) => None,
         }
-        if iteration.is_multiple_of(YIELD_EVERY) {
-            // The writer shares this task: let it write regularly even when
-            // input keeps arriving (`Core::flush` also hands it a turn
-            // whenever the core says the backlog is high).
-            turn.give().await;
-        }
-        if iteration.is_multiple_of(FAIR_EVERY) {
-            // Input that never runs dry must not starve the other
-            // connections (nor their inboxes) of this runtime thread.
-            turn.yield_now().await;
-        }
-        iteration = iteration.wrapping_add(1);
-        let wake = {
-            let mut read = if read_socket {
-                Either::Left(stream.next())
-            } else {
-                Either::Right(future::pending())
-            };
-            let mut layer = if can_read {
-                Either::Left(inbox.next())
-            } else {
-                Either::Right(future::pending())
-            };
-            let (mut command, mut finished) = match &mut concurrent {
-                Some(c) => (
-                    Either::Left(c.commands.next()),
-                    Either::Left(c.in_flight.next()),
-                ),
-                None => (
-                    Either::Right(future::pending()),
-                    Either::Right(future::pending()),
-                ),
-            };
-            futures_util::select! {
-                frame = read => Wake::Frame(frame),
-                message = layer => Wake::Layer(message),
-                () = timer => Wake::Timer,
-                () = shutdown_signal => Wake::Shutdown,
-                c = command => Wake::Command(c),
-                f = finished => Wake::Finished(f),
-            }
+    };
+    if let Some(Err(error)) = &joined {
+        tracing::error!(%error, "could not join the connection's groups");
+        core.conn.handle_failure(Failure::LayerUnavailable);
+    } else if joined.is_none() {
+        core.conn.shutdown();
+    } else {
+        core.conn.handle_groups_joined();
+        let outcome = {
+            let mut ctx = Context::direct(core);
+            AssertUnwindSafe(consumer.post_authentication(&mut ctx))
+                .catch_unwind()
+                .await
         };
-        match wake {
-            Wake::Frame(Some(message)) => core.on_socket_message(message),
-            Wake::Frame(None) => core.conn.handle_transport_closed(),
-            Wake::Layer(Some(message)) => core.on_layer_message(&message),
-            Wake::Layer(None) => core.conn.handle_failure(Failure::LayerClosed),
-            Wake::Timer => core.conn.handle_timeout(Instant::now()),
-            Wake::Shutdown => core.conn.shutdown(),
-            Wake::Command(Some((command, reply))) => {
-                let result = core.perform(command).await;
-                let _ = reply.try_send(result);
-            }
-            Wake::Finished(Some(finished)) => finish(&mut core, finished),
-            Wake::Command(None) | Wake::Finished(None) => {}
-        }
-        core.flush().await;
-        match &mut concurrent {
-            Some(c) => c.start(&mut core, &consumer),
-            None => dispatch(&mut core, &mut consumer).await,
+        if report("post_authentication failed", outcome) == Handled::Failed {
+            core.conn.handle_failure(Failure::Application);
         }
     }
-    // Handlers still in flight are cancelled before `on_disconnect`: they
-    // may hold locks it needs, and nothing polls them any more.
-    drop(concurrent);
     core.flush().await;
-    // `on_disconnect` runs with the groups left, in the layer too (bounded:
-    // a layer that is down must not hold the connection).
+}
+
+/// Leaves the groups (bounded: a layer that is down must not hold the
+/// connection), then runs the unsubscribe hooks and `on_disconnect`.
+async fn close<C: Consumer>(core: &mut Core<C>, consumer: &mut C) {
+    core.flush().await;
     {
         let left = core.settled();
         futures_util::pin_mut!(left);
@@ -327,15 +389,14 @@ async fn session<C: Consumer>(
             tracing::warn!("the channel layer did not confirm leaving the groups in time");
         }
     }
-    unsubscribe_all::<C>(&mut core).await;
+    unsubscribe_all::<C>(core).await;
     tracing::info!("Disconnecting websocket");
-    let disconnected = AssertUnwindSafe(consumer.on_disconnect(&Context::direct(&mut core)))
+    let disconnected = AssertUnwindSafe(consumer.on_disconnect(&Context::direct(core)))
         .catch_unwind()
         .await;
     if disconnected.is_err() {
         tracing::error!("on_disconnect panicked");
     }
-    drop(inbox);
 }
 
 /// Runs every subscription's unsubscribe hook once the connection ended

@@ -192,14 +192,15 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                 envelope,
                 params,
             } => {
-                return self
-                    .accept_subscription(TopicRequest {
-                        kind,
-                        envelope,
-                        params,
-                        action: TopicAction::Subscribe,
-                    })
-                    .await;
+                // Subscriptions wait for the layer's join: boxed, so that
+                // this rare wait does not size the future of every send.
+                let request = TopicRequest {
+                    kind,
+                    envelope,
+                    params,
+                    action: TopicAction::Subscribe,
+                };
+                return Box::pin(self.accept_subscription(request)).await;
             }
             Command::TopicRoute {
                 kind,
@@ -211,7 +212,7 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                     topic,
                     reference: None,
                 };
-                return self.confirm_join(joining, envelope).await;
+                return Box::pin(self.confirm_join(joining, envelope)).await;
             }
             Command::TopicRefuse { envelope, refusal } => {
                 self.conn.refuse_topic(&envelope, refusal);
@@ -330,6 +331,15 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
         if written > 0 {
             self.conn.handle_frames_written(written);
         }
+    }
+
+    /// Gives back the memory of drained queues, here and in the core; for
+    /// a connection about to wait.
+    pub(crate) fn release_idle_memory(&mut self) {
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            self.pending = VecDeque::new();
+        }
+        self.conn.release_idle_memory();
     }
 
     /// Whether the connection is closing or closed.

@@ -14,10 +14,6 @@ use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
 
-/// A queue that grew past this during a burst gives the memory back once
-/// drained.
-const KEPT_CAPACITY: usize = 64;
-
 /// The queue; shared by its two ends through an `Arc`.
 pub(crate) struct TaskQueue<T> {
     state: Mutex<State<T>>,
@@ -75,17 +71,19 @@ impl<T> TaskQueue<T> {
     }
 
     /// The next item; `None` once closed and drained. Registers the
-    /// consumer's waker when there is nothing yet.
+    /// consumer's waker when there is nothing yet, and gives the drained
+    /// queue's memory back: a consumer that waits has caught up, and an
+    /// idle connection should not keep what its last burst needed.
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut state = self.state();
         if let Some(item) = state.items.pop_front() {
-            if state.items.is_empty() && state.items.capacity() > KEPT_CAPACITY {
-                state.items.shrink_to(KEPT_CAPACITY);
-            }
             return Poll::Ready(Some(item));
         }
         if state.closed {
             return Poll::Ready(None);
+        }
+        if state.items.capacity() > 0 {
+            state.items = VecDeque::new();
         }
         // Registered under the lock: a push after this sees it.
         self.consumer.register(cx.waker());
@@ -138,15 +136,19 @@ mod tests {
     }
 
     #[test]
-    fn a_drained_burst_gives_its_memory_back() {
+    fn a_drained_queue_gives_its_memory_back_when_its_consumer_waits() {
         let queue = TaskQueue::default();
         let waker = Waker::from(Arc::new(CountingWaker::default()));
         let mut cx = Context::from_waker(&waker);
         for i in 0..10_000 {
             queue.push(i);
         }
-        while let Poll::Ready(Some(_)) = queue.poll_pop(&mut cx) {}
-        assert!(queue.is_empty());
-        assert!(queue.state().items.capacity() <= super::KEPT_CAPACITY);
+        for i in 0..10_000 {
+            assert_eq!(queue.poll_pop(&mut cx), Poll::Ready(Some(i)));
+        }
+        assert!(queue.state().items.capacity() > 0, "kept while draining");
+        assert_eq!(queue.poll_pop(&mut cx), Poll::Pending);
+        assert_eq!(queue.state().items.capacity(), 0);
+        assert!(queue.push(1), "used again after");
     }
 }
