@@ -181,6 +181,10 @@ struct SessionIo {
     turn: Turn,
 }
 
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice in its future"
+)]
 fn session<C: Consumer>(
     endpoint: Arc<EndpointCore<C>>,
     mut core: Core<C>,
