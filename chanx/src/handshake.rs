@@ -42,7 +42,10 @@ pub struct Handshake {
     pub path: String,
     /// The raw query string, without `?`.
     pub query: Option<String>,
-    /// The request headers.
+    /// The request headers, except those of the WebSocket handshake itself
+    /// (`Connection`, `Upgrade`, `Sec-WebSocket-Key`,
+    /// `Sec-WebSocket-Version`, `Sec-WebSocket-Extensions`), which are
+    /// spent once the socket is open. `Sec-WebSocket-Protocol` is kept.
     pub headers: HeaderMap,
     /// Parameters captured by the route.
     pub params: PathParams,

@@ -222,7 +222,7 @@ impl Server {
         if !self.origins.allows_request(&headers) {
             return Err(Refusal::ForbiddenOrigin);
         }
-        Ok(Upgrade {
+        Ok(Upgrade(Box::new(Accepted {
             endpoint: resolved.target.clone(),
             handshake: Handshake {
                 path: path.to_owned(),
@@ -234,17 +234,33 @@ impl Server {
             layer: Arc::clone(&self.layer),
             signal: self.shutdown.signal(),
             guard,
-        })
+        })))
     }
 }
 
-/// The headers with values of their own. An HTTP server hands over header
-/// values that share its read buffer (hyper: an 8 KiB allocation per
-/// connection); the handshake lives as long as the connection, and would
-/// keep that whole buffer alive for a few hundred bytes of headers
-/// (measured with heaptrack: 8.2 KB of 23 KB per idle connection on axum).
+/// The headers of the WebSocket handshake itself, spent once the socket is
+/// open: not kept with the connection.
+const TRANSPORT_HEADERS: [http::HeaderName; 5] = [
+    http::header::CONNECTION,
+    http::header::UPGRADE,
+    http::header::SEC_WEBSOCKET_KEY,
+    http::header::SEC_WEBSOCKET_VERSION,
+    http::header::SEC_WEBSOCKET_EXTENSIONS,
+];
+
+/// The headers the connection keeps, with values of their own.
+///
+/// An HTTP server hands over header values that share its read buffer
+/// (hyper: an 8 KiB allocation per connection); the handshake lives as
+/// long as the connection, and would keep that whole buffer alive for a
+/// few hundred bytes of headers (measured with heaptrack: 8.2 KB of 23 KB
+/// per idle connection on axum). The WebSocket handshake's own headers
+/// ([`TRANSPORT_HEADERS`]) are left out, and the map is no larger than
+/// what it holds: a `HeaderMap` entry is about 100 bytes, and a map sized
+/// for a browser's dozen headers was 1.3 KB per connection (heaptrack).
 fn detached(headers: HeaderMap) -> HeaderMap {
-    let mut own = HeaderMap::with_capacity(headers.len());
+    let kept = |name: &http::HeaderName| !TRANSPORT_HEADERS.contains(name);
+    let mut own = HeaderMap::with_capacity(headers.keys().filter(|name| kept(name)).count());
     let mut last_name = None;
     for (name, value) in headers {
         // `None`: another value of the previous header.
@@ -255,6 +271,9 @@ fn detached(headers: HeaderMap) -> HeaderMap {
                 None => continue,
             },
         };
+        if !kept(&name) {
+            continue;
+        }
         let sensitive = value.is_sensitive();
         let mut copy = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value);
         copy.set_sensitive(sensitive);
@@ -264,7 +283,12 @@ fn detached(headers: HeaderMap) -> HeaderMap {
 }
 
 /// An accepted upgrade, ready to run once the adapter has the socket.
-pub struct Upgrade {
+///
+/// One pointer wide: adapters keep it in their upgrade callback, whose
+/// future lives as long as the connection.
+pub struct Upgrade(Box<Accepted>);
+
+struct Accepted {
     endpoint: Endpoint,
     handshake: Handshake,
     layer: Arc<dyn ChannelLayer>,
@@ -275,29 +299,29 @@ pub struct Upgrade {
 impl Upgrade {
     /// The endpoint that will serve the connection.
     pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+        &self.0.endpoint
     }
 
     /// The handshake authentication will see.
     pub fn handshake(&self) -> &Handshake {
-        &self.handshake
+        &self.0.handshake
     }
 
     /// The endpoint's largest accepted frame (see
     /// [`ws::websocket_config`](crate::ws::websocket_config)).
     pub fn max_frame_size(&self) -> usize {
-        self.endpoint.info().options.max_frame_size
+        self.0.endpoint.info().options.max_frame_size
     }
 
     /// Runs the connection over `socket` until it ends.
     pub fn run(self, socket: BoxSocket) -> impl Future<Output = ()> + Send + 'static {
-        let Upgrade {
+        let Accepted {
             endpoint,
             handshake,
             layer,
             signal,
             guard,
-        } = self;
+        } = *self.0;
         let serving = endpoint.serve(socket, handshake, layer, signal);
         // Not an `async fn`: its future would keep a copy of the upgrade,
         // handshake included, for the whole connection.
@@ -315,15 +339,23 @@ mod tests {
     use super::detached;
 
     #[test]
-    fn detached_headers_keep_every_value_and_its_sensitivity() {
+    fn detached_headers_keep_every_other_value_and_its_sensitivity() {
         let mut headers = HeaderMap::new();
         let mut cookie = HeaderValue::from_static("a=1; b=2");
         cookie.set_sensitive(true);
         headers.insert("cookie", cookie);
         headers.append("x-many", HeaderValue::from_static("one"));
         headers.append("x-many", HeaderValue::from_static("two"));
-        let own = detached(headers.clone());
-        assert_eq!(own, headers);
+        let mut with_transport = headers.clone();
+        with_transport.insert("connection", HeaderValue::from_static("Upgrade"));
+        with_transport.insert("upgrade", HeaderValue::from_static("websocket"));
+        with_transport.insert(
+            "sec-websocket-key",
+            HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+        );
+        with_transport.insert("sec-websocket-version", HeaderValue::from_static("13"));
+        let own = detached(with_transport);
+        assert_eq!(own, headers, "the handshake's own headers are left out");
         assert!(own["cookie"].is_sensitive());
         let many: Vec<_> = own.get_all("x-many").iter().collect();
         assert_eq!(many, ["one", "two"]);
