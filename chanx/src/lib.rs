@@ -25,6 +25,7 @@ pub mod docs;
 mod driver;
 mod endpoint;
 mod handshake;
+pub(crate) mod queue;
 pub mod layer;
 pub mod messages;
 pub mod routing;

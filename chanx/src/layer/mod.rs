@@ -23,7 +23,7 @@ use chanx_proto::LayerMessage;
 use futures_util::future::BoxFuture;
 
 pub use memory::InMemoryLayer;
-pub use registry::{Joined, LocalRegistry, MessageSender, inbox_channel};
+pub use registry::{InboxReceiver, Joined, LocalRegistry, MessageSender, inbox_channel};
 
 /// A layer failure (e.g. Redis unreachable).
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,7 @@ pub enum LayerError {
 /// It is a [`Stream`](futures_util::Stream) of messages that ends once the
 /// layer dropped the channel.
 pub struct Inbox {
-    receiver: std::pin::Pin<Box<async_channel::Receiver<Arc<LayerMessage>>>>,
+    receiver: InboxReceiver,
     /// The stream has yielded its final `None`.
     ended: bool,
     _registration: Box<dyn Send + Sync>,
@@ -52,11 +52,11 @@ impl Inbox {
     /// Wraps a receiver; `registration` is dropped with the inbox (use it
     /// to unregister the channel).
     pub fn new(
-        receiver: async_channel::Receiver<Arc<LayerMessage>>,
+        receiver: InboxReceiver,
         registration: impl Send + Sync + 'static,
     ) -> Self {
         Inbox {
-            receiver: Box::pin(receiver),
+            receiver,
             ended: false,
             _registration: Box::new(registration),
         }
@@ -64,7 +64,7 @@ impl Inbox {
 
     /// The next message; `None` once the layer dropped the channel.
     pub async fn recv(&self) -> Option<Arc<LayerMessage>> {
-        self.receiver.recv().await.ok()
+        std::future::poll_fn(|cx| self.receiver.poll_recv(cx)).await
     }
 }
 
@@ -78,7 +78,7 @@ impl futures_util::Stream for Inbox {
         if self.ended {
             return std::task::Poll::Ready(None);
         }
-        let next = self.receiver.as_mut().poll_next(cx);
+        let next = self.receiver.poll_recv(cx);
         if let std::task::Poll::Ready(None) = next {
             self.ended = true;
         }
@@ -88,7 +88,7 @@ impl futures_util::Stream for Inbox {
 
 impl futures_util::stream::FusedStream for Inbox {
     /// Terminated only after `None` was yielded, so the driver sees the
-    /// end of the channel (async-channel's own flag flips before that).
+    /// end of the channel.
     fn is_terminated(&self) -> bool {
         self.ended
     }

@@ -9,33 +9,103 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 
 use chanx_proto::LayerMessage;
 
+use crate::queue::{Pushed, TaskQueue};
+
 /// The sending end of one channel's inbox, holding at most `capacity`
 /// messages: a message for a full inbox is dropped (the connection lags).
+/// The inbox ends (its stream yields `None`) once every sender is dropped.
 ///
-/// The channel underneath is unbounded and the capacity is checked here:
-/// a bounded channel allocates its whole capacity up front, 16 KB for 1024
-/// messages on every connection, most of it never used (measured with
-/// `LOAD_PARTS=idle cargo bench -p chanx-e2e --bench load`).
-#[derive(Clone, Debug)]
+/// The queue underneath grows as messages arrive instead of allocating its
+/// capacity up front: a bounded channel of 1024 messages was 16 KB on
+/// every connection, most of it never used (measured with `LOAD_PARTS=idle
+/// cargo bench -p chanx-e2e --bench load`).
+#[derive(Debug)]
 pub struct MessageSender {
-    sender: async_channel::Sender<Arc<LayerMessage>>,
+    shared: Arc<InboxQueue>,
     capacity: usize,
+}
+
+/// The reading end of one channel's inbox; give it to
+/// [`Inbox::new`](super::Inbox::new). Dropping it drops the messages it
+/// holds, and senders then fail.
+#[derive(Debug)]
+pub struct InboxReceiver {
+    shared: Arc<InboxQueue>,
+}
+
+/// What both ends share.
+struct InboxQueue {
+    queue: TaskQueue<Arc<LayerMessage>>,
+    /// Live `MessageSender`s; the last one to go closes the queue.
+    senders: AtomicUsize,
+}
+
+impl std::fmt::Debug for InboxQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxQueue")
+            .field("senders", &self.senders.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A new inbox holding at most `capacity` messages (at least 1): the end
 /// to [`register`](LocalRegistry::register) and the end to read.
-pub fn inbox_channel(
-    capacity: usize,
-) -> (MessageSender, async_channel::Receiver<Arc<LayerMessage>>) {
-    let (sender, receiver) = async_channel::unbounded();
+pub fn inbox_channel(capacity: usize) -> (MessageSender, InboxReceiver) {
+    let shared = Arc::new(InboxQueue {
+        queue: TaskQueue::default(),
+        senders: AtomicUsize::new(1),
+    });
     let sender = MessageSender {
-        sender,
+        shared: Arc::clone(&shared),
         capacity: capacity.max(1),
     };
-    (sender, receiver)
+    (sender, InboxReceiver { shared })
+}
+
+impl Clone for MessageSender {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        MessageSender {
+            shared: Arc::clone(&self.shared),
+            capacity: self.capacity,
+        }
+    }
+}
+
+impl Drop for MessageSender {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.queue.close();
+        }
+    }
+}
+
+impl InboxReceiver {
+    /// The next message if one is waiting.
+    pub fn try_recv(&self) -> Option<Arc<LayerMessage>> {
+        let waker = std::task::Waker::noop();
+        match self.shared.queue.poll_pop(&mut Context::from_waker(waker)) {
+            Poll::Ready(message) => message,
+            Poll::Pending => None,
+        }
+    }
+
+    /// The next message; `None` once every sender is gone and the inbox is
+    /// drained.
+    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Arc<LayerMessage>>> {
+        self.shared.queue.poll_pop(cx)
+    }
+}
+
+impl Drop for InboxReceiver {
+    fn drop(&mut self) {
+        self.shared.queue.close_and_clear();
+    }
 }
 
 /// What [`LocalRegistry::add`] did.
@@ -63,7 +133,7 @@ pub enum Joined {
 /// assert_eq!(registry.add("lobby", "specific.a"), Joined::AlreadyMember);
 /// let event = chanx_proto::LayerMessage::event(&serde_json::json!({"handler": "x", "payload": null})).unwrap();
 /// assert_eq!(registry.deliver_to_group("lobby", &std::sync::Arc::new(event)), 1);
-/// assert!(rx.try_recv().is_ok());
+/// assert!(rx.try_recv().is_some());
 /// assert_eq!(registry.unregister("specific.a"), ["lobby"]);
 /// assert_eq!(registry.group_size("lobby"), 0);
 /// ```
@@ -177,13 +247,19 @@ impl LocalRegistry {
 }
 
 fn deliver(inbox: &MessageSender, channel: &str, message: &Arc<LayerMessage>) -> bool {
-    if inbox.sender.len() >= inbox.capacity {
-        tracing::warn!(channel, "channel layer inbox full; message dropped");
-        return false;
+    match inbox
+        .shared
+        .queue
+        .push_within(Arc::clone(message), inbox.capacity)
+    {
+        Pushed::Queued => true,
+        Pushed::Full => {
+            tracing::warn!(channel, "channel layer inbox full; message dropped");
+            false
+        }
+        // The inbox is gone, and its registration goes with it.
+        Pushed::Closed => false,
     }
-    // The channel is unbounded (the capacity is the check above): a send
-    // fails only when the inbox is gone, and its registration goes with it.
-    inbox.sender.try_send(Arc::clone(message)).is_ok()
 }
 
 #[cfg(test)]
@@ -194,7 +270,7 @@ mod tests {
         channels: &[&str],
     ) -> (
         LocalRegistry,
-        Vec<async_channel::Receiver<Arc<LayerMessage>>>,
+        Vec<InboxReceiver>,
     ) {
         let mut registry = LocalRegistry::default();
         let inboxes = channels

@@ -21,7 +21,7 @@ use chanx_proto::LayerCommand;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::queue::TaskQueue;
+use crate::queue::TaskQueue;
 use crate::layer::{ChannelLayer, LayerError};
 
 /// Commands started and not yet finished, at most.

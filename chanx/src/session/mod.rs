@@ -10,7 +10,7 @@
 mod error;
 mod layer_worker;
 mod log;
-mod queue;
+
 mod task;
 mod writer;
 

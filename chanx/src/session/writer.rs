@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::SinkExt;
 
-use super::queue::TaskQueue;
+use crate::queue::TaskQueue;
 
 use crate::ws::{BoxSocket, WsMessage};
 

@@ -1,12 +1,14 @@
-//! A queue between two parts of one connection's task (the session and
-//! the writer, the session and the layer worker).
+//! A queue with one consumer: between two parts of one connection's task
+//! (the session and the writer, the session and the layer worker), and
+//! from the channel layer to a connection (its inbox).
 //!
-//! Ours rather than a channel crate's: both ends are polled by the same
-//! task (`ConnectionTask`), so the queue is never contended and needs no
-//! event machinery, only the consumer's waker. `async-channel`'s unbounded
-//! queue kept a 31-slot block and a cache-padded channel (about 2.3 KB for
-//! the writer's) per idle connection, and cost a few hundred instructions
-//! per item in its event listeners (heaptrack, callgrind).
+//! Ours rather than a channel crate's, for memory: a `Mutex` around a
+//! `VecDeque` and the consumer's waker, about 100 bytes, where
+//! `async-channel`'s unbounded channel is cache-padded (768 bytes for an
+//! inbox, heaptrack) and kept a 31-slot block (about 2.3 KB for the
+//! writer's queue) per idle connection, and cost a few hundred
+//! instructions per item in its event listeners (callgrind). The lock is
+//! held for a push or a pop only; within a task it is never contended.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
@@ -14,7 +16,17 @@ use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
 
-/// The queue; shared by its two ends through an `Arc`.
+/// What [`TaskQueue::push_within`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    Queued,
+    /// The limit was reached; the item is dropped.
+    Full,
+    /// The queue was closed; the item is dropped.
+    Closed,
+}
+
+/// The queue; shared by its ends through an `Arc`.
 pub(crate) struct TaskQueue<T> {
     state: Mutex<State<T>>,
     consumer: AtomicWaker,
@@ -60,6 +72,28 @@ impl<T> TaskQueue<T> {
         self.consumer.wake();
     }
 
+    /// Queues `item` unless `limit` items are already queued.
+    pub(crate) fn push_within(&self, item: T, limit: usize) -> Pushed {
+        let mut state = self.state();
+        if state.closed {
+            return Pushed::Closed;
+        }
+        if state.items.len() >= limit {
+            return Pushed::Full;
+        }
+        state.items.push_back(item);
+        drop(state);
+        self.consumer.wake();
+        Pushed::Queued
+    }
+
+    /// Closes the queue and drops what it holds (the consumer is gone).
+    pub(crate) fn close_and_clear(&self) {
+        let mut state = self.state();
+        state.closed = true;
+        state.items = VecDeque::new();
+    }
+
     /// Whether nothing is queued.
     pub(crate) fn is_empty(&self) -> bool {
         self.state().items.is_empty()
@@ -102,7 +136,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Context, Poll, Wake, Waker};
 
-    use super::TaskQueue;
+    use super::{Pushed, TaskQueue};
 
     #[derive(Default)]
     struct CountingWaker(AtomicUsize);
@@ -150,5 +184,16 @@ mod tests {
         assert_eq!(queue.poll_pop(&mut cx), Poll::Pending);
         assert_eq!(queue.state().items.capacity(), 0);
         assert!(queue.push(1), "used again after");
+    }
+
+    #[test]
+    fn a_limited_push_refuses_beyond_the_limit_and_after_close() {
+        let queue = TaskQueue::default();
+        assert_eq!(queue.push_within(1, 2), Pushed::Queued);
+        assert_eq!(queue.push_within(2, 2), Pushed::Queued);
+        assert_eq!(queue.push_within(3, 2), Pushed::Full);
+        queue.close_and_clear();
+        assert!(queue.is_empty());
+        assert_eq!(queue.push_within(4, 2), Pushed::Closed);
     }
 }
