@@ -51,10 +51,7 @@ pub struct Inbox {
 impl Inbox {
     /// Wraps a receiver; `registration` is dropped with the inbox (use it
     /// to unregister the channel).
-    pub fn new(
-        receiver: InboxReceiver,
-        registration: impl Send + Sync + 'static,
-    ) -> Self {
+    pub fn new(receiver: InboxReceiver, registration: impl Send + Sync + 'static) -> Self {
         Inbox {
             receiver,
             ended: false,

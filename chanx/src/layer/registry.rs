@@ -266,12 +266,7 @@ fn deliver(inbox: &MessageSender, channel: &str, message: &Arc<LayerMessage>) ->
 mod tests {
     use super::*;
 
-    fn registry_with(
-        channels: &[&str],
-    ) -> (
-        LocalRegistry,
-        Vec<InboxReceiver>,
-    ) {
+    fn registry_with(channels: &[&str]) -> (LocalRegistry, Vec<InboxReceiver>) {
         let mut registry = LocalRegistry::default();
         let inboxes = channels
             .iter()

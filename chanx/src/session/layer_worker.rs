@@ -21,8 +21,8 @@ use chanx_proto::LayerCommand;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use crate::queue::TaskQueue;
 use crate::layer::{ChannelLayer, LayerError};
+use crate::queue::TaskQueue;
 
 /// Commands started and not yet finished, at most.
 const MAX_IN_FLIGHT: usize = 64;
@@ -46,19 +46,27 @@ struct Job {
     reply: Option<async_channel::Sender<Result<(), LayerError>>>,
 }
 
+/// What the session's queue, the worker and its started commands share:
+/// one allocation per connection.
+struct Shared {
+    jobs: TaskQueue<Job>,
+    /// Commands queued or started and not yet finished.
+    outstanding: AtomicUsize,
+    /// Notified whenever a command finishes (room in the queue).
+    finished: event_listener::Event,
+    /// The connection's channel name.
+    channel: Box<str>,
+}
+
 /// The session's end: queues commands for the worker.
 pub(crate) struct LayerQueue {
-    jobs: Arc<TaskQueue<Job>>,
-    /// Commands queued or started and not yet finished.
-    outstanding: Arc<AtomicUsize>,
-    /// Notified whenever a command finishes (room in the queue).
-    finished: Arc<event_listener::Event>,
+    shared: Arc<Shared>,
 }
 
 impl Drop for LayerQueue {
     /// The session is gone: the worker finishes what is queued and ends.
     fn drop(&mut self) {
-        self.jobs.close();
+        self.shared.jobs.close();
     }
 }
 
@@ -74,16 +82,17 @@ impl LayerQueue {
             _ => (None, None),
         };
         // Backpressure: wait for room, as a full bounded queue would.
-        while self.outstanding.load(Ordering::Acquire) >= MAX_OUTSTANDING {
-            let room = self.finished.listen();
-            if self.outstanding.load(Ordering::Acquire) < MAX_OUTSTANDING {
+        let shared = &*self.shared;
+        while shared.outstanding.load(Ordering::Acquire) >= MAX_OUTSTANDING {
+            let room = shared.finished.listen();
+            if shared.outstanding.load(Ordering::Acquire) < MAX_OUTSTANDING {
                 break;
             }
             room.await;
         }
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        shared.outstanding.fetch_add(1, Ordering::AcqRel);
         // Only this queue's own drop closes it: the push cannot fail here.
-        let queued = self.jobs.push(Job { command, reply });
+        let queued = shared.jobs.push(Job { command, reply });
         debug_assert!(queued, "the layer queue closed while its session submits");
         result
     }
@@ -94,24 +103,19 @@ pub(crate) fn layer_worker(
     layer: Arc<dyn ChannelLayer>,
     channel: &str,
 ) -> (LayerQueue, LayerWorker) {
-    let jobs = Arc::new(TaskQueue::default());
-    let outstanding = Arc::new(AtomicUsize::new(0));
-    let finished = Arc::new(event_listener::Event::new());
+    let shared = Arc::new(Shared {
+        jobs: TaskQueue::default(),
+        outstanding: AtomicUsize::new(0),
+        finished: event_listener::Event::new(),
+        channel: channel.into(),
+    });
     let worker = LayerWorker {
         layer,
-        channel: channel.into(),
-        jobs: Arc::clone(&jobs),
-        in_flight: FuturesUnordered::new(),
-        outstanding: Arc::clone(&outstanding),
-        finished: Arc::clone(&finished),
+        shared: Arc::clone(&shared),
+        in_flight: None,
         closed: false,
     };
-    let queue = LayerQueue {
-        jobs,
-        outstanding,
-        finished,
-    };
-    (queue, worker)
+    (LayerQueue { shared }, worker)
 }
 
 /// Runs until the queue is dropped and every started command finished.
@@ -122,11 +126,11 @@ pub(crate) fn layer_worker(
 /// queue — most messages need no layer work, and this poll runs for each.
 pub(crate) struct LayerWorker {
     layer: Arc<dyn ChannelLayer>,
-    channel: Arc<str>,
-    jobs: Arc<TaskQueue<Job>>,
-    in_flight: FuturesUnordered<BoxFuture<'static, ()>>,
-    outstanding: Arc<AtomicUsize>,
-    finished: Arc<event_listener::Event>,
+    shared: Arc<Shared>,
+    /// Commands started and still pending; made when one first pends and
+    /// dropped once all have finished, so that an idle connection keeps
+    /// none of its memory.
+    in_flight: Option<FuturesUnordered<BoxFuture<'static, ()>>>,
     closed: bool,
 }
 
@@ -135,27 +139,23 @@ impl Future for LayerWorker {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if this.outstanding.load(Ordering::Acquire) == 0 {
-            return if this.jobs.is_closed() {
+        if this.shared.outstanding.load(Ordering::Acquire) == 0 {
+            return if this.shared.jobs.is_closed() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
             };
         }
         loop {
-            while !this.closed && this.in_flight.len() < MAX_IN_FLIGHT {
-                match this.jobs.poll_pop(cx) {
+            while !this.closed && this.in_flight.as_ref().map_or(0, |f| f.len()) < MAX_IN_FLIGHT {
+                match this.shared.jobs.poll_pop(cx) {
                     Poll::Ready(Some(job)) => {
                         // Started here, in queue order, not whenever the
                         // set of futures gets to it.
-                        let mut started = perform(
-                            Arc::clone(&this.layer),
-                            Arc::clone(&this.channel),
-                            job,
-                            (Arc::clone(&this.outstanding), Arc::clone(&this.finished)),
-                        );
+                        let mut started =
+                            perform(Arc::clone(&this.layer), Arc::clone(&this.shared), job);
                         if started.as_mut().poll(cx).is_pending() {
-                            this.in_flight.push(started);
+                            this.in_flight.get_or_insert_default().push(started);
                         }
                     }
                     Poll::Ready(None) => this.closed = true,
@@ -163,10 +163,15 @@ impl Future for LayerWorker {
                 }
             }
             let mut finished = false;
-            while let Poll::Ready(Some(())) = this.in_flight.poll_next_unpin(cx) {
-                finished = true;
+            if let Some(in_flight) = &mut this.in_flight {
+                while let Poll::Ready(Some(())) = in_flight.poll_next_unpin(cx) {
+                    finished = true;
+                }
+                if in_flight.is_empty() {
+                    this.in_flight = None;
+                }
             }
-            if this.closed && this.in_flight.is_empty() {
+            if this.closed && this.in_flight.is_none() {
                 return Poll::Ready(());
             }
             // Finished commands free slots: take more jobs, else wait.
@@ -177,16 +182,12 @@ impl Future for LayerWorker {
     }
 }
 
-fn perform(
-    layer: Arc<dyn ChannelLayer>,
-    channel: Arc<str>,
-    job: Job,
-    (outstanding, finished): (Arc<AtomicUsize>, Arc<event_listener::Event>),
-) -> BoxFuture<'static, ()> {
+fn perform(layer: Arc<dyn ChannelLayer>, shared: Arc<Shared>, job: Job) -> BoxFuture<'static, ()> {
     Box::pin(async move {
+        let channel = &*shared.channel;
         let result = match &job.command {
-            LayerCommand::Join(groups) => layer.join_groups(&channel, groups).await,
-            LayerCommand::Leave(groups) => layer.leave_groups(&channel, groups).await,
+            LayerCommand::Join(groups) => layer.join_groups(channel, groups).await,
+            LayerCommand::Leave(groups) => layer.leave_groups(channel, groups).await,
             LayerCommand::GroupSend { group, message } => {
                 layer.group_send(group, Arc::clone(message)).await
             }
@@ -207,7 +208,7 @@ fn perform(
         if let Some(reply) = job.reply {
             let _ = reply.try_send(result);
         }
-        outstanding.fetch_sub(1, Ordering::AcqRel);
-        finished.notify(1);
+        shared.outstanding.fetch_sub(1, Ordering::AcqRel);
+        shared.finished.notify(1);
     })
 }

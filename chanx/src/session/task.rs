@@ -27,9 +27,11 @@ use futures_util::task::AtomicWaker;
 /// runtime.
 const ROUNDS: usize = 64;
 
-/// The session's handle for scheduling the other parts and the runtime.
+/// The session's handle for scheduling the other parts and the runtime;
+/// made first, then given to the [`ConnectionTask`], whose parts' wakers
+/// share its allocation.
 #[derive(Clone, Default)]
-pub(crate) struct Turn(Arc<AtomicBool>);
+pub(crate) struct Turn(Arc<Signals>);
 
 impl Turn {
     /// Lets the writer and the layer worker run (if they have work) before
@@ -40,12 +42,12 @@ impl Turn {
 
     /// Lets the runtime run other tasks before the session continues.
     pub(crate) async fn yield_now(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0.yield_requested.store(true, Ordering::Release);
         pending_once().await;
     }
 
     fn yield_requested(&self) -> bool {
-        self.0.swap(false, Ordering::AcqRel)
+        self.0.yield_requested.swap(false, Ordering::AcqRel)
     }
 }
 
@@ -71,6 +73,8 @@ struct Signals {
     task: AtomicWaker,
     /// The task is inside its poll: the loop will see a part's mark.
     polling: AtomicBool,
+    /// The session asked for a trip through the runtime.
+    yield_requested: AtomicBool,
 }
 
 /// One part's waker: marks the part and, when the task is not being
@@ -147,7 +151,6 @@ pub(crate) struct ConnectionTask<'a, S, W, L> {
     session: Part<'a, S>,
     writer: Part<'a, W>,
     layer: Part<'a, L>,
-    signals: Arc<Signals>,
     turn: Turn,
 }
 
@@ -163,12 +166,11 @@ where
         layer: Pin<&'a mut L>,
         turn: Turn,
     ) -> Self {
-        let signals = Arc::new(Signals::default());
+        let signals = &turn.0;
         ConnectionTask {
-            session: Part::new(session, &signals),
-            writer: Part::new(writer, &signals),
-            layer: Part::new(layer, &signals),
-            signals,
+            session: Part::new(session, signals),
+            writer: Part::new(writer, signals),
+            layer: Part::new(layer, signals),
             turn,
         }
     }
@@ -188,11 +190,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
         let this = self.get_mut();
-        this.signals.task.register(cx.waker());
-        this.signals.polling.store(true, Ordering::SeqCst);
+        this.turn.0.task.register(cx.waker());
+        this.turn.0.polling.store(true, Ordering::SeqCst);
         for _ in 0..ROUNDS {
             if this.session.poll_if_woken() {
-                this.signals.polling.store(false, Ordering::SeqCst);
+                this.turn.0.polling.store(false, Ordering::SeqCst);
                 return Poll::Ready(this.writer.done && this.layer.done);
             }
             // What the session just queued: the writer hears of it from its
@@ -206,15 +208,15 @@ where
             if !this.any_woken() {
                 // The parts wait for real events, wakers set. A part woken
                 // between its last poll and now is caught by this last look.
-                this.signals.polling.store(false, Ordering::SeqCst);
+                this.turn.0.polling.store(false, Ordering::SeqCst);
                 if !this.any_woken() {
                     return Poll::Pending;
                 }
-                this.signals.polling.store(true, Ordering::SeqCst);
+                this.turn.0.polling.store(true, Ordering::SeqCst);
             }
         }
         // Other tasks' turn; the marks stay for the next poll.
-        this.signals.polling.store(false, Ordering::SeqCst);
+        this.turn.0.polling.store(false, Ordering::SeqCst);
         cx.waker().wake_by_ref();
         Poll::Pending
     }

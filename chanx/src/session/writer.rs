@@ -12,24 +12,31 @@ use crate::ws::{BoxSocket, WsMessage};
 
 /// The pending close of a connection, read by the writer.
 #[derive(Default)]
-pub(super) struct CloseSlot {
+struct CloseSlot {
     frame: Option<(u16, String)>,
     discard_pending: bool,
 }
 
+/// What the session and the writer share: one allocation per connection.
+#[derive(Default)]
+struct Shared {
+    queue: TaskQueue<WsMessage>,
+    /// Data frames written so far.
+    written: AtomicUsize,
+    close: Mutex<CloseSlot>,
+}
+
 /// The session's handle on the writer.
 pub(crate) struct Link {
-    queue: Arc<TaskQueue<WsMessage>>,
-    written: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     reported: usize,
-    close: Arc<Mutex<CloseSlot>>,
 }
 
 impl Drop for Link {
     /// A session that ends without a close of its own (the peer closed, the
     /// transport failed) lets the writer drain, close and end.
     fn drop(&mut self) {
-        self.queue.close();
+        self.shared.queue.close();
     }
 }
 
@@ -37,39 +44,35 @@ impl Drop for Link {
 pub(crate) fn link(
     sink: futures_util::stream::SplitSink<BoxSocket, WsMessage>,
 ) -> (Link, impl std::future::Future<Output = ()>) {
-    let queue = Arc::new(TaskQueue::default());
-    let written = Arc::new(AtomicUsize::new(0));
-    let close = Arc::new(Mutex::new(CloseSlot::default()));
+    let shared = Arc::new(Shared::default());
     let link = Link {
-        queue: Arc::clone(&queue),
-        written: Arc::clone(&written),
+        shared: Arc::clone(&shared),
         reported: 0,
-        close: Arc::clone(&close),
     };
-    (link, write_loop(sink, queue, written, close))
+    (link, write_loop(sink, shared))
 }
 
 impl Link {
     pub(super) fn send(&self, message: WsMessage) -> bool {
-        self.queue.push(message)
+        self.shared.queue.push(message)
     }
 
     /// Queues the close frame behind the frames already queued, or ahead
     /// of them with `discard_pending` (the core's word, e.g. for a peer
     /// that does not read).
     pub(super) fn close(&self, code: u16, reason: &str, discard_pending: bool) {
-        let mut slot = self.close.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
         if slot.frame.is_none() {
             slot.frame = Some((code, reason.to_owned()));
             slot.discard_pending = discard_pending;
         }
         drop(slot);
-        self.queue.close();
+        self.shared.queue.close();
     }
 
     /// Frames written since the last call.
     pub(super) fn take_written(&mut self) -> usize {
-        let total = self.written.load(Ordering::Acquire);
+        let total = self.shared.written.load(Ordering::Acquire);
         let delta = total.wrapping_sub(self.reported);
         self.reported = total;
         delta
@@ -78,10 +81,13 @@ impl Link {
 
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<BoxSocket, WsMessage>,
-    queue: Arc<TaskQueue<WsMessage>>,
-    written: Arc<AtomicUsize>,
-    close: Arc<Mutex<CloseSlot>>,
+    shared: Arc<Shared>,
 ) {
+    let Shared {
+        queue,
+        written,
+        close,
+    } = &*shared;
     while let Some(message) = queue.pop().await {
         let is_data = matches!(message, WsMessage::Text(_) | WsMessage::Binary(_));
         let discard = close.lock().map(|s| s.discard_pending).unwrap_or(false);
