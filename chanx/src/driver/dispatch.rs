@@ -21,16 +21,43 @@ use crate::topic::{TopicCall, TopicRequestInfo};
 pub(super) type Core<C> = crate::session::Core<<C as Consumer>::Incoming, <C as Consumer>::Event>;
 
 /// Runs the handlers of everything delivered, one at a time, in order.
-pub(super) async fn dispatch<C: Consumer>(core: &mut Core<C>, consumer: &mut C) {
-    while let Some(delivery) = core.pending.pop_front() {
-        // Boxed: a handler's future is as large as its author made it, and
-        // the session's future (which every idle connection keeps) must
-        // not grow with it. One allocation per message, measured at under
-        // 1% of an echo's instructions.
-        let finished = Box::pin(handle(consumer, &mut Context::direct(core), delivery)).await;
-        finish(core, finished);
-        core.flush().await;
+///
+/// Not an `async fn`, and the handler made by [`next_handler`]: this
+/// future is part of the session's, which every idle connection keeps, and
+/// an async fn would keep its arguments twice, and a delivery taken here
+/// would be kept beside its handler.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice in its future"
+)]
+pub(super) fn dispatch<'a, C: Consumer>(
+    core: &'a mut Core<C>,
+    consumer: &'a mut C,
+) -> impl Future<Output = ()> + 'a {
+    async move {
+        // `let else`, not `while let`: its scrutinee would live (and
+        // borrow the core) until the end of the body.
+        loop {
+            let Some(handler) = next_handler(core, consumer) else {
+                break;
+            };
+            let finished = handler.await;
+            finish(core, finished);
+            core.flush().await;
+        }
     }
+}
+
+/// The handler of the next delivery, if any, boxed: a handler's future is
+/// as large as its author made it, and the session's future must not grow
+/// with it. One allocation per message.
+#[allow(clippy::type_complexity)]
+fn next_handler<'a, C: Consumer>(
+    core: &'a mut Core<C>,
+    consumer: &'a mut C,
+) -> Option<Pin<Box<impl Future<Output = Finished> + 'a>>> {
+    let delivery = core.pending.pop_front()?;
+    Some(Box::pin(handle(consumer, Context::direct(core), delivery)))
 }
 
 /// Tells the core a handler finished (completion and error frames).
@@ -54,9 +81,10 @@ pub(super) fn finish<M: MessageSet, E: MessageSet>(
 /// Runs the handler of one delivery, catching its errors and panics.
 async fn handle<C: Consumer>(
     consumer: &mut C,
-    ctx: &mut Context<'_, C>,
+    mut ctx: Context<'_, C>,
     delivery: Delivery<C::Incoming, C::Event>,
 ) -> Finished {
+    let ctx = &mut ctx;
     match delivery {
         Delivery::Message(message) => {
             let span = tracing::info_span!("message", message_id = %MessageId::new());
@@ -221,7 +249,7 @@ async fn run_remote<C: Consumer>(
     remote: Remote,
     delivery: Delivery<C::Incoming, C::Event>,
 ) -> Finished {
-    handle(&mut consumer, &mut Context::remote(&remote), delivery).await
+    handle(&mut consumer, Context::remote(&remote), delivery).await
 }
 
 /// A short random id per incoming message, formatted only when logged.

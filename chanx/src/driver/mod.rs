@@ -29,7 +29,7 @@ use futures_util::future::{Either, FutureExt};
 use futures_util::future::{Fuse, FusedFuture};
 use futures_util::stream::FusedStream;
 use futures_util::{StreamExt, future};
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use self::dispatch::{Concurrent, Core, Finished, dispatch, finish, report, run_caught};
 use self::timer::Timer;
@@ -116,14 +116,7 @@ pub(crate) fn run<C: Consumer>(
     });
     // `async move`, not `async fn`: see `session`.
     async move {
-        let registered = layer.new_channel().instrument(span.clone()).await;
-        let (channel, inbox) = match registered {
-            Ok((channel, inbox)) => (channel, Some(inbox)),
-            Err(error) => {
-                span.in_scope(|| tracing::error!(%error, "channel layer unavailable"));
-                (String::new(), None)
-            }
-        };
+        let (channel, inbox) = register(&*layer, &span).await;
         let (sink, stream) = socket.split();
         let (link, writer) = link(sink);
         let turn = Turn::default();
@@ -141,7 +134,7 @@ pub(crate) fn run<C: Consumer>(
             pending: VecDeque::new(),
         };
         let io = SessionIo {
-            stream,
+            stream: stream.fuse(),
             inbox,
             turn: turn.clone(),
         };
@@ -173,9 +166,26 @@ pub(crate) fn run<C: Consumer>(
     }
 }
 
+/// The connection's channel on the layer and its inbox; no inbox when the
+/// layer is unavailable (logged). A function of its own so that the
+/// layer's answer is not kept in the connection's future.
+async fn register(layer: &dyn ChannelLayer, span: &Span) -> (String, Option<Inbox>) {
+    match layer.new_channel().instrument(span.clone()).await {
+        Ok((channel, inbox)) => (channel, Some(inbox)),
+        Err(error) => {
+            span.in_scope(|| tracing::error!(%error, "channel layer unavailable"));
+            (String::new(), None)
+        }
+    }
+}
+
 /// The session's inputs besides the endpoint.
+///
+/// The session uses these fields where they are instead of binding them
+/// anew: a binding moved out of an upvalue takes a second slot in the
+/// future.
 struct SessionIo {
-    stream: futures_util::stream::SplitStream<BoxSocket>,
+    stream: futures_util::stream::Fuse<futures_util::stream::SplitStream<BoxSocket>>,
     /// `None` when the layer could not register the connection.
     inbox: Option<Inbox>,
     turn: Turn,
@@ -188,7 +198,7 @@ struct SessionIo {
 fn session<C: Consumer>(
     endpoint: Arc<EndpointCore<C>>,
     mut core: Core<C>,
-    io: SessionIo,
+    mut io: SessionIo,
     shutdown: ShutdownSignal,
 ) -> impl Future<Output = ()> {
     // An `async move` block rather than an `async fn`: an async fn keeps
@@ -196,12 +206,7 @@ fn session<C: Consumer>(
     // the body), and `core` is the largest (688 bytes each per connection,
     // `-Zprint-type-sizes`).
     async move {
-        let SessionIo {
-            stream,
-            inbox,
-            turn,
-        } = io;
-        let Some(mut inbox) = inbox else {
+        let Some(inbox) = io.inbox.as_mut() else {
             core.conn.handle_failure(Failure::LayerUnavailable);
             core.flush().await;
             return;
@@ -224,7 +229,6 @@ fn session<C: Consumer>(
             .map(|(limit, clone)| Concurrent::<C>::new(limit, clone));
         // Long-lived futures: re-creating them per message would register a
         // fresh waker with the channel and the timer on every iteration.
-        let mut stream = stream.fuse();
         let mut timer = Timer::default();
         let mut reads_paused = false;
         let mut iteration: u32 = 1;
@@ -255,12 +259,12 @@ fn session<C: Consumer>(
                 // The writer shares this task: let it write regularly even when
                 // input keeps arriving (`Core::flush` also hands it a turn
                 // whenever the core says the backlog is high).
-                turn.give().await;
+                io.turn.give().await;
             }
             if iteration.is_multiple_of(FAIR_EVERY) {
                 // Input that never runs dry must not starve the other
                 // connections (nor their inboxes) of this runtime thread.
-                turn.yield_now().await;
+                io.turn.yield_now().await;
             }
             iteration = iteration.wrapping_add(1);
             let wake = future::poll_fn(|cx| {
@@ -270,8 +274,8 @@ fn session<C: Consumer>(
                 // instructions per message under callgrind).
                 for turn in 0..SOURCES {
                     let polled = match iteration.wrapping_add(turn) % SOURCES {
-                        0 if read_socket && !stream.is_terminated() => {
-                            stream.poll_next_unpin(cx).map(Wake::Frame)
+                        0 if read_socket && !io.stream.is_terminated() => {
+                            io.stream.poll_next_unpin(cx).map(Wake::Frame)
                         }
                         1 if can_read && !inbox.is_terminated() => {
                             inbox.poll_next_unpin(cx).map(Wake::Layer)
@@ -331,7 +335,7 @@ fn session<C: Consumer>(
         // may hold locks it needs, and nothing polls them any more.
         drop(concurrent);
         Box::pin(close(&mut core, &mut consumer)).await;
-        drop(inbox);
+        drop(io.inbox);
     }
 }
 
@@ -424,7 +428,7 @@ async fn unsubscribe_all<C: Consumer>(core: &mut Core<C>) {
         };
         let call = crate::topic::TopicCall::on_endpoint(&mut ctx, kind, envelope, &params);
         let hook = mounted.on_unsubscribe(call);
-        run_caught(&tracing::Span::none(), "on_unsubscribe failed", hook).await;
+        run_caught(&Span::none(), "on_unsubscribe failed", hook).await;
     }
 }
 

@@ -71,9 +71,20 @@ impl Drop for LayerQueue {
 }
 
 impl LayerQueue {
-    /// Queues `command`; for a join or a leave, returns where its outcome
-    /// arrives.
-    pub(crate) async fn submit(&self, command: LayerCommand) -> Option<BatchOutcome> {
+    /// Queues `command` unless the queue is full, when it is handed back;
+    /// for a join or a leave, returns where its outcome arrives.
+    ///
+    /// Not async, so that the session's common path (there is room) adds
+    /// nothing to its future; [`submit`](Self::submit) waits.
+    pub(crate) fn try_submit(
+        &self,
+        command: LayerCommand,
+    ) -> Result<Option<BatchOutcome>, LayerCommand> {
+        // Only the session submits, and the worker only ever lowers the
+        // count: room seen here is room at the push.
+        if self.shared.outstanding.load(Ordering::Acquire) >= MAX_OUTSTANDING {
+            return Err(command);
+        }
         let (reply, result) = match command {
             LayerCommand::Join(_) | LayerCommand::Leave(_) => {
                 let (reply, result) = async_channel::bounded(1);
@@ -81,20 +92,27 @@ impl LayerQueue {
             }
             _ => (None, None),
         };
-        // Backpressure: wait for room, as a full bounded queue would.
-        let shared = &*self.shared;
-        while shared.outstanding.load(Ordering::Acquire) >= MAX_OUTSTANDING {
-            let room = shared.finished.listen();
-            if shared.outstanding.load(Ordering::Acquire) < MAX_OUTSTANDING {
-                break;
-            }
-            room.await;
-        }
-        shared.outstanding.fetch_add(1, Ordering::AcqRel);
+        self.shared.outstanding.fetch_add(1, Ordering::AcqRel);
         // Only this queue's own drop closes it: the push cannot fail here.
-        let queued = shared.jobs.push(Job { command, reply });
+        let queued = self.shared.jobs.push(Job { command, reply });
         debug_assert!(queued, "the layer queue closed while its session submits");
-        result
+        Ok(result)
+    }
+
+    /// Queues `command`, waiting for room as a full bounded queue would
+    /// (backpressure); for a join or a leave, returns where its outcome
+    /// arrives.
+    pub(crate) async fn submit(&self, mut command: LayerCommand) -> Option<BatchOutcome> {
+        loop {
+            match self.try_submit(command) {
+                Ok(settled) => return settled,
+                Err(full) => command = full,
+            }
+            let room = self.shared.finished.listen();
+            if self.shared.outstanding.load(Ordering::Acquire) >= MAX_OUTSTANDING {
+                room.await;
+            }
+        }
     }
 }
 

@@ -302,7 +302,13 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
             }
         }
         while let Some(command) = self.conn.poll_layer() {
-            if let Some(settled) = self.outlet.layer.submit(command).await {
+            let settled = match self.outlet.layer.try_submit(command) {
+                Ok(settled) => settled,
+                // The worker is far behind: wait for room. Boxed, so that
+                // this rare wait does not size the future of every flush.
+                Err(command) => Box::pin(self.outlet.layer.submit(command)).await,
+            };
+            if let Some(settled) = settled {
                 self.outlet.settled = Some(settled);
             }
         }

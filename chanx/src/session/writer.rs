@@ -79,44 +79,55 @@ impl Link {
     }
 }
 
-async fn write_loop(
+/// Not an `async fn`, which would keep its arguments twice in the future
+/// every idle connection holds; `loop` with `let else` rather than `while
+/// let`, whose scrutinee takes a slot of its own.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice in its future"
+)]
+fn write_loop(
     mut sink: futures_util::stream::SplitSink<BoxSocket, WsMessage>,
     shared: Arc<Shared>,
-) {
-    let Shared {
-        queue,
-        written,
-        close,
-    } = &*shared;
-    while let Some(message) = queue.pop().await {
-        let is_data = matches!(message, WsMessage::Text(_) | WsMessage::Binary(_));
-        let discard = close.lock().map(|s| s.discard_pending).unwrap_or(false);
-        if discard && is_data {
-            continue;
+) -> impl std::future::Future<Output = ()> {
+    async move {
+        loop {
+            let Some(message) = shared.queue.pop().await else {
+                break;
+            };
+            let is_data = matches!(message, WsMessage::Text(_) | WsMessage::Binary(_));
+            let discard = shared
+                .close
+                .lock()
+                .map(|s| s.discard_pending)
+                .unwrap_or(false);
+            if discard && is_data {
+                continue;
+            }
+            if let Err(error) = sink.feed(message).await {
+                // E.g. the peer's Close arrived: the transport refuses data but
+                // still owes the peer its Close reply, which closing flushes.
+                tracing::debug!(%error, "socket write failed");
+                shared.queue.close();
+                break;
+            }
+            if shared.queue.is_empty()
+                && let Err(error) = sink.flush().await
+            {
+                tracing::debug!(%error, "socket flush failed");
+                shared.queue.close();
+                break;
+            }
+            if is_data {
+                shared.written.fetch_add(1, Ordering::Release);
+            }
         }
-        if let Err(error) = sink.feed(message).await {
-            // E.g. the peer's Close arrived: the transport refuses data but
-            // still owes the peer its Close reply, which closing flushes.
-            tracing::debug!(%error, "socket write failed");
-            queue.close();
-            break;
+        let frame = shared.close.lock().ok().and_then(|mut s| s.frame.take());
+        if let Some((code, reason)) = frame {
+            let _ = sink.send(WsMessage::Close(Some((code, reason)))).await;
         }
-        if queue.is_empty()
-            && let Err(error) = sink.flush().await
-        {
-            tracing::debug!(%error, "socket flush failed");
-            queue.close();
-            break;
-        }
-        if is_data {
-            written.fetch_add(1, Ordering::Release);
-        }
+        // Always close, after a failed write too: RFC 6455 wants the peer's
+        // Close answered, and the transport may hold that answer unflushed.
+        let _ = sink.close().await;
     }
-    let frame = close.lock().ok().and_then(|mut s| s.frame.take());
-    if let Some((code, reason)) = frame {
-        let _ = sink.send(WsMessage::Close(Some((code, reason)))).await;
-    }
-    // Always close, after a failed write too: RFC 6455 wants the peer's
-    // Close answered, and the transport may hold that answer unflushed.
-    let _ = sink.close().await;
 }
