@@ -118,6 +118,7 @@ pub mod codec;
 mod connection;
 mod envelope;
 mod error;
+mod interned;
 mod limits;
 mod message;
 mod options;

@@ -20,7 +20,7 @@ use serde::ser::{
     SerializeTupleStruct, Serializer,
 };
 
-use crate::case::with_camelized;
+use crate::case::{with_camelized, with_camelized_field};
 
 /// Serializes `value` as compact JSON with camelized keys. `None` when the
 /// value has a shape this pass leaves to the `Value` path.
@@ -28,15 +28,16 @@ pub(crate) fn to_camel_string<T: Serialize + ?Sized>(
     value: &T,
 ) -> Option<serde_json::Result<String>> {
     let gave_up = Cell::new(false);
-    let mut out = Vec::with_capacity(128);
-    let written = value.serialize(Camel {
-        inner: &mut serde_json::Serializer::new(&mut out),
+    // Through `serde_json::to_string`, which knows its output is UTF-8
+    // without checking it again.
+    let written = serde_json::to_string(&Value {
+        value,
         gave_up: &gave_up,
     });
     if gave_up.get() {
         return None;
     }
-    Some(written.and_then(|()| into_string(out)))
+    Some(written)
 }
 
 /// Camelizes the keys of the JSON text `text`, compacting it.
@@ -86,6 +87,15 @@ struct KeyText<'a>(&'a str);
 impl Serialize for KeyText<'_> {
     fn serialize<S: Serializer>(&self, inner: S) -> Result<S::Ok, S::Error> {
         with_camelized(self.0, |key| inner.serialize_str(key))
+    }
+}
+
+/// A struct's field name, written camelized (remembered per thread).
+struct FieldName(&'static str);
+
+impl Serialize for FieldName {
+    fn serialize<S: Serializer>(&self, inner: S) -> Result<S::Ok, S::Error> {
+        with_camelized_field(self.0, |key| inner.serialize_str(key))
     }
 }
 
@@ -301,7 +311,7 @@ impl<C: SerializeMap> SerializeStruct for Each<'_, C> {
     ) -> Result<(), C::Error> {
         let gave_up = self.gave_up;
         self.inner
-            .serialize_entry(&KeyText(key), &Value { value, gave_up })
+            .serialize_entry(&FieldName(key), &Value { value, gave_up })
     }
 
     fn end(self) -> Result<C::Ok, C::Error> {

@@ -28,7 +28,7 @@ use serde::de::{
     Unexpected, VariantAccess, Visitor,
 };
 
-use crate::case::with_decamelized;
+use crate::case::{CamelizedFields, camelized_fields, with_decamelized};
 
 /// How a frame is read, shared by every wrapper of one decode.
 #[derive(Clone, Copy)]
@@ -56,11 +56,18 @@ impl<'s> Reading<'s> {
 pub(super) struct Strict<'s, D> {
     inner: D,
     reading: Reading<'s>,
+    /// The camelized fields of the struct whose object this reads, when
+    /// it reads a struct's object with `decamelize` on.
+    fields: Option<CamelizedFields>,
 }
 
 impl<'s, D> Strict<'s, D> {
     pub(super) fn new(inner: D, reading: Reading<'s>) -> Self {
-        Strict { inner, reading }
+        Strict {
+            inner,
+            reading,
+            fields: None,
+        }
     }
 }
 
@@ -79,6 +86,8 @@ struct Wrap<'s, V> {
     visitor: V,
     reading: Reading<'s>,
     array: ArrayIs,
+    /// The fields of the struct the visitor builds, if it builds one.
+    fields: &'static [&'static str],
 }
 
 impl<'s, V> Wrap<'s, V> {
@@ -87,6 +96,15 @@ impl<'s, V> Wrap<'s, V> {
             visitor,
             reading,
             array,
+            fields: &[],
+        }
+    }
+
+    /// A wrapped visitor that builds a struct with these fields.
+    fn for_struct(visitor: V, reading: Reading<'s>, fields: &'static [&'static str]) -> Self {
+        Wrap {
+            fields,
+            ..Wrap::new(visitor, reading, ArrayIs::Refused)
         }
     }
 }
@@ -174,7 +192,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<'_, D> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, D::Error> {
-        let wrapped = Wrap::new(visitor, self.reading, ArrayIs::Refused);
+        let wrapped = Wrap::for_struct(visitor, self.reading, fields);
         self.inner.deserialize_struct(name, fields, wrapped)
     }
 
@@ -238,7 +256,13 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
-        self.visitor.visit_map(Strict::new(map, self.reading))
+        let fields = (self.reading.decamelize && !self.fields.is_empty())
+            .then(|| camelized_fields(self.fields));
+        self.visitor.visit_map(Strict {
+            inner: map,
+            reading: self.reading,
+            fields,
+        })
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
@@ -264,6 +288,8 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'_, S> {
 /// key's own seed.
 struct KeySeed<S> {
     seed: S,
+    /// The camelized fields of the struct whose key this is, if any.
+    fields: Option<CamelizedFields>,
 }
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<S> {
@@ -282,6 +308,15 @@ impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for KeySeed<S> {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<S::Value, E> {
+        // Every key of every frame of a camelizing endpoint comes here.
+        // A struct's field camelized decamelizes to that field: found by
+        // comparing, not converting (see `camelized_fields`).
+        let field = self
+            .fields
+            .and_then(|fields| fields.iter().find(|(_, camelized)| **camelized == *key));
+        if let Some((field, _)) = field {
+            return self.seed.deserialize(field.into_deserializer());
+        }
         with_decamelized(key, |key| self.seed.deserialize(key.into_deserializer()))
     }
 }
@@ -310,7 +345,10 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Strict<'_, A> {
         seed: S,
     ) -> Result<Option<S::Value>, A::Error> {
         if self.reading.decamelize {
-            self.inner.next_key_seed(KeySeed { seed })
+            self.inner.next_key_seed(KeySeed {
+                seed,
+                fields: self.fields,
+            })
         } else {
             self.inner.next_key_seed(seed)
         }
@@ -399,7 +437,7 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Strict<'_, A> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, A::Error> {
-        let wrapped = Wrap::new(visitor, self.reading, ArrayIs::Refused);
+        let wrapped = Wrap::for_struct(visitor, self.reading, fields);
         self.inner.struct_variant(fields, wrapped)
     }
 }

@@ -1,0 +1,107 @@
+//! Values computed once from a `'static` source (a struct's field name,
+//! its list of fields) and kept for the life of the program, found again
+//! by the source's address.
+//!
+//! A camelizing endpoint converts the same field names on every frame;
+//! computing each conversion once and looking it up costs a few
+//! instructions instead (`examples/echo_cost.rs camel` under callgrind).
+//! A program has as many such sources as it has struct fields, so keeping
+//! every value forever (leaking it) is bounded; in exchange, lookups hand
+//! out plain `&'static` references: no reference count, no lock on the
+//! per-thread path.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+/// Slots of a per-thread cache.
+const SLOTS: usize = 64;
+
+/// What identifies a `'static` source: its address and length (a
+/// `'static` value never moves, and two sources at one address with one
+/// length are the same bytes).
+type Source = (usize, usize);
+
+/// The values of every source seen so far, shared by all threads.
+pub(crate) struct Registry<T: ?Sized + 'static>(Mutex<BTreeMap<Source, &'static T>>);
+
+impl<T: ?Sized + 'static> Registry<T> {
+    /// An empty registry, for a `static`.
+    pub(crate) const fn new() -> Self {
+        Registry(Mutex::new(BTreeMap::new()))
+    }
+
+    fn get_or_insert(&self, source: Source, compute: impl FnOnce() -> &'static T) -> &'static T {
+        let mut values = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        values.entry(source).or_insert_with(compute)
+    }
+}
+
+/// A thread's direct-mapped cache in front of a [`Registry`]: a slot
+/// wanted by two sources holds the last one asked for.
+pub(crate) struct ThreadCache<T: ?Sized + 'static>([Cell<Option<(Source, &'static T)>>; SLOTS]);
+
+impl<T: ?Sized + 'static> ThreadCache<T> {
+    /// An empty cache, for a `thread_local!`.
+    pub(crate) const fn new() -> Self {
+        ThreadCache([const { Cell::new(None) }; SLOTS])
+    }
+
+    /// The value for the source at `address` with `len`, from this cache,
+    /// else from `registry`, else computed by `compute` (once per program)
+    /// and leaked.
+    pub(crate) fn get(
+        &self,
+        address: usize,
+        len: usize,
+        registry: &Registry<T>,
+        compute: impl FnOnce() -> Box<T>,
+    ) -> &'static T {
+        let source = (address, len);
+        let slot = &self.0[(address >> 3) % SLOTS];
+        if let Some((cached, value)) = slot.get()
+            && cached == source
+        {
+            return value;
+        }
+        let value = registry.get_or_insert(source, || Box::leak(compute()));
+        slot.set(Some((source, value)));
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_is_computed_once_per_source_and_found_again() {
+        static REGISTRY: Registry<str> = Registry::new();
+        let cache = ThreadCache::new();
+        let computed = Cell::new(0);
+        let compute = |text: &str| {
+            computed.set(computed.get() + 1);
+            Box::<str>::from(text.to_uppercase())
+        };
+        static A: &str = "alpha";
+        static B: &str = "beta";
+        for _ in 0..3 {
+            assert_eq!(
+                cache.get(A.as_ptr() as usize, A.len(), &REGISTRY, || compute(A)),
+                "ALPHA"
+            );
+            assert_eq!(
+                cache.get(B.as_ptr() as usize, B.len(), &REGISTRY, || compute(B)),
+                "BETA"
+            );
+        }
+        assert_eq!(computed.get(), 2);
+        // Another thread's cache finds the registry's values.
+        let other = ThreadCache::new();
+        assert_eq!(
+            other.get(A.as_ptr() as usize, A.len(), &REGISTRY, || compute(A)),
+            "ALPHA"
+        );
+        assert_eq!(computed.get(), 2);
+    }
+}
