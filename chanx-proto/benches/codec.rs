@@ -53,12 +53,16 @@ fn protocol<M: MessageSet>(camelize: bool) -> Arc<Protocol<M, NoEvent>> {
         heartbeat: None,
         send_completion: false,
         camelize,
+        // Millions of frames at one fixed instant would overdraw any
+        // budget and pause the reading (`examples/echo_cost.rs` keeps it).
+        input_budget: None,
         ..Options::default()
     };
     Arc::new(Protocol::new(options).unwrap())
 }
 
-/// An open connection for user `pk` in group `room`, handshake drained.
+/// An open connection for user `pk` in group `room`, handshake and join
+/// drained.
 fn open<M: MessageSet>(
     protocol: &Arc<Protocol<M, NoEvent>>,
     channel: String,
@@ -75,6 +79,8 @@ fn open<M: MessageSet>(
     )
     .unwrap();
     while conn.poll_output().is_some() {}
+    // The join of its groups.
+    while conn.poll_layer().is_some() {}
     conn.handle_frames_written(usize::MAX);
     conn
 }
