@@ -358,18 +358,14 @@ impl GroupEnvelope {
             }
             return crate::codec::encode(&value, camelize);
         }
-        let (content, mine_key, current_key) = if camelize {
-            (self.camelized_content()?, "\"isMine\":", "\"isCurrent\":")
+        let content = if camelize {
+            self.camelized_content()?
         } else {
-            (self.content.get(), "\"is_mine\":", "\"is_current\":")
+            self.content.get()
         };
-        let flag = |b: bool| if b { "true" } else { "false" };
-        let members = format!(
-            "{mine_key}{},{current_key}{}}}",
-            flag(is_mine),
-            flag(is_current)
-        );
-        Ok(extend_object(content, &members))
+        let members = FLAG_MEMBERS[usize::from(camelize)][usize::from(is_mine)]
+            [usize::from(is_current)];
+        Ok(extend_object(content, members))
     }
 
     /// The content with camelized keys, made once for every camelizing
@@ -378,6 +374,32 @@ impl GroupEnvelope {
         camelized_once(&self.camelized, self.content.get())
     }
 }
+
+/// The members a receiver's frame ends with, by `[camelize][is_mine]
+/// [is_current]`: written out rather than formatted per receiver (a
+/// formatted string was one more allocation per delivery).
+const FLAG_MEMBERS: [[[&str; 2]; 2]; 2] = [
+    [
+        [
+            "\"is_mine\":false,\"is_current\":false}",
+            "\"is_mine\":false,\"is_current\":true}",
+        ],
+        [
+            "\"is_mine\":true,\"is_current\":false}",
+            "\"is_mine\":true,\"is_current\":true}",
+        ],
+    ],
+    [
+        [
+            "\"isMine\":false,\"isCurrent\":false}",
+            "\"isMine\":false,\"isCurrent\":true}",
+        ],
+        [
+            "\"isMine\":true,\"isCurrent\":false}",
+            "\"isMine\":true,\"isCurrent\":true}",
+        ],
+    ],
+];
 
 /// `text` with camelized keys, kept in `cache`: a message shared by many
 /// receivers is camelized once for all of them.
