@@ -363,8 +363,8 @@ impl GroupEnvelope {
         } else {
             self.content.get()
         };
-        let members = FLAG_MEMBERS[usize::from(camelize)][usize::from(is_mine)]
-            [usize::from(is_current)];
+        let members =
+            FLAG_MEMBERS[usize::from(camelize)][usize::from(is_mine)][usize::from(is_current)];
         Ok(extend_object(content, members))
     }
 
