@@ -8,7 +8,10 @@
 //! A program has as many such sources as it has struct fields, so keeping
 //! every value forever (leaking it) is bounded; in exchange, lookups hand
 //! out plain `&'static` references: no reference count, no lock on the
-//! per-thread path.
+//! per-thread path. (Two limits of keying by address: names leaked at run
+//! time, one per call, would grow the registry without bound, and a
+//! library unloaded with `dlclose` could let another name take an address
+//! again. serde's derived names are neither.)
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -21,6 +24,16 @@ const SLOTS: usize = 64;
 /// `'static` value never moves, and two sources at one address with one
 /// length are the same bytes).
 type Source = (usize, usize);
+
+/// A source's slot in a thread's cache: a multiplicative hash of its
+/// address and length, since a struct's field names are bytes apart in
+/// the binary (a slot from the address's low bits alone would send
+/// neighbours to one slot, and every frame to the shared registry).
+fn slot_of((address, len): Source) -> usize {
+    let mixed = (address as u64 ^ (len as u64).rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // The top bits, which the multiplication mixes best.
+    (mixed >> (64 - SLOTS.trailing_zeros())) as usize
+}
 
 /// The values of every source seen so far, shared by all threads.
 pub(crate) struct Registry<T: ?Sized + 'static>(Mutex<BTreeMap<Source, &'static T>>);
@@ -58,7 +71,7 @@ impl<T: ?Sized + 'static> ThreadCache<T> {
         compute: impl FnOnce() -> Box<T>,
     ) -> &'static T {
         let source = (address, len);
-        let slot = &self.0[(address >> 3) % SLOTS];
+        let slot = &self.0[slot_of(source)];
         if let Some((cached, value)) = slot.get()
             && cached == source
         {

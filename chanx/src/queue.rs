@@ -87,11 +87,21 @@ impl<T> TaskQueue<T> {
         Pushed::Queued
     }
 
-    /// Closes the queue and drops what it holds (the consumer is gone).
+    /// Closes the queue and drops what it holds (the consumer is gone),
+    /// its waker too: it would keep the consumer's task alive for as long
+    /// as a producer holds the queue.
     pub(crate) fn close_and_clear(&self) {
         let mut state = self.state();
         state.closed = true;
         state.items = VecDeque::new();
+        drop(state);
+        drop(self.consumer.take());
+    }
+
+    /// The next item if one is queued, without registering a waker (the
+    /// consumer's registered waker stays).
+    pub(crate) fn try_pop(&self) -> Option<T> {
+        self.state().items.pop_front()
     }
 
     /// Whether nothing is queued.
@@ -195,5 +205,36 @@ mod tests {
         queue.close_and_clear();
         assert!(queue.is_empty());
         assert_eq!(queue.push_within(4, 2), Pushed::Closed);
+    }
+
+    #[test]
+    fn try_pop_keeps_the_consumers_waker_and_clearing_drops_it() {
+        let queue = TaskQueue::default();
+        let wakes = Arc::new(CountingWaker::default());
+        let waker = Waker::from(Arc::clone(&wakes));
+        assert_eq!(
+            queue.poll_pop(&mut Context::from_waker(&waker)),
+            Poll::Pending
+        );
+        assert_eq!(queue.try_pop(), None);
+        assert!(queue.push(1));
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "still the consumer's waker"
+        );
+        assert_eq!(queue.try_pop(), Some(1));
+        // The wake-up took the waker: register it again.
+        assert_eq!(
+            queue.poll_pop(&mut Context::from_waker(&waker)),
+            Poll::Pending
+        );
+        let before = Arc::strong_count(&wakes);
+        queue.close_and_clear();
+        assert_eq!(
+            Arc::strong_count(&wakes),
+            before - 1,
+            "the waker is dropped"
+        );
     }
 }

@@ -255,9 +255,10 @@ const TRANSPORT_HEADERS: [http::HeaderName; 5] = [
 /// long as the connection, and would keep that whole buffer alive for a
 /// few hundred bytes of headers (measured with heaptrack: 8.2 KB of 23 KB
 /// per idle connection on axum). The WebSocket handshake's own headers
-/// ([`TRANSPORT_HEADERS`]) are left out, and the map is no larger than
-/// what it holds: a `HeaderMap` entry is about 100 bytes, and a map sized
-/// for a browser's dozen headers was 1.3 KB per connection (heaptrack).
+/// ([`TRANSPORT_HEADERS`]) are left out, and the map is sized for what it
+/// holds (`HeaderMap` rounds up, keeping room for a quarter more): an
+/// entry is about 100 bytes, and a map sized for a browser's dozen headers
+/// was 1.3 KB per connection (heaptrack).
 fn detached(headers: HeaderMap) -> HeaderMap {
     let kept = |name: &http::HeaderName| !TRANSPORT_HEADERS.contains(name);
     let mut own = HeaderMap::with_capacity(headers.keys().filter(|name| kept(name)).count());

@@ -59,7 +59,9 @@ impl Inbox {
         }
     }
 
-    /// The next message; `None` once the layer dropped the channel.
+    /// The next message; `None` once the layer dropped the channel. One
+    /// reader at a time (an inbox belongs to one connection): of two tasks
+    /// waiting at once, only the last to wait is woken.
     pub async fn recv(&self) -> Option<Arc<LayerMessage>> {
         std::future::poll_fn(|cx| self.receiver.poll_recv(cx)).await
     }

@@ -30,7 +30,7 @@ pub struct MessageSender {
     capacity: usize,
 }
 
-/// The reading end of one channel's inbox; give it to
+/// The reading end of one channel's inbox, for one reader; give it to
 /// [`Inbox::new`](super::Inbox::new). Dropping it drops the messages it
 /// holds, and senders then fail.
 #[derive(Debug)]
@@ -86,17 +86,15 @@ impl Drop for MessageSender {
 }
 
 impl InboxReceiver {
-    /// The next message if one is waiting.
+    /// The next message if one is waiting (`None` whether the inbox is
+    /// empty or ended).
     pub fn try_recv(&self) -> Option<Arc<LayerMessage>> {
-        let waker = std::task::Waker::noop();
-        match self.shared.queue.poll_pop(&mut Context::from_waker(waker)) {
-            Poll::Ready(message) => message,
-            Poll::Pending => None,
-        }
+        self.shared.queue.try_pop()
     }
 
     /// The next message; `None` once every sender is gone and the inbox is
-    /// drained.
+    /// drained. One reader at a time: only the waker of the last poll that
+    /// found the inbox empty is woken.
     pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Arc<LayerMessage>>> {
         self.shared.queue.poll_pop(cx)
     }
