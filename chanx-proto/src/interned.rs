@@ -20,6 +20,9 @@ use std::sync::{Mutex, PoisonError};
 /// Slots of a per-thread cache.
 const SLOTS: usize = 64;
 
+/// Slots looked at for one source, from its own.
+const PROBES: usize = 4;
+
 /// What identifies a `'static` source: its address and length (a
 /// `'static` value never moves, and two sources at one address with one
 /// length are the same bytes).
@@ -29,10 +32,11 @@ type Source = (usize, usize);
 /// address and length, since a struct's field names are bytes apart in
 /// the binary (a slot from the address's low bits alone would send
 /// neighbours to one slot, and every frame to the shared registry).
+#[inline]
 fn slot_of((address, len): Source) -> usize {
-    let mixed = (address as u64 ^ (len as u64).rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    // The top bits, which the multiplication mixes best.
-    (mixed >> (64 - SLOTS.trailing_zeros())) as usize
+    let mixed = (address ^ len.rotate_left(16)).wrapping_mul(0x9E37_79B9);
+    // The top bits of the low word, which the multiplication mixes best.
+    (mixed >> (32 - SLOTS.trailing_zeros())) % SLOTS
 }
 
 /// The values of every source seen so far, shared by all threads.
@@ -50,8 +54,9 @@ impl<T: ?Sized + 'static> Registry<T> {
     }
 }
 
-/// A thread's direct-mapped cache in front of a [`Registry`]: a slot
-/// wanted by two sources holds the last one asked for.
+/// A thread's cache in front of a [`Registry`], open addressing over a
+/// fixed table: when the few slots a source may take are all held by
+/// others, the last source asked for takes its own slot.
 pub(crate) struct ThreadCache<T: ?Sized + 'static>([Cell<Option<(Source, &'static T)>>; SLOTS]);
 
 impl<T: ?Sized + 'static> ThreadCache<T> {
@@ -62,7 +67,9 @@ impl<T: ?Sized + 'static> ThreadCache<T> {
 
     /// The value for the source at `address` with `len`, from this cache,
     /// else from `registry`, else computed by `compute` (once per program)
-    /// and leaked.
+    /// and leaked. Inlined up to the first slot's check: this runs for
+    /// every field of every camelized frame.
+    #[inline]
     pub(crate) fn get(
         &self,
         address: usize,
@@ -71,13 +78,48 @@ impl<T: ?Sized + 'static> ThreadCache<T> {
         compute: impl FnOnce() -> Box<T>,
     ) -> &'static T {
         let source = (address, len);
-        let slot = &self.0[slot_of(source)];
-        if let Some((cached, value)) = slot.get()
+        let start = slot_of(source);
+        if let Some((cached, value)) = self.0[start].get()
             && cached == source
         {
             return value;
         }
+        self.probe(source, start, registry, compute)
+    }
+
+    /// The rest of [`get`](Self::get): linear probing over a few slots (a
+    /// program's hot names are a few dozen, and two of them sharing one
+    /// slot would otherwise both go to the registry's lock on every
+    /// frame), then the registry.
+    #[cold]
+    fn probe(
+        &self,
+        source: Source,
+        start: usize,
+        registry: &Registry<T>,
+        compute: impl FnOnce() -> Box<T>,
+    ) -> &'static T {
+        let mut free = None;
+        for probe in 1..PROBES {
+            let slot = &self.0[(start + probe) % SLOTS];
+            match slot.get() {
+                Some((cached, value)) if cached == source => return value,
+                Some(_) => {}
+                None => {
+                    free = Some(slot);
+                    break;
+                }
+            }
+        }
         let value = registry.get_or_insert(source, || Box::leak(compute()));
+        // The first slot if it is free, else a free one nearby, else the
+        // first anyway.
+        let first = &self.0[start];
+        let slot = if first.get().is_none() {
+            first
+        } else {
+            free.unwrap_or(first)
+        };
         slot.set(Some((source, value)));
         value
     }
@@ -116,5 +158,22 @@ mod tests {
             "ALPHA"
         );
         assert_eq!(computed.get(), 2);
+    }
+
+    #[test]
+    fn more_sources_than_slots_all_answer_right() {
+        static REGISTRY: Registry<str> = Registry::new();
+        let cache = ThreadCache::new();
+        let names: Vec<&'static str> = (0..5 * SLOTS)
+            .map(|i| &*Box::leak(format!("field_{i}").into_boxed_str()))
+            .collect();
+        for _ in 0..2 {
+            for name in &names {
+                let value = cache.get(name.as_ptr() as usize, name.len(), &REGISTRY, || {
+                    Box::from(name.to_uppercase())
+                });
+                assert_eq!(value, name.to_uppercase());
+            }
+        }
     }
 }
