@@ -24,6 +24,10 @@
 //! # }
 //! ```
 
+mod websocket;
+
+pub use websocket::{UpgradeRejection, WebSocketUpgrade};
+
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::Arc;
