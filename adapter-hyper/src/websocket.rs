@@ -111,10 +111,27 @@ impl WebSocketUpgrade {
     /// Checks an HTTP/1.1 WebSocket upgrade request and takes its upgrade
     /// from the request (hyper leaves it in the request's extensions).
     pub fn from_request<B>(request: &mut Request<B>) -> Result<Self, UpgradeRejection> {
-        if request.method() != Method::GET {
+        let on_upgrade = request.extensions_mut().remove::<OnUpgrade>();
+        Self::from_parts(
+            request.method(),
+            request.version(),
+            request.headers(),
+            on_upgrade,
+        )
+    }
+
+    /// [`from_request`](Self::from_request) for a framework that hands out
+    /// the request's parts and lets its upgrade be taken earlier (see
+    /// `chanx_warp::serve`).
+    pub fn from_parts(
+        method: &Method,
+        version: Version,
+        headers: &HeaderMap,
+        on_upgrade: Option<OnUpgrade>,
+    ) -> Result<Self, UpgradeRejection> {
+        if method != Method::GET {
             return Err(UpgradeRejection::MethodNotGet);
         }
-        let headers = request.headers();
         if !header_contains(headers, header::CONNECTION, b"upgrade") {
             return Err(UpgradeRejection::ConnectionHeader);
         }
@@ -128,13 +145,10 @@ impl WebSocketUpgrade {
         if !header_is(headers, header::SEC_WEBSOCKET_VERSION, b"13") {
             return Err(UpgradeRejection::VersionHeader);
         }
-        if request.version() > Version::HTTP_11 {
+        if version > Version::HTTP_11 {
             return Err(UpgradeRejection::NotUpgradable);
         }
-        let on_upgrade = request
-            .extensions_mut()
-            .remove::<OnUpgrade>()
-            .ok_or(UpgradeRejection::NotUpgradable)?;
+        let on_upgrade = on_upgrade.ok_or(UpgradeRejection::NotUpgradable)?;
         // Base64, always a valid header value.
         let accept = HeaderValue::try_from(accept).map_err(|_| UpgradeRejection::KeyMissing)?;
         Ok(WebSocketUpgrade { accept, on_upgrade })
@@ -216,7 +230,8 @@ mod tests {
 
     #[test]
     fn each_missing_piece_is_refused_with_axums_answer() {
-        let cases: [(fn(&mut Request<()>), UpgradeRejection, u16); 5] = [
+        type Case = (fn(&mut Request<()>), UpgradeRejection, u16);
+        let cases: [Case; 5] = [
             (
                 |r| *r.method_mut() = Method::POST,
                 UpgradeRejection::MethodNotGet,

@@ -75,12 +75,18 @@
 //! its own marker private); use [`peer_addr`], which works under both.
 //! With `warp::serve`, use [`listener`] at least (`TCP_NODELAY`).
 //!
-//! Limits: warp 0.4's `Ws` builder sets the message and frame limits (the
-//! same as every adapter, [`chanx::ws::transport_limit`]) but not the read
-//! and write buffer sizes, so warp connections keep tungstenite's default
-//! buffers (128 KiB read) where axum and async-std use 4 KiB.
+//! Under [`serve`], the WebSocket upgrade is done on hyper directly
+//! ([`chanx_hyper::WebSocketUpgrade`]) with chanx's buffers (4 KiB read);
+//! under `warp::serve` it goes through warp's `Ws`, whose builder sets the
+//! message and frame limits (the same as every adapter,
+//! [`chanx::ws::transport_limit`]) but not the buffer sizes, so those
+//! connections keep tungstenite's default buffers (128 KiB read, about
+//! 137 KB per idle connection against 10 KB). Under [`serve`], a
+//! `warp::ws()` route of your own placed before [`websockets`] finds no
+//! upgrade to take: serve such routes with `warp::serve`.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chanx::ws::{self, SocketError, Utf8Bytes, WsMessage};
 use chanx::{BoxSocket, Server, docs};
@@ -96,7 +102,34 @@ use warp::{Filter, Rejection};
 /// path no endpoint serves answers 404); other requests are not matched,
 /// so put this filter first and the HTTP routes after it with `.or(...)`.
 pub fn websockets(server: Server) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    wants_websocket()
+    let on_hyper = {
+        let server = server.clone();
+        wants_websocket()
+            // Not found rather than warp's missing-extension error (a
+            // 500), so that under `warp::serve` a bad handshake still gets
+            // `warp::ws()`'s answer from the filter below.
+            .and(
+                warp::ext::optional::<TakenUpgrade>().and_then(|taken: Option<TakenUpgrade>| {
+                    future::ready(taken.ok_or_else(warp::reject::not_found))
+                }),
+            )
+            .and(warp::method())
+            .and(warp::path::full())
+            .and(raw_query())
+            .and(warp::header::headers_cloned())
+            .and(peer_addr())
+            .map(
+                move |taken: TakenUpgrade,
+                      method: Method,
+                      path: FullPath,
+                      query: Option<String>,
+                      headers: HeaderMap,
+                      peer| {
+                    upgrade_on_hyper(&server, taken, &method, path.as_str(), query, headers, peer)
+                },
+            )
+    };
+    let through_warp = wants_websocket()
         .and(warp::path::full())
         .and(raw_query())
         .and(warp::header::headers_cloned())
@@ -106,7 +139,56 @@ pub fn websockets(server: Server) -> impl Filter<Extract = (Response,), Error = 
             move |path: FullPath, query: Option<String>, headers: HeaderMap, peer, ws: Ws| {
                 upgrade(&server, path.as_str(), query, headers, peer, ws)
             },
-        )
+        );
+    on_hyper.or(through_warp).unify()
+}
+
+/// A request's hyper upgrade, which [`serve`] moves out of the request's
+/// extensions (warp's filters see extensions only as clones) for
+/// [`websockets`] to take.
+#[derive(Clone)]
+struct TakenUpgrade(Arc<Mutex<Option<hyper::upgrade::OnUpgrade>>>);
+
+/// An upgrade done on hyper: chanx's buffers, no warp `WebSocket`.
+fn upgrade_on_hyper(
+    server: &Server,
+    taken: TakenUpgrade,
+    method: &Method,
+    path: &str,
+    query: Option<String>,
+    headers: HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Response {
+    let on_upgrade = taken
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    // Under `serve`, HTTP/1.1 only.
+    let ws = chanx_hyper::WebSocketUpgrade::from_parts(
+        method,
+        warp::http::Version::HTTP_11,
+        &headers,
+        on_upgrade,
+    );
+    let upgrade = match server.prepare(path, query.as_deref(), headers, peer) {
+        Ok(upgrade) => upgrade,
+        Err(refusal) => {
+            tracing::info!(%path, status = refusal.status(), reason = %refusal, "WebSocket upgrade refused");
+            return refusal.to_response().into_response();
+        }
+    };
+    match ws {
+        Ok(ws) => {
+            let response = ws.response();
+            ws.spawn(upgrade);
+            response
+        }
+        Err(rejection) => {
+            tracing::debug!(%rejection, "websocket upgrade failed");
+            rejection.to_response()
+        }
+    }
 }
 
 /// Serves `GET /playground/websocket/`, `GET /playground/websocket-info/`
@@ -161,7 +243,9 @@ pub use chanx_hyper::ServeLimits;
 /// WebSockets with the server's [`Shutdown`](chanx::Shutdown) before (the
 /// future passed here usually awaits
 /// [`graceful`](chanx::Shutdown::graceful)). Unmatched requests get
-/// warp's rejection replies, as with `warp::serve`.
+/// warp's rejection replies, as with `warp::serve`. WebSocket upgrades are
+/// handed to [`websockets`], which does them on hyper with chanx's buffers
+/// (see the crate docs).
 pub async fn serve<F>(
     listener: tokio::net::TcpListener,
     filter: F,
@@ -175,7 +259,11 @@ pub async fn serve<F>(
     chanx_hyper::serve(listener, limits, shutdown, |peer| {
         let service = service.clone();
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(PeerAddr(peer));
+            let extensions = request.extensions_mut();
+            extensions.insert(PeerAddr(peer));
+            if let Some(upgrade) = extensions.remove::<hyper::upgrade::OnUpgrade>() {
+                extensions.insert(TakenUpgrade(Arc::new(Mutex::new(Some(upgrade)))));
+            }
             let mut service = service.clone();
             tower_service::Service::call(&mut service, request)
         })
