@@ -3,10 +3,12 @@
 //!
 //! The adapter only translates: the upgrade request becomes a
 //! [`chanx::Handshake`] (via [`Server::prepare`], which resolves the route
-//! and checks the origin), and axum's WebSocket becomes a
-//! [`chanx::BoxSocket`]; frames pass through without copies (axum's and
-//! tungstenite's buffers are the same `Bytes`) and transport errors are
-//! classified by type. Buffer sizes are chanx's for many small
+//! and checks the origin), and the upgrade is done on hyper
+//! ([`chanx_hyper::WebSocketUpgrade`], axum's checks and answers; HTTP/2
+//! upgrades go through axum's `WebSocketUpgrade`): the connection is a
+//! tokio-tungstenite stream as a [`chanx::BoxSocket`], without axum's
+//! `WebSocket` and its task (about 1 KB per idle connection); frames pass
+//! through without copies and transport errors are classified by type. Buffer sizes are chanx's for many small
 //! connections ([`chanx::ws::READ_BUFFER_SIZE`], 4 KiB, where tungstenite's
 //! default is 128 KiB); what waits to be written is bounded by the core
 //! (frames and bytes, close 4008).

@@ -3,7 +3,8 @@
 //! that `axum::serve` and `warp::serve` do not set: a deadline for the
 //! request head, a cap on connections that have not finished their
 //! request, `TCP_NODELAY`, no busy loop when accepting fails, and a
-//! shutdown that ends.
+//! shutdown that ends; and their WebSocket upgrade on hyper
+//! ([`WebSocketUpgrade`]).
 //!
 //! Frameworks plug in a hyper service per connection; most users call
 //! their adapter's `serve` instead.
