@@ -198,17 +198,7 @@ pub async fn upgrade(server: Server, mut request: Request) -> Response {
         Ok(upgrade) => upgrade,
         Err(refused) => return refused,
     };
-    match ws {
-        Ok(ws) => {
-            let response = ws.response();
-            ws.spawn(upgrade);
-            response
-        }
-        Err(rejection) => {
-            tracing::debug!(%rejection, "websocket upgrade failed");
-            rejection.to_response()
-        }
-    }
+    chanx_hyper::WebSocketUpgrade::answer(ws, upgrade)
 }
 
 /// The upgrade [`Server::prepare`] gives the request, or its refusal

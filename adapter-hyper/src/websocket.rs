@@ -91,14 +91,7 @@ impl UpgradeRejection {
 ///     Ok(upgrade) => upgrade,
 ///     Err(refusal) => return refusal.to_response().map(|body| body.to_string()),
 /// };
-/// match ws {
-///     Ok(ws) => {
-///         let response = ws.response();
-///         ws.spawn(upgrade);
-///         response
-///     }
-///     Err(rejection) => rejection.to_response(),
-/// }
+/// chanx_hyper::WebSocketUpgrade::answer(ws, upgrade)
 /// # }
 /// ```
 #[derive(Debug)]
@@ -163,6 +156,26 @@ impl WebSocketUpgrade {
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, self.accept.clone());
         response
+    }
+
+    /// The answer to a checked request: the `101` with the connection
+    /// served by `upgrade` (see [`spawn`](Self::spawn)), or the rejection's
+    /// answer, logged at debug level.
+    pub fn answer<B: Default + From<&'static str>>(
+        checked: Result<Self, UpgradeRejection>,
+        upgrade: chanx::Upgrade,
+    ) -> Response<B> {
+        match checked {
+            Ok(ws) => {
+                let response = ws.response();
+                ws.spawn(upgrade);
+                response
+            }
+            Err(rejection) => {
+                tracing::debug!(%rejection, "websocket upgrade failed");
+                rejection.to_response()
+            }
+        }
     }
 
     /// Serves `upgrade` on the connection once hyper hands it over (after

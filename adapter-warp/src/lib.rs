@@ -178,17 +178,7 @@ fn upgrade_on_hyper(
             return refusal.to_response().into_response();
         }
     };
-    match ws {
-        Ok(ws) => {
-            let response = ws.response();
-            ws.spawn(upgrade);
-            response
-        }
-        Err(rejection) => {
-            tracing::debug!(%rejection, "websocket upgrade failed");
-            rejection.to_response()
-        }
-    }
+    chanx_hyper::WebSocketUpgrade::answer(ws, upgrade)
 }
 
 /// Serves `GET /playground/websocket/`, `GET /playground/websocket-info/`
