@@ -4,14 +4,14 @@
 //! The adapter only translates: the upgrade request becomes a
 //! [`chanx::Handshake`] (via [`Server::prepare`], which resolves the route
 //! and checks the origin), and the upgrade is done on hyper
-//! ([`chanx_hyper::WebSocketUpgrade`], axum's checks and answers; HTTP/2
-//! upgrades go through axum's `WebSocketUpgrade`): the connection is a
-//! tokio-tungstenite stream as a [`chanx::BoxSocket`], without axum's
-//! `WebSocket` and its task (about 1 KB per idle connection); frames pass
-//! through without copies and transport errors are classified by type. Buffer sizes are chanx's for many small
-//! connections ([`chanx::ws::READ_BUFFER_SIZE`], 4 KiB, where tungstenite's
-//! default is 128 KiB); what waits to be written is bounded by the core
-//! (frames and bytes, close 4008).
+//! ([`chanx_hyper::WebSocketUpgrade`], axum's checks and answers; see
+//! [`upgrade`] for HTTP/2): the connection is a tokio-tungstenite stream
+//! as a [`chanx::BoxSocket`], without axum's `WebSocket` and its task
+//! (about 1 KB per idle connection); frames pass through without copies
+//! and transport errors are classified by type. Buffer sizes are chanx's
+//! for many small connections ([`chanx::ws::READ_BUFFER_SIZE`], 4 KiB,
+//! where tungstenite's default is 128 KiB); what waits to be written is
+//! bounded by the core (frames and bytes, close 4008).
 //!
 //! Serve with [`serve`]: unlike `axum::serve` it bounds the time a client
 //! may take to send its request head (a slowloris client is dropped), caps
@@ -188,7 +188,9 @@ fn is_websocket_upgrade(request: &Request) -> bool {
 /// axum's, about 1 KB less per connection than axum's `on_upgrade` task
 /// and `WebSocket`, and no conversion of each message); an HTTP/2 one
 /// (RFC 8441, where the server enables it) goes through axum's
-/// `WebSocketUpgrade`.
+/// `WebSocketUpgrade`. [`RouterExt::chanx`] sends only requests with
+/// `Upgrade: websocket` here, which HTTP/2 ones do not carry: call
+/// `upgrade` from a route of your own for those.
 pub async fn upgrade(server: Server, mut request: Request) -> Response {
     if request.version() > axum::http::Version::HTTP_11 {
         return upgrade_with_axum(server, request).await;

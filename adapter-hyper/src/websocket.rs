@@ -134,10 +134,10 @@ impl WebSocketUpgrade {
         let key = headers
             .get(header::SEC_WEBSOCKET_KEY)
             .ok_or(UpgradeRejection::KeyMissing)?;
-        let accept = derive_accept_key(key.as_bytes());
         if !header_is(headers, header::SEC_WEBSOCKET_VERSION, b"13") {
             return Err(UpgradeRejection::VersionHeader);
         }
+        let accept = derive_accept_key(key.as_bytes());
         if version > Version::HTTP_11 {
             return Err(UpgradeRejection::NotUpgradable);
         }
@@ -172,7 +172,7 @@ impl WebSocketUpgrade {
                 response
             }
             Err(rejection) => {
-                tracing::debug!(%rejection, "websocket upgrade failed");
+                tracing::debug!(%rejection, "websocket handshake refused");
                 rejection.to_response()
             }
         }
@@ -186,7 +186,7 @@ impl WebSocketUpgrade {
             let upgraded = match on_upgrade.await {
                 Ok(upgraded) => upgraded,
                 Err(error) => {
-                    tracing::debug!(%error, "websocket upgrade failed");
+                    tracing::debug!(%error, "connection not handed over after the 101");
                     return;
                 }
             };
@@ -288,6 +288,30 @@ mod tests {
             assert_eq!(response.status().as_u16(), status);
             assert_eq!(response.body(), &rejection.to_string());
         }
+    }
+
+    #[test]
+    fn the_answer_is_rfc_6455s() {
+        let request = request();
+        // A handle that never resolves: enough for the answer.
+        let on_upgrade = hyper::upgrade::on(Request::new(()));
+        let ws = WebSocketUpgrade::from_parts(
+            request.method(),
+            request.version(),
+            request.headers(),
+            Some(on_upgrade),
+        )
+        .expect("a valid handshake");
+        let response: Response<String> = ws.response();
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        let headers = response.headers();
+        // The example of RFC 6455, section 1.3.
+        assert_eq!(
+            headers[header::SEC_WEBSOCKET_ACCEPT],
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        assert_eq!(headers[header::UPGRADE], "websocket");
+        assert_eq!(headers[header::CONNECTION], "upgrade");
     }
 
     #[test]

@@ -75,24 +75,21 @@
 //! its own marker private); use [`peer_addr`], which works under both.
 //! With `warp::serve`, use [`listener`] at least (`TCP_NODELAY`).
 //!
-//! Under [`serve`], the WebSocket upgrade is done on hyper directly
-//! ([`chanx_hyper::WebSocketUpgrade`]) with chanx's buffers (4 KiB read);
-//! under `warp::serve` it goes through warp's `Ws`, whose builder sets the
-//! message and frame limits (the same as every adapter,
-//! [`chanx::ws::transport_limit`]) but not the buffer sizes, so those
-//! connections keep tungstenite's default buffers (128 KiB read, about
-//! 137 KB per idle connection against 10 KB). Under [`serve`], a
-//! `warp::ws()` route of your own placed before [`websockets`] finds no
-//! upgrade to take: serve such routes with `warp::serve`.
+//! The WebSocket upgrade is done on hyper directly
+//! ([`chanx_hyper::WebSocketUpgrade`], axum's checks and answers) with
+//! chanx's buffers (4 KiB read), under [`serve`] as under `warp::serve`:
+//! warp's `Ws` builder cannot set buffer sizes, and its connections kept
+//! tungstenite's default 128 KiB read buffer (about 137 KB per idle
+//! connection against 9 KB). [`into_socket`] still turns a warp
+//! `WebSocket` into a chanx socket for those who upgrade with warp.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
 
-use chanx::ws::{self, SocketError, Utf8Bytes, WsMessage};
+use chanx::ws::{SocketError, Utf8Bytes, WsMessage};
 use chanx::{BoxSocket, Server, docs};
 use futures_util::{SinkExt, StreamExt, future};
 use warp::filters::path::FullPath;
-use warp::filters::ws::{Message, WebSocket, Ws};
+use warp::filters::ws::{Message, WebSocket};
 use warp::http::{HeaderMap, Method, StatusCode};
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
@@ -102,83 +99,28 @@ use warp::{Filter, Rejection};
 /// path no endpoint serves answers 404); other requests are not matched,
 /// so put this filter first and the HTTP routes after it with `.or(...)`.
 pub fn websockets(server: Server) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let on_hyper = {
-        let server = server.clone();
-        wants_websocket()
-            // Not found rather than warp's missing-extension error (a
-            // 500), so that under `warp::serve` a bad handshake still gets
-            // `warp::ws()`'s answer from the filter below.
-            .and(
-                warp::ext::optional::<TakenUpgrade>().and_then(|taken: Option<TakenUpgrade>| {
-                    future::ready(taken.ok_or_else(warp::reject::not_found))
-                }),
-            )
-            .and(warp::method())
-            .and(warp::path::full())
-            .and(raw_query())
-            .and(warp::header::headers_cloned())
-            .and(peer_addr())
-            .map(
-                move |taken: TakenUpgrade,
-                      method: Method,
-                      path: FullPath,
-                      query: Option<String>,
-                      headers: HeaderMap,
-                      peer| {
-                    upgrade_on_hyper(&server, taken, &method, path.as_str(), query, headers, peer)
-                },
-            )
-    };
-    let through_warp = wants_websocket()
+    wants_websocket()
+        // hyper's handle on the upgrade (a clone reaches the same one);
+        // none for a request that cannot be upgraded (HTTP/1.0): 426.
+        .and(warp::ext::optional::<hyper::upgrade::OnUpgrade>())
+        .and(warp::method())
         .and(warp::path::full())
         .and(raw_query())
         .and(warp::header::headers_cloned())
         .and(peer_addr())
-        .and(warp::ws())
         .map(
-            move |path: FullPath, query: Option<String>, headers: HeaderMap, peer, ws: Ws| {
-                upgrade(&server, path.as_str(), query, headers, peer, ws)
+            move |on_upgrade, method: Method, path: FullPath, query, headers, peer| {
+                upgrade(
+                    &server,
+                    on_upgrade,
+                    &method,
+                    path.as_str(),
+                    query,
+                    headers,
+                    peer,
+                )
             },
-        );
-    on_hyper.or(through_warp).unify()
-}
-
-/// A request's hyper upgrade, which [`serve`] moves out of the request's
-/// extensions (warp's filters see extensions only as clones) for
-/// [`websockets`] to take.
-#[derive(Clone)]
-struct TakenUpgrade(Arc<Mutex<Option<hyper::upgrade::OnUpgrade>>>);
-
-/// An upgrade done on hyper: chanx's buffers, no warp `WebSocket`.
-fn upgrade_on_hyper(
-    server: &Server,
-    taken: TakenUpgrade,
-    method: &Method,
-    path: &str,
-    query: Option<String>,
-    headers: HeaderMap,
-    peer: Option<SocketAddr>,
-) -> Response {
-    let on_upgrade = taken
-        .0
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    // Under `serve`, HTTP/1.1 only.
-    let ws = chanx_hyper::WebSocketUpgrade::from_parts(
-        method,
-        warp::http::Version::HTTP_11,
-        &headers,
-        on_upgrade,
-    );
-    let upgrade = match server.prepare(path, query.as_deref(), headers, peer) {
-        Ok(upgrade) => upgrade,
-        Err(refusal) => {
-            tracing::info!(%path, status = refusal.status(), reason = %refusal, "WebSocket upgrade refused");
-            return refusal.to_response().into_response();
-        }
-    };
-    chanx_hyper::WebSocketUpgrade::answer(ws, upgrade)
+        )
 }
 
 /// Serves `GET /playground/websocket/`, `GET /playground/websocket-info/`
@@ -233,9 +175,7 @@ pub use chanx_hyper::ServeLimits;
 /// WebSockets with the server's [`Shutdown`](chanx::Shutdown) before (the
 /// future passed here usually awaits
 /// [`graceful`](chanx::Shutdown::graceful)). Unmatched requests get
-/// warp's rejection replies, as with `warp::serve`. WebSocket upgrades are
-/// handed to [`websockets`], which does them on hyper with chanx's buffers
-/// (see the crate docs).
+/// warp's rejection replies, as with `warp::serve`.
 pub async fn serve<F>(
     listener: tokio::net::TcpListener,
     filter: F,
@@ -249,11 +189,7 @@ pub async fn serve<F>(
     chanx_hyper::serve(listener, limits, shutdown, |peer| {
         let service = service.clone();
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            let extensions = request.extensions_mut();
-            extensions.insert(PeerAddr(peer));
-            if let Some(upgrade) = extensions.remove::<hyper::upgrade::OnUpgrade>() {
-                extensions.insert(TakenUpgrade(Arc::new(Mutex::new(Some(upgrade)))));
-            }
+            request.extensions_mut().insert(PeerAddr(peer));
             let mut service = service.clone();
             tower_service::Service::call(&mut service, request)
         })
@@ -300,22 +236,27 @@ fn raw_query() -> impl Filter<Extract = (Option<String>,), Error = std::convert:
         .unify()
 }
 
+/// The upgrade, done on hyper ([`chanx_hyper::WebSocketUpgrade`]): chanx's
+/// buffers, no warp `WebSocket`; or the refusal, logged.
 fn upgrade(
     server: &Server,
+    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    method: &Method,
     path: &str,
     query: Option<String>,
     headers: HeaderMap,
     peer: Option<SocketAddr>,
-    ws: Ws,
 ) -> Response {
+    // warp serves HTTP/1.1 upgrades (its server speaks HTTP/1 and 2, and
+    // an HTTP/2 request asks with CONNECT, refused here as axum does).
+    let ws = chanx_hyper::WebSocketUpgrade::from_parts(
+        method,
+        warp::http::Version::HTTP_11,
+        &headers,
+        on_upgrade,
+    );
     match server.prepare(path, query.as_deref(), headers, peer) {
-        Ok(upgrade) => {
-            let limit = ws::transport_limit(upgrade.max_frame_size());
-            ws.max_message_size(limit)
-                .max_frame_size(limit)
-                .on_upgrade(move |socket| upgrade.run(into_socket(socket)))
-                .into_response()
-        }
+        Ok(upgrade) => chanx_hyper::WebSocketUpgrade::answer(ws, upgrade),
         Err(refusal) => {
             tracing::info!(%path, status = refusal.status(), reason = %refusal, "WebSocket upgrade refused");
             refusal.to_response().into_response()
@@ -376,9 +317,9 @@ mod tests {
     fn messages_cross_warp_unchanged() {
         for message in [
             WsMessage::Text("héllo".into()),
-            WsMessage::Binary(ws::Bytes::from_static(b"\x00\xff")),
-            WsMessage::Ping(ws::Bytes::from_static(b"p")),
-            WsMessage::Pong(ws::Bytes::new()),
+            WsMessage::Binary(chanx::ws::Bytes::from_static(b"\x00\xff")),
+            WsMessage::Ping(chanx::ws::Bytes::from_static(b"p")),
+            WsMessage::Pong(chanx::ws::Bytes::new()),
             WsMessage::Close(Some((1001, "server shutdown".into()))),
         ] {
             let back = from_warp(to_warp(message.clone()));

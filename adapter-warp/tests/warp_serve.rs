@@ -1,12 +1,13 @@
-//! The endpoints under `warp::serve`, where the upgrade goes through
-//! warp's `Ws` (under `chanx_warp::serve` the adapter does it on hyper,
-//! which the workspace's suite covers on every adapter).
+//! The endpoints under `warp::serve` (the workspace's suite covers
+//! `chanx_warp::serve`): the upgrade is done on hyper there too, and a bad
+//! handshake gets axum's answer.
 
 use chanx::routing::{RouteTable, path};
 use chanx::{Consumer, Context, HandlerResult, NoEvent, NoGroupMessage};
 use futures_util::{SinkExt, StreamExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -64,5 +65,18 @@ async fn an_endpoint_answers_under_warp_serve() -> Result<(), Box<dyn std::error
         .await?;
     let reply = socket.next().await.ok_or("closed")??;
     assert_eq!(reply.to_text()?, r#"{"action":"echo","payload":"hi"}"#);
+
+    // No Sec-WebSocket-Key: 400 with axum's text, not warp's 500.
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(
+            b"GET /ws/echo/ HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n\
+              Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await?;
+    let mut answer = vec![0; 512];
+    let read = stream.read(&mut answer).await?;
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     Ok(())
 }
