@@ -54,29 +54,14 @@ impl UpgradeRejection {
     }
 
     /// The answer: the status and the text, as `text/plain`.
-    pub fn to_response<B: From<&'static str>>(self) -> Response<B> {
-        let mut response = Response::new(B::from(self.text()));
+    pub fn to_response<B: From<String>>(self) -> Response<B> {
+        let mut response = Response::new(B::from(self.to_string()));
         *response.status_mut() = self.status();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         response
-    }
-
-    fn text(self) -> &'static str {
-        match self {
-            UpgradeRejection::MethodNotGet => "Request method must be `GET`",
-            UpgradeRejection::ConnectionHeader => "Connection header did not include 'upgrade'",
-            UpgradeRejection::UpgradeHeader => "`Upgrade` header did not include 'websocket'",
-            UpgradeRejection::VersionHeader => {
-                "`Sec-WebSocket-Version` header did not include '13'"
-            }
-            UpgradeRejection::KeyMissing => "`Sec-WebSocket-Key` header missing",
-            UpgradeRejection::NotUpgradable => {
-                "WebSocket request couldn't be upgraded since no upgrade state was present"
-            }
-        }
     }
 }
 
@@ -161,7 +146,7 @@ impl WebSocketUpgrade {
     /// The answer to a checked request: the `101` with the connection
     /// served by `upgrade` (see [`spawn`](Self::spawn)), or the rejection's
     /// answer, logged at debug level.
-    pub fn answer<B: Default + From<&'static str>>(
+    pub fn answer<B: Default + From<String>>(
         checked: Result<Self, UpgradeRejection>,
         upgrade: chanx::Upgrade,
     ) -> Response<B> {

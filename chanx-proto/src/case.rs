@@ -134,12 +134,9 @@ pub(crate) fn with_camelized_field<R>(field: &'static str, f: impl FnOnce(&str) 
     // Every field, with separators or without: the lookup costs less than
     // looking for a separator (callgrind).
     let camelized = CAMELIZED_FIELD.with(|cache| {
-        cache.get(
-            field.as_ptr() as usize,
-            field.len(),
-            &CAMELIZED_FIELDS,
-            || with_camelized(field, |camelized| camelized.into()),
-        )
+        cache.get(field, &CAMELIZED_FIELDS, || {
+            with_camelized(field, |camelized| camelized.into())
+        })
     });
     f(camelized)
 }
@@ -199,18 +196,13 @@ pub(crate) type CamelizedFields = &'static [(&'static str, Box<str>)];
 /// converted one by one on every frame.
 pub(crate) fn camelized_fields(fields: &'static [&'static str]) -> CamelizedFields {
     CAMELIZED_STRUCT.with(|cache| {
-        cache.get(
-            fields.as_ptr() as usize,
-            fields.len(),
-            &CAMELIZED_STRUCTS,
-            || {
-                fields
-                    .iter()
-                    .filter(|field| decamelizes_back(field))
-                    .map(|&field| (field, camelize(field).into_boxed_str()))
-                    .collect()
-            },
-        )
+        cache.get(fields, &CAMELIZED_STRUCTS, || {
+            fields
+                .iter()
+                .filter(|field| decamelizes_back(field))
+                .map(|&field| (field, camelize(field).into_boxed_str()))
+                .collect()
+        })
     })
 }
 

@@ -23,9 +23,9 @@ const SLOTS: usize = 64;
 /// Slots looked at for one source, from its own.
 const PROBES: usize = 4;
 
-/// What identifies a `'static` source: its address and length (a
+/// What identifies a `'static` source: its address and size in bytes (a
 /// `'static` value never moves, and two sources at one address with one
-/// length are the same bytes).
+/// size are the same bytes).
 type Source = (usize, usize);
 
 /// A source's slot in a thread's cache: a multiplicative hash of its
@@ -65,19 +65,22 @@ impl<T: ?Sized + 'static> ThreadCache<T> {
         ThreadCache([const { Cell::new(None) }; SLOTS])
     }
 
-    /// The value for the source at `address` with `len`, from this cache,
-    /// else from `registry`, else computed by `compute` (once per program)
-    /// and leaked. Inlined up to the first slot's check: this runs for
-    /// every field of every camelized frame.
+    /// The value for `source` (a `'static` string or slice, known by its
+    /// address and size), from this cache, else from `registry`, else
+    /// computed by `compute` (once per program) and leaked. Inlined up to
+    /// the first slot's check: this runs for every field of every
+    /// camelized frame.
     #[inline]
-    pub(crate) fn get(
+    pub(crate) fn get<S: ?Sized>(
         &self,
-        address: usize,
-        len: usize,
+        source: &'static S,
         registry: &Registry<T>,
         compute: impl FnOnce() -> Box<T>,
     ) -> &'static T {
-        let source = (address, len);
+        let source = (
+            std::ptr::from_ref(source).cast::<u8>() as usize,
+            std::mem::size_of_val(source),
+        );
         let start = slot_of(source);
         if let Some((cached, value)) = self.0[start].get()
             && cached == source
@@ -90,7 +93,8 @@ impl<T: ?Sized + 'static> ThreadCache<T> {
     /// The rest of [`get`](Self::get): linear probing over a few slots (a
     /// program's hot names are a few dozen, and two of them sharing one
     /// slot would otherwise both go to the registry's lock on every
-    /// frame), then the registry.
+    /// frame), then the registry; the value takes the first free slot
+    /// looked at, else the source's own.
     #[cold]
     fn probe(
         &self,
@@ -100,7 +104,7 @@ impl<T: ?Sized + 'static> ThreadCache<T> {
         compute: impl FnOnce() -> Box<T>,
     ) -> &'static T {
         let mut free = None;
-        for probe in 1..PROBES {
+        for probe in 0..PROBES {
             let slot = &self.0[(start + probe) % SLOTS];
             match slot.get() {
                 Some((cached, value)) if cached == source => return value,
@@ -112,15 +116,7 @@ impl<T: ?Sized + 'static> ThreadCache<T> {
             }
         }
         let value = registry.get_or_insert(source, || Box::leak(compute()));
-        // The first slot if it is free, else a free one nearby, else the
-        // first anyway.
-        let first = &self.0[start];
-        let slot = if first.get().is_none() {
-            first
-        } else {
-            free.unwrap_or(first)
-        };
-        slot.set(Some((source, value)));
+        free.unwrap_or(&self.0[start]).set(Some((source, value)));
         value
     }
 }
@@ -141,22 +137,13 @@ mod tests {
         static A: &str = "alpha";
         static B: &str = "beta";
         for _ in 0..3 {
-            assert_eq!(
-                cache.get(A.as_ptr() as usize, A.len(), &REGISTRY, || compute(A)),
-                "ALPHA"
-            );
-            assert_eq!(
-                cache.get(B.as_ptr() as usize, B.len(), &REGISTRY, || compute(B)),
-                "BETA"
-            );
+            assert_eq!(cache.get(A, &REGISTRY, || compute(A)), "ALPHA");
+            assert_eq!(cache.get(B, &REGISTRY, || compute(B)), "BETA");
         }
         assert_eq!(computed.get(), 2);
         // Another thread's cache finds the registry's values.
         let other = ThreadCache::new();
-        assert_eq!(
-            other.get(A.as_ptr() as usize, A.len(), &REGISTRY, || compute(A)),
-            "ALPHA"
-        );
+        assert_eq!(other.get(A, &REGISTRY, || compute(A)), "ALPHA");
         assert_eq!(computed.get(), 2);
     }
 
@@ -169,9 +156,7 @@ mod tests {
             .collect();
         for _ in 0..2 {
             for name in &names {
-                let value = cache.get(name.as_ptr() as usize, name.len(), &REGISTRY, || {
-                    Box::from(name.to_uppercase())
-                });
+                let value = cache.get(*name, &REGISTRY, || Box::from(name.to_uppercase()));
                 assert_eq!(value, name.to_uppercase());
             }
         }

@@ -56,14 +56,7 @@ impl<T> TaskQueue<T> {
 
     /// Queues `item`; `false` (and the item dropped) once closed.
     pub(crate) fn push(&self, item: T) -> bool {
-        let mut state = self.state();
-        if state.closed {
-            return false;
-        }
-        state.items.push_back(item);
-        drop(state);
-        self.consumer.wake();
-        true
+        self.push_within(item, usize::MAX) == Pushed::Queued
     }
 
     /// No item is accepted any more; the consumer drains what is queued.

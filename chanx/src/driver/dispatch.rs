@@ -51,7 +51,6 @@ pub(super) fn dispatch<'a, C: Consumer>(
 /// The handler of the next delivery, if any, boxed: a handler's future is
 /// as large as its author made it, and the session's future must not grow
 /// with it. One allocation per message.
-#[allow(clippy::type_complexity)]
 fn next_handler<'a, C: Consumer>(
     core: &'a mut Core<C>,
     consumer: &'a mut C,

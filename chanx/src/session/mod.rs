@@ -10,7 +10,6 @@
 mod error;
 mod layer_worker;
 mod log;
-
 mod task;
 mod writer;
 
