@@ -235,12 +235,12 @@ impl<C: Consumer> Context<'_, C> {
 
     /// The upgrade request (headers, cookies, query, path parameters, peer).
     pub fn handshake(&self) -> &Handshake {
-        &self.info().handshake
+        self.info().handshake.get()
     }
 
     /// A path parameter captured by the route.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.info().handshake.params.get(name)
+        self.info().handshake.params().get(name)
     }
 
     /// The object the endpoint's [`ObjectLoader`](crate::auth::ObjectLoader) loaded, if of type `T`.

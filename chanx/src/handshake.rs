@@ -8,6 +8,10 @@ use serde_json::{Map, Value};
 
 use crate::routing::PathParams;
 
+mod kept;
+
+pub(crate) use kept::KeptHandshake;
+
 /// An authenticated user.
 ///
 /// ```

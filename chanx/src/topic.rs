@@ -242,7 +242,7 @@ impl<T: Topic> TopicContext<'_, T> {
 
     /// The connection's upgrade request.
     pub fn handshake(&self) -> &Handshake {
-        &self.connection.session_info().handshake
+        self.connection.session_info().handshake.get()
     }
 
     /// The topic's name, e.g. `room:lobby`.

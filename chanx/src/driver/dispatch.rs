@@ -128,7 +128,7 @@ async fn handle_topic<C: Consumer>(ctx: &mut Context<'_, C>, request: TopicReque
             let decision = topic
                 .authorize(TopicRequestInfo {
                     user: info.user.as_ref(),
-                    handshake: &info.handshake,
+                    handshake: info.handshake.get(),
                     topic: &envelope.topic,
                     params: &params,
                 })

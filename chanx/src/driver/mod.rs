@@ -35,7 +35,7 @@ use self::dispatch::{Concurrent, Core, Finished, dispatch, finish, report, run_c
 use self::timer::Timer;
 use crate::auth::{AuthDecision, AuthPolicy};
 use crate::consumer::{Consumer, Context};
-use crate::handshake::Handshake;
+use crate::handshake::{Handshake, KeptHandshake};
 use crate::layer::{ChannelLayer, Inbox};
 use crate::session::{
     Command, ConnectionTask, LogSettings, Outlet, Reply, SessionInfo, Turn, link,
@@ -108,7 +108,7 @@ pub(crate) fn run<C: Consumer>(
     // handshake rather than the handshake itself (200 bytes kept for the
     // whole connection after it moved here, `-Zprint-type-sizes`).
     let info = Arc::new(SessionInfo {
-        handshake,
+        handshake: KeptHandshake::new(handshake),
         user: None,
         object: None,
         request_id,
@@ -441,7 +441,7 @@ async fn authenticate<C: Consumer>(
     core: &mut Core<C>,
     consumer: &mut C,
 ) -> AuthOutcome {
-    let decision = match AssertUnwindSafe(endpoint.auth.decide(&core.info.handshake))
+    let decision = match AssertUnwindSafe(endpoint.auth.decide(core.info.handshake.get()))
         .catch_unwind()
         .await
     {

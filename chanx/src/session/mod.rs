@@ -32,7 +32,7 @@ pub(crate) use self::task::{ConnectionTask, Turn};
 use self::writer::Link;
 pub(crate) use self::writer::link;
 use crate::auth::LoadedObject;
-use crate::handshake::{Handshake, User};
+use crate::handshake::{KeptHandshake, User};
 use crate::layer::ChannelLayer;
 use crate::topic::MountedTopic;
 use crate::ws::{Bytes, SocketError, WsMessage};
@@ -41,7 +41,7 @@ use crate::ws::{Bytes, SocketError, WsMessage};
 /// concurrent handlers.
 #[derive(Clone)]
 pub(crate) struct SessionInfo {
-    pub(crate) handshake: Handshake,
+    pub(crate) handshake: KeptHandshake,
     pub(crate) user: Option<User>,
     pub(crate) object: Option<LoadedObject>,
     pub(crate) request_id: String,
@@ -345,6 +345,11 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
             self.pending = VecDeque::new();
         }
         self.conn.release_idle_memory();
+        // Not while a concurrent handler holds the info (it may be
+        // reading the handshake): a later wait releases it.
+        if let Some(info) = Arc::get_mut(&mut self.info) {
+            info.handshake.release();
+        }
     }
 
     /// Whether the connection is closing or closed.

@@ -112,7 +112,7 @@ impl<T: Topic> Consumer for TopicRoute<T> {
         let info = ctx.info();
         let request = TopicRequestInfo {
             user: info.user.as_ref(),
-            handshake: &info.handshake,
+            handshake: info.handshake.get(),
             topic: &topic,
             params: &params,
         };
