@@ -22,7 +22,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chanx_proto::{AuthOutcome, Connection, Failure, Handled, LayerMessage, Protocol, State};
 use futures_util::future::{Either, FutureExt};
@@ -38,14 +38,10 @@ use crate::consumer::{Consumer, Context};
 use crate::handshake::{Handshake, KeptHandshake};
 use crate::layer::{ChannelLayer, Inbox};
 use crate::session::{
-    Command, ConnectionTask, LogSettings, Outlet, Reply, SessionInfo, Turn, link,
+    CLOSE_TIMEOUT, Command, ConnectionTask, LogSettings, Outlet, Reply, SessionInfo, Turn, link,
 };
 use crate::shutdown::ShutdownSignal;
 use crate::ws::{BoxSocket, SocketError, WsMessage};
-
-/// How long a closing connection may take to flush its close frame and
-/// leave its groups.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The session yields to the writer at least this often, even when input
 /// keeps arriving.
@@ -114,68 +110,88 @@ pub(crate) fn run<C: Consumer>(
         request_id,
         topics: Arc::clone(&endpoint.topics),
     });
-    // `async move`, not `async fn`: see `session`.
-    async move {
-        let (channel, inbox) = register(&*layer, &span).await;
-        let (sink, stream) = socket.split();
-        let (link, writer) = link(sink);
-        let turn = Turn::default();
-        let (outlet, layer_worker) = Outlet::new(
-            link,
-            turn.clone(),
-            Arc::clone(&endpoint.log),
-            layer,
-            &channel,
-        );
-        let core = Core::<C> {
-            conn: Connection::new(Arc::clone(&endpoint.protocol), channel, Instant::now()),
-            info,
-            outlet,
-            pending: VecDeque::new(),
-        };
-        let io = SessionIo {
-            stream: stream.fuse(),
-            inbox,
-            turn: turn.clone(),
-        };
-        let session = session(endpoint, core, io, shutdown);
-        // Either part may end before the session; `MaybeDone` answers every
-        // later poll with `Ready` (an async fn polled again would panic).
-        let writer = future::maybe_done(writer);
-        let layer_worker = future::maybe_done(layer_worker);
-        futures_util::pin_mut!(session, writer, layer_worker);
-        // One span for the whole task, entered once per poll of the task rather
-        // than once per part.
-        let task = ConnectionTask::new(session, writer.as_mut(), layer_worker.as_mut(), turn);
-        // A span no subscriber wants is not entered at all: with tracing's
-        // `log` feature on (warp and axum turn it on), entering even a
-        // disabled span costs a check per poll (about 240 instructions per
-        // echo under callgrind).
-        let ended_cleanly = if span.is_disabled() {
-            task.await
-        } else {
-            task.instrument(span.clone()).await
-        };
-        if !ended_cleanly {
-            // Let the writer flush the close frame and the worker leave the
-            // groups (a part that already ended answers at once).
-            let rest = future::join(writer, layer_worker);
-            let rest = future::select(rest, futures_timer::Delay::new(CLOSE_TIMEOUT));
-            let _ = rest.instrument(span).await;
-        }
-    }
+    // The connection's parts are made once the layer has registered it,
+    // outside any async block: an async block keeps its captures for its
+    // whole life, moved out or not (`-Zprint-type-sizes`: 128 bytes per
+    // connection), while `then` drops the registration's state for the
+    // connection's.
+    register(layer, span)
+        .then(move |registered| serve(endpoint, socket, info, shutdown, registered))
 }
 
-/// The connection's channel on the layer and its inbox; no inbox when the
-/// layer is unavailable (logged). A function of its own so that the
-/// layer's answer is not kept in the connection's future.
-async fn register(layer: &dyn ChannelLayer, span: &Span) -> (String, Option<Inbox>) {
-    match layer.new_channel().instrument(span.clone()).await {
+/// A connection registered on the channel layer.
+struct Registered {
+    layer: Arc<dyn ChannelLayer>,
+    span: Span,
+    channel: String,
+    /// `None` when the layer is unavailable (logged).
+    inbox: Option<Inbox>,
+}
+
+/// Registers the connection on the layer; no inbox when the layer is
+/// unavailable (logged).
+async fn register(layer: Arc<dyn ChannelLayer>, span: Span) -> Registered {
+    let (channel, inbox) = match layer.new_channel().instrument(span.clone()).await {
         Ok((channel, inbox)) => (channel, Some(inbox)),
         Err(error) => {
             span.in_scope(|| tracing::error!(%error, "channel layer unavailable"));
             (String::new(), None)
         }
+    };
+    Registered {
+        layer,
+        span,
+        channel,
+        inbox,
+    }
+}
+
+/// Runs a registered connection's task to its end.
+fn serve<C: Consumer>(
+    endpoint: Arc<EndpointCore<C>>,
+    socket: BoxSocket,
+    info: Arc<SessionInfo>,
+    shutdown: ShutdownSignal,
+    registered: Registered,
+) -> impl Future<Output = ()> {
+    let Registered {
+        layer,
+        span,
+        channel,
+        inbox,
+    } = registered;
+    let (sink, stream) = socket.split();
+    let (link, writer) = link(sink);
+    let turn = Turn::default();
+    let (outlet, layer_worker) = Outlet::new(
+        link,
+        turn.clone(),
+        Arc::clone(&endpoint.log),
+        layer,
+        &channel,
+    );
+    let core = Core::<C> {
+        conn: Connection::new(Arc::clone(&endpoint.protocol), channel, Instant::now()),
+        info,
+        outlet,
+        pending: VecDeque::new(),
+    };
+    let io = SessionIo {
+        stream: stream.fuse(),
+        inbox,
+        turn: turn.clone(),
+    };
+    let session = session(endpoint, core, io, shutdown);
+    let task = ConnectionTask::new(session, writer, layer_worker, turn);
+    // A span no subscriber wants is not entered at all: with tracing's
+    // `log` feature on (warp and axum turn it on), entering even a
+    // disabled span costs a check per poll (about 240 instructions per
+    // echo under callgrind). An instrumented task is boxed, so that its
+    // span does not size every connection's future.
+    if span.is_disabled() {
+        Either::Left(task)
+    } else {
+        Either::Right(Box::pin(task.instrument(span)))
     }
 }
 
@@ -224,9 +240,11 @@ fn session<C: Consumer>(
             shutdown_signal.as_mut(),
         ))
         .await;
+        // Boxed: 56 bytes that most endpoints, one handler at a time,
+        // would keep in every connection's future for nothing.
         let mut concurrent = endpoint
             .concurrency
-            .map(|(limit, clone)| Concurrent::<C>::new(limit, clone));
+            .map(|(limit, clone)| Box::new(Concurrent::<C>::new(limit, clone)));
         // Long-lived futures: re-creating them per message would register a
         // fresh waker with the channel and the timer on every iteration.
         let mut timer = Timer::default();

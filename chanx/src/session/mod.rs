@@ -28,7 +28,7 @@ pub use self::error::SendError;
 use self::layer_worker::LayerQueue;
 pub(crate) use self::layer_worker::{BatchOutcome, LayerWorker, layer_worker};
 pub use self::log::LogSettings;
-pub(crate) use self::task::{ConnectionTask, Turn};
+pub(crate) use self::task::{CLOSE_TIMEOUT, ConnectionTask, Turn};
 use self::writer::Link;
 pub(crate) use self::writer::link;
 use crate::auth::LoadedObject;

@@ -20,8 +20,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
+use futures_timer::Delay;
+use futures_util::FutureExt;
 use futures_util::task::AtomicWaker;
+
+/// How long a closing connection may take to flush its close frame and
+/// leave its groups.
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Rounds of polling within one poll of the task before yielding to the
 /// runtime.
@@ -99,16 +106,19 @@ impl Wake for PartWaker {
     }
 }
 
-/// A part of the task with its own waker.
-struct Part<'a, F> {
-    future: Pin<&'a mut F>,
-    done: bool,
-    mark: Arc<PartWaker>,
-    waker: Waker,
+pin_project_lite::pin_project! {
+    /// A part of the task with its own waker.
+    struct Part<F> {
+        #[pin]
+        future: F,
+        done: bool,
+        mark: Arc<PartWaker>,
+        waker: Waker,
+    }
 }
 
-impl<'a, F: Future<Output = ()>> Part<'a, F> {
-    fn new(future: Pin<&'a mut F>, signals: &Arc<Signals>) -> Self {
+impl<F: Future<Output = ()>> Part<F> {
+    fn new(future: F, signals: &Arc<Signals>) -> Self {
         let mark = Arc::new(PartWaker {
             // Every part is polled once at the start.
             woken: AtomicBool::new(true),
@@ -124,20 +134,23 @@ impl<'a, F: Future<Output = ()>> Part<'a, F> {
 
     /// Polls the part if it was woken since its last poll; whether it has
     /// ended.
-    fn poll_if_woken(&mut self) -> bool {
+    fn poll_if_woken(self: Pin<&mut Self>) -> bool {
         if self.mark.woken.load(Ordering::SeqCst) {
-            self.poll();
+            self.poll()
+        } else {
+            self.done
         }
-        self.done
     }
 
-    /// Polls the part (unless it has ended).
-    fn poll(&mut self) {
-        self.mark.woken.store(false, Ordering::SeqCst);
-        if !self.done {
-            let mut cx = Context::from_waker(&self.waker);
-            self.done = self.future.as_mut().poll(&mut cx).is_ready();
+    /// Polls the part (unless it has ended); whether it has ended.
+    fn poll(self: Pin<&mut Self>) -> bool {
+        let this = self.project();
+        this.mark.woken.store(false, Ordering::SeqCst);
+        if !*this.done {
+            let mut cx = Context::from_waker(this.waker);
+            *this.done = this.future.poll(&mut cx).is_ready();
         }
+        *this.done
     }
 
     fn is_woken(&self) -> bool {
@@ -145,78 +158,96 @@ impl<'a, F: Future<Output = ()>> Part<'a, F> {
     }
 }
 
-/// Polls the session, then the writer and the layer worker, until the
-/// session ends; resolves to whether both other parts had ended too.
-pub(crate) struct ConnectionTask<'a, S, W, L> {
-    session: Part<'a, S>,
-    writer: Part<'a, W>,
-    layer: Part<'a, L>,
-    turn: Turn,
+pin_project_lite::pin_project! {
+    /// Polls the session, then the writer and the layer worker, until the
+    /// session ends; then the writer and the layer worker until they end
+    /// (the close frame flushed, the groups left), for at most
+    /// [`CLOSE_TIMEOUT`].
+    ///
+    /// It owns its parts rather than borrowing them from an async block:
+    /// an async block keeps a second copy of what it pins, and of every
+    /// value it captured (`-Zprint-type-sizes`).
+    pub(crate) struct ConnectionTask<S, W, L> {
+        #[pin]
+        session: Part<S>,
+        #[pin]
+        writer: Part<W>,
+        #[pin]
+        layer: Part<L>,
+        turn: Turn,
+        // Running once the session has ended before the other parts.
+        closing: Option<Delay>,
+    }
 }
 
-impl<'a, S, W, L> ConnectionTask<'a, S, W, L>
+impl<S, W, L> ConnectionTask<S, W, L>
 where
     S: Future<Output = ()>,
     W: Future<Output = ()>,
     L: Future<Output = ()>,
 {
-    pub(crate) fn new(
-        session: Pin<&'a mut S>,
-        writer: Pin<&'a mut W>,
-        layer: Pin<&'a mut L>,
-        turn: Turn,
-    ) -> Self {
+    pub(crate) fn new(session: S, writer: W, layer: L, turn: Turn) -> Self {
         let signals = &turn.0;
         ConnectionTask {
             session: Part::new(session, signals),
             writer: Part::new(writer, signals),
             layer: Part::new(layer, signals),
             turn,
+            closing: None,
         }
-    }
-
-    fn any_woken(&self) -> bool {
-        self.session.is_woken() || self.writer.is_woken() || self.layer.is_woken()
     }
 }
 
-impl<S, W, L> Future for ConnectionTask<'_, S, W, L>
+impl<S, W, L> Future for ConnectionTask<S, W, L>
 where
     S: Future<Output = ()>,
     W: Future<Output = ()>,
     L: Future<Output = ()>,
 {
-    type Output = bool;
+    type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
-        let this = self.get_mut();
-        this.turn.0.task.register(cx.waker());
-        this.turn.0.polling.store(true, Ordering::SeqCst);
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let signals = &this.turn.0;
+        signals.task.register(cx.waker());
+        signals.polling.store(true, Ordering::SeqCst);
+        let any_woken = |session: &Part<S>, writer: &Part<W>, layer: &Part<L>| {
+            session.is_woken() || writer.is_woken() || layer.is_woken()
+        };
         for _ in 0..ROUNDS {
-            if this.session.poll_if_woken() {
-                this.turn.0.polling.store(false, Ordering::SeqCst);
-                return Poll::Ready(this.writer.done && this.layer.done);
+            if this.closing.is_none() && this.session.as_mut().poll_if_woken() {
+                if this.writer.done && this.layer.done {
+                    signals.polling.store(false, Ordering::SeqCst);
+                    return Poll::Ready(());
+                }
+                *this.closing = Some(Delay::new(CLOSE_TIMEOUT));
             }
             // What the session just queued: the writer hears of it from its
             // queue; an idle layer worker does not listen to its queue
             // (see `LayerWorker`) and is polled after every session poll.
-            this.writer.poll_if_woken();
-            this.layer.poll();
+            let writer_done = this.writer.as_mut().poll_if_woken();
+            let layer_done = this.layer.as_mut().poll();
+            if let Some(closing) = this.closing.as_mut() {
+                if (writer_done && layer_done) || closing.poll_unpin(cx).is_ready() {
+                    signals.polling.store(false, Ordering::SeqCst);
+                    return Poll::Ready(());
+                }
+            }
             if this.turn.yield_requested() {
                 break;
             }
-            if !this.any_woken() {
+            if !any_woken(&this.session, &this.writer, &this.layer) {
                 // The parts wait for real events, wakers set. A part woken
                 // between its last poll and now is caught by this last look.
-                this.turn.0.polling.store(false, Ordering::SeqCst);
-                if !this.any_woken() {
+                signals.polling.store(false, Ordering::SeqCst);
+                if !any_woken(&this.session, &this.writer, &this.layer) {
                     return Poll::Pending;
                 }
-                this.turn.0.polling.store(true, Ordering::SeqCst);
+                signals.polling.store(true, Ordering::SeqCst);
             }
         }
         // Other tasks' turn; the marks stay for the next poll.
-        this.turn.0.polling.store(false, Ordering::SeqCst);
+        signals.polling.store(false, Ordering::SeqCst);
         cx.waker().wake_by_ref();
         Poll::Pending
     }
