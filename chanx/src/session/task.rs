@@ -227,11 +227,11 @@ where
             // (see `LayerWorker`) and is polled after every session poll.
             let writer_done = this.writer.as_mut().poll_if_woken();
             let layer_done = this.layer.as_mut().poll();
-            if let Some(closing) = this.closing.as_mut() {
-                if (writer_done && layer_done) || closing.poll_unpin(cx).is_ready() {
-                    signals.polling.store(false, Ordering::SeqCst);
-                    return Poll::Ready(());
-                }
+            if let Some(closing) = this.closing.as_mut()
+                && ((writer_done && layer_done) || closing.poll_unpin(cx).is_ready())
+            {
+                signals.polling.store(false, Ordering::SeqCst);
+                return Poll::Ready(());
             }
             if this.turn.yield_requested() {
                 break;
