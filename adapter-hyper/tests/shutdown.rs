@@ -22,8 +22,8 @@ async fn start(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let addr = listener.local_addr().expect("a bound listener");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let hello = |_peer| {
         hyper::service::service_fn(|_request| async {
@@ -40,7 +40,7 @@ async fn read_to_close(stream: &mut TcpStream) -> String {
     tokio::time::timeout(HUNG, stream.read_to_end(&mut received))
         .await
         .expect("the server never closed the connection")
-        .unwrap();
+        .expect("reading until the server closes");
     String::from_utf8_lossy(&received).into_owned()
 }
 
