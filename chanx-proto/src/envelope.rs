@@ -267,9 +267,61 @@ fn truthy_key(pk: &RawValue) -> Option<String> {
 }
 
 /// The compact JSON form used to compare user primary keys.
+#[cfg(test)]
 pub(crate) fn user_key(pk: &Value) -> Option<String> {
     let raw = serde_json::value::to_raw_value(pk).ok()?;
     truthy_key(&raw)
+}
+
+/// A connection's user primary key as its group messages carry it:
+/// serialized once, at authentication, rather than on every send.
+#[derive(Clone, Debug)]
+pub(crate) struct SenderPk {
+    /// Compact JSON.
+    json: Box<RawValue>,
+    key: SenderKey,
+}
+
+/// The key `is_mine` compares: what [`truthy_key`] makes of the JSON, as a
+/// receiver makes it of a message's `from_user_pk`.
+#[derive(Clone, Debug)]
+enum SenderKey {
+    /// A falsy primary key (Python's `bool()`): never `is_mine`.
+    None,
+    /// The JSON itself, as it is for most keys.
+    Json,
+    /// Another text: a float that reads back one unit off (serde_json's
+    /// fast float parsing), say.
+    Own(Box<str>),
+}
+
+impl SenderPk {
+    /// The sender form of `pk`.
+    pub(crate) fn new(pk: &Value) -> Self {
+        // A `Value` displays as compact JSON, which always reads back.
+        let json =
+            RawValue::from_string(pk.to_string()).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        let key = match truthy_key(&json) {
+            None => SenderKey::None,
+            Some(key) if key == json.get() => SenderKey::Json,
+            Some(key) => SenderKey::Own(key.into_boxed_str()),
+        };
+        SenderPk { json, key }
+    }
+
+    /// The primary key's JSON.
+    pub(crate) fn json(&self) -> &RawValue {
+        &self.json
+    }
+
+    /// The key `is_mine` compares, if the primary key is truthy.
+    pub(crate) fn key(&self) -> Option<&str> {
+        match &self.key {
+            SenderKey::None => None,
+            SenderKey::Json => Some(self.json.get()),
+            SenderKey::Own(key) => Some(key),
+        }
+    }
 }
 
 impl GroupEnvelope {
@@ -284,16 +336,36 @@ impl GroupEnvelope {
         if !is_object(&content) {
             return Err(EnvelopeError::ContentNotObject);
         }
-        let from_user_pk = serde_json::value::to_raw_value(from_user_pk.unwrap_or(&Value::Null))?;
-        let sender_key = truthy_key(&from_user_pk);
+        let sender = from_user_pk.map(SenderPk::new);
+        Self::from_sender(
+            content,
+            kind,
+            exclude_current,
+            from_channel,
+            sender.as_ref(),
+        )
+    }
+
+    /// [`new`](Self::new) with the sender's primary key already serialized
+    /// (`None`: anonymous).
+    pub(crate) fn from_sender(
+        content: Box<RawValue>,
+        kind: ContentKind,
+        exclude_current: bool,
+        from_channel: impl Into<String>,
+        sender: Option<&SenderPk>,
+    ) -> Result<Self, EnvelopeError> {
+        if !is_object(&content) {
+            return Err(EnvelopeError::ContentNotObject);
+        }
         Ok(GroupEnvelope {
             carries_flags: carries_flags(&content),
             content,
             kind,
             exclude_current,
             from_channel: from_channel.into(),
-            from_user_pk,
-            sender_key,
+            from_user_pk: sender.map_or(RawValue::NULL, SenderPk::json).to_owned(),
+            sender_key: sender.and_then(SenderPk::key).map(str::to_owned),
             seq: None,
             camelized: OnceLock::new(),
         })
@@ -611,5 +683,32 @@ mod tests {
             Err(EnvelopeError::ContentNotObject)
         ));
         assert!(LayerMessage::from_json(b"nope").is_err());
+    }
+
+    #[test]
+    fn a_sender_pk_has_the_key_a_receiver_computes() {
+        for pk in [
+            json!(7),
+            json!(-1.5),
+            json!("abc"),
+            json!("é \"quoted\""),
+            json!([1, {"b": 2, "a": 1}]),
+            json!(390303.01290535636),
+            json!({"z": null, "a": [true]}),
+        ] {
+            let sender = SenderPk::new(&pk);
+            assert_eq!(sender.key(), user_key(&pk).as_deref(), "{pk}");
+            assert_eq!(sender.json().get(), pk.to_string());
+        }
+        for falsy in [
+            json!(null),
+            json!(0),
+            json!(""),
+            json!(false),
+            json!([]),
+            json!({}),
+        ] {
+            assert_eq!(SenderPk::new(&falsy).key(), None, "{falsy}");
+        }
     }
 }

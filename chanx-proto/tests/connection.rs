@@ -187,7 +187,7 @@ fn auth_success_sends_exact_frame_then_joins_each_group_once() {
     assert!(describe_all(&mut conn).is_empty(), "sent once");
     assert_eq!(conn.groups(), ["a", "b"]);
     assert_eq!(conn.state(), State::Open);
-    assert_eq!(conn.user_pk(), Some(&json!(7)));
+    assert_eq!(conn.user_pk().map(|pk| pk.get()), Some("7"));
 }
 
 fn assert_rejection(status: u16, detail: &str, shown: &str, status_text: &str) {
