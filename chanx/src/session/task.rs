@@ -73,7 +73,9 @@ async fn pending_once() {
     .await;
 }
 
-/// What the parts' wakers share with the task.
+/// What the parts' wakers share with the task; also the session's waker
+/// (and the layer worker's, see [`ConnectionTask`]), which therefore
+/// takes no allocation of its own.
 #[derive(Default)]
 struct Signals {
     /// The runtime's waker for the whole task.
@@ -82,60 +84,69 @@ struct Signals {
     polling: AtomicBool,
     /// The session asked for a trip through the runtime.
     yield_requested: AtomicBool,
+    /// The session (or the layer worker) was woken since its last poll.
+    session_woken: AtomicBool,
 }
 
-/// One part's waker: marks the part and, when the task is not being
-/// polled, wakes the task.
-struct PartWaker {
-    woken: AtomicBool,
-    signals: Arc<Signals>,
+/// Marks `woken` and, when the task is not being polled, wakes the task.
+fn mark(woken: &AtomicBool, signals: &Signals) {
+    // SeqCst here and in `ConnectionTask::poll`: either the waker sees
+    // `polling`, or the task's last look at the marks sees this one.
+    woken.store(true, Ordering::SeqCst);
+    if !signals.polling.load(Ordering::SeqCst) {
+        signals.task.wake();
+    }
 }
 
-impl Wake for PartWaker {
+impl Wake for Signals {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        // SeqCst here and in `ConnectionTask::poll`: either the waker sees
-        // `polling`, or the task's last look at the marks sees this one.
-        self.woken.store(true, Ordering::SeqCst);
-        if !self.signals.polling.load(Ordering::SeqCst) {
-            self.signals.task.wake();
-        }
+        mark(&self.session_woken, self);
+    }
+}
+
+/// The writer's waker: marks the writer.
+struct WriterWaker {
+    woken: AtomicBool,
+    signals: Arc<Signals>,
+}
+
+impl Wake for WriterWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        mark(&self.woken, &self.signals);
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A part of the task with its own waker.
+    /// A part of the task, with the waker it is polled with.
     struct Part<F> {
         #[pin]
         future: F,
         done: bool,
-        mark: Arc<PartWaker>,
         waker: Waker,
     }
 }
 
 impl<F: Future<Output = ()>> Part<F> {
-    fn new(future: F, signals: &Arc<Signals>) -> Self {
-        let mark = Arc::new(PartWaker {
-            // Every part is polled once at the start.
-            woken: AtomicBool::new(true),
-            signals: Arc::clone(signals),
-        });
+    fn new(future: F, waker: Waker) -> Self {
         Part {
             future,
             done: false,
-            waker: Waker::from(Arc::clone(&mark)),
-            mark,
+            waker,
         }
     }
 
-    /// Polls the part if it was woken since its last poll; whether it has
-    /// ended.
-    fn poll_if_woken(self: Pin<&mut Self>) -> bool {
-        if self.mark.woken.load(Ordering::SeqCst) {
+    /// Polls the part if `woken` was marked since its last poll; whether
+    /// it has ended.
+    fn poll_if_woken(self: Pin<&mut Self>, woken: &AtomicBool) -> bool {
+        if woken.swap(false, Ordering::SeqCst) {
             self.poll()
         } else {
             self.done
@@ -145,16 +156,11 @@ impl<F: Future<Output = ()>> Part<F> {
     /// Polls the part (unless it has ended); whether it has ended.
     fn poll(self: Pin<&mut Self>) -> bool {
         let this = self.project();
-        this.mark.woken.store(false, Ordering::SeqCst);
         if !*this.done {
             let mut cx = Context::from_waker(this.waker);
             *this.done = this.future.poll(&mut cx).is_ready();
         }
         *this.done
-    }
-
-    fn is_woken(&self) -> bool {
-        !self.done && self.mark.woken.load(Ordering::SeqCst)
     }
 }
 
@@ -167,6 +173,10 @@ pin_project_lite::pin_project! {
     /// It owns its parts rather than borrowing them from an async block:
     /// an async block keeps a second copy of what it pins, and of every
     /// value it captured (`-Zprint-type-sizes`).
+    ///
+    /// The layer worker is polled after every poll of the session and
+    /// shares its waker: its rare wake-ups (a layer call finishing later)
+    /// poll the session too, and a connection allocates one waker less.
     pub(crate) struct ConnectionTask<S, W, L> {
         #[pin]
         session: Part<S>,
@@ -174,6 +184,7 @@ pin_project_lite::pin_project! {
         writer: Part<W>,
         #[pin]
         layer: Part<L>,
+        writer_woken: Arc<WriterWaker>,
         turn: Turn,
         // Running once the session has ended before the other parts.
         closing: Option<Delay>,
@@ -188,10 +199,18 @@ where
 {
     pub(crate) fn new(session: S, writer: W, layer: L, turn: Turn) -> Self {
         let signals = &turn.0;
+        // Every part is polled once at the start.
+        signals.session_woken.store(true, Ordering::SeqCst);
+        let writer_woken = Arc::new(WriterWaker {
+            woken: AtomicBool::new(true),
+            signals: Arc::clone(signals),
+        });
+        let session_waker = Waker::from(Arc::clone(signals));
         ConnectionTask {
-            session: Part::new(session, signals),
-            writer: Part::new(writer, signals),
-            layer: Part::new(layer, signals),
+            session: Part::new(session, session_waker.clone()),
+            writer: Part::new(writer, Waker::from(Arc::clone(&writer_woken))),
+            layer: Part::new(layer, session_waker),
+            writer_woken,
             turn,
             closing: None,
         }
@@ -209,23 +228,27 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
         let signals = &this.turn.0;
+        let writer_woken = &this.writer_woken.woken;
         signals.task.register(cx.waker());
         signals.polling.store(true, Ordering::SeqCst);
-        let any_woken = |session: &Part<S>, writer: &Part<W>, layer: &Part<L>| {
-            session.is_woken() || writer.is_woken() || layer.is_woken()
-        };
         for _ in 0..ROUNDS {
-            if this.closing.is_none() && this.session.as_mut().poll_if_woken() {
-                if this.writer.done && this.layer.done {
-                    signals.polling.store(false, Ordering::SeqCst);
-                    return Poll::Ready(());
+            if this.closing.is_none() {
+                if this.session.as_mut().poll_if_woken(&signals.session_woken) {
+                    if this.writer.done && this.layer.done {
+                        signals.polling.store(false, Ordering::SeqCst);
+                        return Poll::Ready(());
+                    }
+                    *this.closing = Some(Delay::new(CLOSE_TIMEOUT));
                 }
-                *this.closing = Some(Delay::new(CLOSE_TIMEOUT));
+            } else {
+                // The session has ended: its mark is the layer worker's,
+                // which is polled below.
+                signals.session_woken.store(false, Ordering::SeqCst);
             }
             // What the session just queued: the writer hears of it from its
             // queue; an idle layer worker does not listen to its queue
             // (see `LayerWorker`) and is polled after every session poll.
-            let writer_done = this.writer.as_mut().poll_if_woken();
+            let writer_done = this.writer.as_mut().poll_if_woken(writer_woken);
             let layer_done = this.layer.as_mut().poll();
             if let Some(closing) = this.closing.as_mut()
                 && ((writer_done && layer_done) || closing.poll_unpin(cx).is_ready())
@@ -236,11 +259,15 @@ where
             if this.turn.yield_requested() {
                 break;
             }
-            if !any_woken(&this.session, &this.writer, &this.layer) {
+            let any_woken = || {
+                signals.session_woken.load(Ordering::SeqCst)
+                    || (!this.writer.done && writer_woken.load(Ordering::SeqCst))
+            };
+            if !any_woken() {
                 // The parts wait for real events, wakers set. A part woken
                 // between its last poll and now is caught by this last look.
                 signals.polling.store(false, Ordering::SeqCst);
-                if !any_woken(&this.session, &this.writer, &this.layer) {
+                if !any_woken() {
                     return Poll::Pending;
                 }
                 signals.polling.store(true, Ordering::SeqCst);
