@@ -269,7 +269,7 @@ impl<C: Consumer> Context<'_, C> {
 
     /// The request id of this connection (`X-Request-ID` or generated).
     pub fn request_id(&self) -> &str {
-        &self.info().request_id
+        self.info().request_id()
     }
 
     /// Sends one of the endpoint's outgoing messages to this connection's

@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::Instant;
 
@@ -89,14 +89,9 @@ pub(crate) fn run<C: Consumer>(
     layer: Arc<dyn ChannelLayer>,
     shutdown: ShutdownSignal,
 ) -> impl Future<Output = ()> {
-    let request_id = handshake
-        .request_id()
-        .filter(|id| id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let span = tracing::info_span!(
         "websocket",
-        request_id = %request_id,
+        request_id = tracing::field::Empty,
         path = %handshake.path,
         ip = %handshake.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
     );
@@ -107,9 +102,12 @@ pub(crate) fn run<C: Consumer>(
         handshake: KeptHandshake::new(handshake),
         user: None,
         object: None,
-        request_id,
+        request_id: OnceLock::new(),
         topics: Arc::clone(&endpoint.topics),
     });
+    if !span.is_disabled() {
+        span.record("request_id", info.request_id());
+    }
     // The connection's parts are made once the layer has registered it,
     // outside any async block: an async block keeps its captures for its
     // whole life, moved out or not (`-Zprint-type-sizes`: 128 bytes per

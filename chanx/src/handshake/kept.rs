@@ -57,6 +57,27 @@ impl KeptHandshake {
         &self.params
     }
 
+    /// A header's value as text, if present and valid UTF-8 (the first of
+    /// that name), without unpacking anything.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        if let Some(handshake) = self.unpacked.get() {
+            return handshake.header(name);
+        }
+        let mut reader = Reader(&self.packed);
+        reader.text_field()?;
+        if reader.byte()? == 1 {
+            reader.field()?;
+        }
+        while !reader.0.is_empty() {
+            let _flags = reader.byte()?;
+            let (header, value) = (reader.field()?, reader.field()?);
+            if header.eq_ignore_ascii_case(name.as_bytes()) {
+                return std::str::from_utf8(value).ok();
+            }
+        }
+        None
+    }
+
     /// Drops the unpacked handshake the first time it is called: the one
     /// built by the transport, which authentication and `on_connect` used.
     /// A handshake unpacked again later (a handler reads it after the
@@ -123,8 +144,12 @@ impl<'a> Reader<'a> {
         Some(field)
     }
 
+    fn text_field(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.field()?).ok()
+    }
+
     fn text(&mut self) -> Option<String> {
-        String::from_utf8(self.field()?.to_vec()).ok()
+        self.text_field().map(str::to_owned)
     }
 
     fn header(&mut self) -> Option<(HeaderName, HeaderValue)> {
@@ -205,6 +230,17 @@ mod tests {
         assert!(kept.unpacked.get().is_none(), "released");
         assert_same(kept.get(), &original);
         assert_eq!(kept.get().cookie("sessionid"), Some("xyz"));
+    }
+
+    #[test]
+    fn headers_read_from_the_packed_form_as_from_the_handshake() {
+        let original = sample();
+        let mut kept = KeptHandshake::new(original.clone());
+        kept.release();
+        for name in ["host", "Cookie", "x-custom", "authorization", "absent"] {
+            assert_eq!(kept.header(name), original.header(name), "{name}");
+        }
+        assert!(kept.unpacked.get().is_none(), "nothing unpacked");
     }
 
     #[test]

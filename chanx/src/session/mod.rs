@@ -14,7 +14,7 @@ mod task;
 mod writer;
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use chanx_proto::topic::{Envelope, TopicAction, TopicRefusal, TopicRequest};
@@ -44,9 +44,27 @@ pub(crate) struct SessionInfo {
     pub(crate) handshake: KeptHandshake,
     pub(crate) user: Option<User>,
     pub(crate) object: Option<LoadedObject>,
-    pub(crate) request_id: String,
+    /// Made when first read (most connections never are: no allocation).
+    pub(crate) request_id: OnceLock<Box<str>>,
     /// The endpoint's topic types, in the core's order.
     pub(crate) topics: Arc<[Arc<dyn MountedTopic>]>,
+}
+
+impl SessionInfo {
+    /// The connection's request id: the client's `X-Request-ID` when it is
+    /// short and printable, or a generated one.
+    pub(crate) fn request_id(&self) -> &str {
+        self.request_id.get_or_init(|| {
+            match self
+                .handshake
+                .header("x-request-id")
+                .filter(|id| id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()))
+            {
+                Some(id) => id.into(),
+                None => uuid::Uuid::new_v4().simple().to_string().into(),
+            }
+        })
+    }
 }
 
 /// A delivered message or event waiting for its handler.
