@@ -221,7 +221,8 @@ pub enum LayerCommand {
 #[derive(Debug)]
 pub struct Connection<M, E> {
     protocol: Arc<Protocol<M, E>>,
-    channel: String,
+    /// Shared with the runtime (its layer calls name the channel too).
+    channel: Arc<str>,
     state: State,
     /// The user's primary key as group messages carry it (`None` before
     /// authentication): serialized once, and 24 bytes instead of a
@@ -262,7 +263,7 @@ pub struct Connection<M, E> {
 impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     /// A new connection named `channel` (unique across every process that
     /// shares the channel layer), waiting for its authentication outcome.
-    pub fn new(protocol: Arc<Protocol<M, E>>, channel: impl Into<String>, now: Instant) -> Self {
+    pub fn new(protocol: Arc<Protocol<M, E>>, channel: impl Into<Arc<str>>, now: Instant) -> Self {
         let rate = protocol
             .options
             .rate_limit
@@ -646,7 +647,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         }
         match message {
             LayerMessage::Group(group) => {
-                let is_current = group.from_channel() == self.channel;
+                let is_current = group.from_channel() == &*self.channel;
                 if is_current && group.exclude_current() {
                     return Ok(());
                 }
@@ -773,7 +774,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             content,
             kind,
             exclude_current,
-            self.channel.clone(),
+            &*self.channel,
             self.user_pk.as_ref(),
         )
         .map_err(|_| EncodeError::NotAnObject)?;

@@ -161,12 +161,14 @@ fn serve<C: Consumer>(
     let (sink, stream) = socket.split();
     let (link, writer) = link(sink);
     let turn = Turn::default();
+    // One copy of the name for the core and the layer worker.
+    let channel: Arc<str> = channel.into();
     let (outlet, layer_worker) = Outlet::new(
         link,
         turn.clone(),
         Arc::clone(&endpoint.log),
         layer,
-        &channel,
+        Arc::clone(&channel),
     );
     let core = Core::<C> {
         conn: Connection::new(Arc::clone(&endpoint.protocol), channel, Instant::now()),

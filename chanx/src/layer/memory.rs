@@ -59,7 +59,7 @@ impl std::fmt::Debug for InMemoryLayer {
 /// Unregisters a channel when its inbox is dropped.
 struct Registration {
     shared: Weak<Shared>,
-    channel: String,
+    channel: Arc<str>,
 }
 
 impl Drop for Registration {
@@ -102,10 +102,12 @@ impl ChannelLayer for InMemoryLayer {
         Box::pin(async move {
             let name = unique_channel_name("specific");
             let (tx, rx) = super::inbox_channel(self.shared.capacity);
-            self.shared.write().register(name.clone(), tx);
+            // One copy of the name for the registry and the registration.
+            let registered: Arc<str> = Arc::from(name.as_str());
+            self.shared.write().register(Arc::clone(&registered), tx);
             let registration = Registration {
                 shared: Arc::downgrade(&self.shared),
-                channel: name.clone(),
+                channel: registered,
             };
             Ok((name, Inbox::new(rx, registration)))
         })

@@ -126,7 +126,7 @@ pub enum Joined {
 /// use chanx::layer::{Joined, LocalRegistry};
 /// let mut registry = LocalRegistry::default();
 /// let (tx, rx) = chanx::layer::inbox_channel(8);
-/// registry.register("specific.a".into(), tx);
+/// registry.register("specific.a", tx);
 /// assert_eq!(registry.add("lobby", "specific.a"), Joined::FirstLocalMember);
 /// assert_eq!(registry.add("lobby", "specific.a"), Joined::AlreadyMember);
 /// let event = chanx_proto::LayerMessage::event(&serde_json::json!({"handler": "x", "payload": null})).unwrap();
@@ -137,16 +137,18 @@ pub enum Joined {
 /// ```
 #[derive(Debug, Default)]
 pub struct LocalRegistry {
-    channels: HashMap<String, MessageSender>,
-    groups: HashMap<String, HashMap<String, MessageSender>>,
-    memberships: HashMap<String, HashSet<String>>,
+    /// Channel names are shared by every map they are in (one allocation
+    /// per channel rather than one per map and group).
+    channels: HashMap<Arc<str>, MessageSender>,
+    groups: HashMap<String, HashMap<Arc<str>, MessageSender>>,
+    memberships: HashMap<Arc<str>, HashSet<String>>,
 }
 
 impl LocalRegistry {
     /// Registers a channel and the sender of its inbox (replacing any
     /// channel of the same name).
-    pub fn register(&mut self, channel: String, sender: MessageSender) {
-        self.channels.insert(channel, sender);
+    pub fn register(&mut self, channel: impl Into<Arc<str>>, sender: MessageSender) {
+        self.channels.insert(channel.into(), sender);
     }
 
     /// Forgets a channel and all its memberships; returns the groups it
@@ -162,16 +164,16 @@ impl LocalRegistry {
 
     /// Adds a registered channel to `group`; adding twice is harmless.
     pub fn add(&mut self, group: &str, channel: &str) -> Joined {
-        let Some(sender) = self.channels.get(channel) else {
+        let Some((name, sender)) = self.channels.get_key_value(channel) else {
             return Joined::UnknownChannel;
         };
         let members = self.groups.entry(group.to_owned()).or_default();
         let first = members.is_empty();
-        if members.insert(channel.to_owned(), sender.clone()).is_some() {
+        if members.insert(Arc::clone(name), sender.clone()).is_some() {
             return Joined::AlreadyMember;
         }
         self.memberships
-            .entry(channel.to_owned())
+            .entry(Arc::clone(name))
             .or_default()
             .insert(group.to_owned());
         if first {

@@ -54,8 +54,8 @@ struct Shared {
     outstanding: AtomicUsize,
     /// Notified whenever a command finishes (room in the queue).
     finished: event_listener::Event,
-    /// The connection's channel name.
-    channel: Box<str>,
+    /// The connection's channel name (the core's, shared).
+    channel: Arc<str>,
 }
 
 /// The session's end: queues commands for the worker.
@@ -119,13 +119,13 @@ impl LayerQueue {
 /// A queue and its worker for the connection on `channel`.
 pub(crate) fn layer_worker(
     layer: Arc<dyn ChannelLayer>,
-    channel: &str,
+    channel: Arc<str>,
 ) -> (LayerQueue, LayerWorker) {
     let shared = Arc::new(Shared {
         jobs: TaskQueue::default(),
         outstanding: AtomicUsize::new(0),
         finished: event_listener::Event::new(),
-        channel: channel.into(),
+        channel,
     });
     let worker = LayerWorker {
         layer,

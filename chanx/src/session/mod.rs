@@ -164,7 +164,7 @@ impl Outlet {
         turn: Turn,
         log: Arc<LogSettings>,
         layer: Arc<dyn ChannelLayer>,
-        channel: &str,
+        channel: Arc<str>,
     ) -> (Self, LayerWorker) {
         let (queue, worker) = layer_worker(layer, channel);
         let outlet = Outlet {
