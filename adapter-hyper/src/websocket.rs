@@ -15,6 +15,7 @@
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -179,14 +180,31 @@ impl WebSocketUpgrade {
             // would otherwise size this task's future for the whole
             // connection.
             let socket = Box::pin(async move {
-                let config = chanx::ws::websocket_config(upgrade.max_frame_size());
-                let stream = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
-                (upgrade, chanx::ws::tungstenite_socket(stream))
+                let config = Some(chanx::ws::websocket_config(upgrade.max_frame_size()));
+                let socket = match upgraded.downcast::<TokioIo<TcpStream>>() {
+                    // The TCP stream itself (under `serve`, `axum::serve`
+                    // and `warp::serve`): read and written without hyper's
+                    // boxed `Upgraded` in between, one allocation and one
+                    // dynamic call per read or write less.
+                    Ok(parts) => chanx::ws::tungstenite_socket(
+                        WebSocketStream::from_partially_read(
+                            parts.io.into_inner(),
+                            parts.read_buf.to_vec(),
+                            Role::Server,
+                            config,
+                        )
+                        .await,
+                    ),
+                    Err(upgraded) => chanx::ws::tungstenite_socket(
+                        WebSocketStream::from_raw_socket(
+                            TokioIo::new(upgraded),
+                            Role::Server,
+                            config,
+                        )
+                        .await,
+                    ),
+                };
+                (upgrade, socket)
             });
             let (upgrade, socket) = socket.await;
             upgrade.run(socket).await;

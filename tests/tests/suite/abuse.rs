@@ -44,18 +44,32 @@ impl RawWs {
     }
 
     async fn upgrade(
-        mut stream: TcpStream,
+        stream: TcpStream,
         addr: std::net::SocketAddr,
         path: &str,
         user: &str,
     ) -> RawWs {
-        let request = format!(
+        RawWs::upgrade_sending(stream, addr, path, user, &[]).await
+    }
+
+    /// [`upgrade`](Self::upgrade), with `early` bytes sent in the same
+    /// write as the request (frames a client sends before the 101).
+    async fn upgrade_sending(
+        mut stream: TcpStream,
+        addr: std::net::SocketAddr,
+        path: &str,
+        user: &str,
+        early: &[u8],
+    ) -> RawWs {
+        let mut request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
              Cookie: sessionid={}\r\n\r\n",
             session_for(user)
-        );
-        stream.write_all(request.as_bytes()).await.expect("write");
+        )
+        .into_bytes();
+        request.extend_from_slice(early);
+        stream.write_all(&request).await.expect("write");
         let mut ws = RawWs {
             stream,
             buffer: Vec::new(),
@@ -189,6 +203,51 @@ fn client_frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
         frame.extend_from_slice(payload);
     }
     frame
+}
+
+/// Frames a client sends right behind its upgrade request, before the
+/// 101 (in the same TCP segment here), are never lost: RFC 6455 (4.1) has
+/// the client wait for the 101, and tungstenite's handshake (the
+/// async-std adapter's) refuses the connection; the hyper adapters have
+/// already read the frames with the request and hand them over, to be
+/// answered once the connection is open.
+pub(crate) async fn frames_sent_with_the_upgrade_request_are_answered_or_refused(adapter: Adapter) {
+    let server = shared(adapter).await;
+    let mut early = Vec::new();
+    for content in ["early one", "early two"] {
+        let text = echo_msg(content).to_string();
+        early.extend(client_frame(0x81, text.as_bytes(), true));
+    }
+    let stream = TcpStream::connect(server.addr).await.expect("connect");
+    if matches!(adapter, Adapter::AsyncStd | Adapter::Smol) {
+        let mut stream = stream;
+        let request = format!(
+            "GET {ECHO} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Cookie: sessionid={}\r\n\r\n",
+            server.addr,
+            session_for("alice")
+        );
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(&early);
+        stream.write_all(&bytes).await.expect("write");
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "the connection neither refused nor opened");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(!answer.starts_with("HTTP/1.1 101"), "{answer}");
+    } else {
+        let mut ws = RawWs::upgrade_sending(stream, server.addr, ECHO, "alice", &early).await;
+        for content in ["early one", "early two"] {
+            let (opcode, reply) = ws.frame().await.expect("the echo");
+            assert_eq!(opcode, 1);
+            let reply: serde_json::Value = serde_json::from_slice(&reply).expect("JSON");
+            assert_eq!(reply, super::echo_reply(content), "{adapter:?}");
+        }
+    }
+    // The server keeps serving.
+    let mut client = server.connect_as(ECHO, "bob").await;
+    assert_echoes(&mut client, "after").await;
 }
 
 /// Violations of RFC 6455 close with its codes: 1007 for text that is not
