@@ -1,7 +1,7 @@
 //! The writer half of a connection: drains the outbound queue into the
 //! socket, batching flushes, and reports progress back to the session.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::SinkExt;
@@ -10,20 +10,17 @@ use crate::queue::TaskQueue;
 
 use crate::ws::{BoxSocket, WsMessage};
 
-/// The pending close of a connection, read by the writer.
-#[derive(Default)]
-struct CloseSlot {
-    frame: Option<(u16, String)>,
-    discard_pending: bool,
-}
-
 /// What the session and the writer share: one allocation per connection.
 #[derive(Default)]
 struct Shared {
     queue: TaskQueue<WsMessage>,
     /// Data frames written so far.
     written: AtomicUsize,
-    close: Mutex<CloseSlot>,
+    /// The close frame to send once the queue is drained.
+    close: Mutex<Option<(u16, String)>>,
+    /// Data frames still queued are dropped, not written (read by the
+    /// writer for every frame: an atomic, not the lock).
+    discard_pending: AtomicBool,
 }
 
 /// The session's handle on the writer.
@@ -62,9 +59,11 @@ impl Link {
     /// that does not read).
     pub(super) fn close(&self, code: u16, reason: &str, discard_pending: bool) {
         let mut slot = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.frame.is_none() {
-            slot.frame = Some((code, reason.to_owned()));
-            slot.discard_pending = discard_pending;
+        if slot.is_none() {
+            *slot = Some((code, reason.to_owned()));
+            self.shared
+                .discard_pending
+                .store(discard_pending, Ordering::Release);
         }
         drop(slot);
         self.shared.queue.close();
@@ -96,12 +95,7 @@ fn write_loop(
                 break;
             };
             let is_data = matches!(message, WsMessage::Text(_) | WsMessage::Binary(_));
-            let discard = shared
-                .close
-                .lock()
-                .map(|s| s.discard_pending)
-                .unwrap_or(false);
-            if discard && is_data {
+            if is_data && shared.discard_pending.load(Ordering::Acquire) {
                 continue;
             }
             if let Err(error) = sink.feed(message).await {
@@ -122,7 +116,7 @@ fn write_loop(
                 shared.written.fetch_add(1, Ordering::Release);
             }
         }
-        let frame = shared.close.lock().ok().and_then(|mut s| s.frame.take());
+        let frame = shared.close.lock().ok().and_then(|mut slot| slot.take());
         if let Some((code, reason)) = frame {
             let _ = sink.send(WsMessage::Close(Some((code, reason)))).await;
         }
