@@ -182,10 +182,12 @@ impl WebSocketUpgrade {
             let socket = Box::pin(async move {
                 let config = Some(chanx::ws::websocket_config(upgrade.max_frame_size()));
                 let socket = match upgraded.downcast::<TokioIo<TcpStream>>() {
-                    // The TCP stream itself (under `serve`, `axum::serve`
-                    // and `warp::serve`): read and written without hyper's
-                    // boxed `Upgraded` in between, one allocation and one
-                    // dynamic call per read or write less.
+                    // The TCP stream itself (under this crate's `serve`, so
+                    // `chanx_axum::serve` and `chanx_warp::serve`): read and
+                    // written without hyper's boxed `Upgraded` in between,
+                    // one allocation and one dynamic call per read or write
+                    // less. hyper-util's auto server (`axum::serve`,
+                    // `warp::serve`) wraps the stream: the boxed path below.
                     Ok(parts) => chanx::ws::tungstenite_socket(
                         WebSocketStream::from_partially_read(
                             parts.io.into_inner(),

@@ -225,8 +225,8 @@ pub struct Connection<M, E> {
     channel: Arc<str>,
     state: State,
     /// The user's primary key as group messages carry it (`None` before
-    /// authentication): serialized once, and 24 bytes instead of a
-    /// `Value`'s 72 and a key's 24 in every connection.
+    /// authentication): serialized once, and 40 bytes instead of a
+    /// `Value`'s 72 and a key string's 24 in every connection.
     user_pk: Option<SenderPk>,
     groups: Vec<String>,
     outputs: VecDeque<Output<M, E>>,

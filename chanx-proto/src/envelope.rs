@@ -333,9 +333,6 @@ impl GroupEnvelope {
         from_channel: impl Into<String>,
         from_user_pk: Option<&Value>,
     ) -> Result<Self, EnvelopeError> {
-        if !is_object(&content) {
-            return Err(EnvelopeError::ContentNotObject);
-        }
         let sender = from_user_pk.map(SenderPk::new);
         Self::from_sender(
             content,

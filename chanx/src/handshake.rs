@@ -10,6 +10,9 @@ use crate::routing::PathParams;
 
 mod kept;
 
+/// The header a client names its request with.
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+
 pub(crate) use kept::KeptHandshake;
 
 /// An authenticated user.
@@ -118,7 +121,7 @@ impl Handshake {
 
     /// The `X-Request-ID` header, if the client sent one.
     pub fn request_id(&self) -> Option<&str> {
-        self.header("x-request-id")
+        self.header(REQUEST_ID_HEADER)
     }
 }
 

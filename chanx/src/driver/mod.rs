@@ -114,7 +114,7 @@ pub(crate) fn run<C: Consumer>(
     // connection), while `then` drops the registration's state for the
     // connection's.
     register(layer, span)
-        .then(move |registered| serve(endpoint, socket, info, shutdown, registered))
+        .then(move |registered| run_registered(endpoint, socket, info, shutdown, registered))
 }
 
 /// A connection registered on the channel layer.
@@ -144,8 +144,8 @@ async fn register(layer: Arc<dyn ChannelLayer>, span: Span) -> Registered {
     }
 }
 
-/// Runs a registered connection's task to its end.
-fn serve<C: Consumer>(
+/// Runs a connection the layer has registered to its end.
+fn run_registered<C: Consumer>(
     endpoint: Arc<EndpointCore<C>>,
     socket: BoxSocket,
     info: Arc<SessionInfo>,

@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -20,8 +21,12 @@ use crate::routing::PathParams;
 /// A header value marked sensitive (see [`HeaderValue::set_sensitive`]).
 const SENSITIVE: u8 = 1;
 
+/// Rebuilt this many times, a handshake is kept for good: something
+/// reads it again and again (a handler on every message, say), and
+/// rebuilding it each time would cost more than keeping it.
+const KEEP_AFTER_REBUILDS: u8 = 3;
+
 /// A connection's handshake: packed, and unpacked while something uses it.
-#[derive(Clone)]
 pub(crate) struct KeptHandshake {
     /// Path, query and headers back to back (see [`pack`]).
     packed: Box<[u8]>,
@@ -31,7 +36,20 @@ pub(crate) struct KeptHandshake {
     /// with until [`release`](Self::release), then built again from
     /// `packed` when read.
     unpacked: OnceLock<Box<Handshake>>,
-    released: bool,
+    /// How many times `unpacked` was built from `packed`.
+    rebuilds: AtomicU8,
+}
+
+impl Clone for KeptHandshake {
+    fn clone(&self) -> Self {
+        KeptHandshake {
+            packed: self.packed.clone(),
+            params: self.params.clone(),
+            peer: self.peer,
+            unpacked: self.unpacked.clone(),
+            rebuilds: AtomicU8::new(self.rebuilds.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl KeptHandshake {
@@ -42,14 +60,18 @@ impl KeptHandshake {
             params: handshake.params.clone(),
             peer: handshake.peer,
             unpacked: OnceLock::from(Box::new(handshake)),
-            released: false,
+            rebuilds: AtomicU8::new(0),
         }
     }
 
     /// The handshake (built from the packed form if it was released).
     pub(crate) fn get(&self) -> &Handshake {
-        self.unpacked
-            .get_or_init(|| Box::new(unpack(&self.packed, &self.params, self.peer)))
+        self.unpacked.get_or_init(|| {
+            let _ = self
+                .rebuilds
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1));
+            Box::new(unpack(&self.packed, &self.params, self.peer))
+        })
     }
 
     /// The route's path parameters, without unpacking anything.
@@ -57,35 +79,34 @@ impl KeptHandshake {
         &self.params
     }
 
-    /// A header's value as text, if present and valid UTF-8 (the first of
-    /// that name), without unpacking anything.
+    /// A header's value as text (visible ASCII, as
+    /// [`Handshake::header`] reads it), the first of that name, without
+    /// unpacking anything.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         if let Some(handshake) = self.unpacked.get() {
             return handshake.header(name);
         }
         let mut reader = Reader(&self.packed);
-        reader.text_field()?;
-        if reader.byte()? == 1 {
-            reader.field()?;
-        }
+        reader.path_and_query()?;
         while !reader.0.is_empty() {
-            let _flags = reader.byte()?;
-            let (header, value) = (reader.field()?, reader.field()?);
+            let (header, value, _sensitive) = reader.raw_header()?;
             if header.eq_ignore_ascii_case(name.as_bytes()) {
-                return std::str::from_utf8(value).ok();
+                // `HeaderValue::to_str`'s rule.
+                let visible = value
+                    .iter()
+                    .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
+                return visible.then(|| std::str::from_utf8(value).ok()).flatten();
             }
         }
         None
     }
 
-    /// Drops the unpacked handshake the first time it is called: the one
-    /// built by the transport, which authentication and `on_connect` used.
-    /// A handshake unpacked again later (a handler reads it after the
-    /// connection opened) stays, so that one that reads it on every
-    /// message does not unpack it each time.
+    /// Drops the unpacked handshake, for a connection about to wait: the
+    /// one the transport built, which authentication and `on_connect`
+    /// used, and one rebuilt since (a topic subscription's authorisation
+    /// reads it), until it has been rebuilt [`KEEP_AFTER_REBUILDS`] times.
     pub(crate) fn release(&mut self) {
-        if !self.released {
-            self.released = true;
+        if *self.rebuilds.get_mut() < KEEP_AFTER_REBUILDS {
             self.unpacked.take();
         }
     }
@@ -148,15 +169,27 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.field()?).ok()
     }
 
-    fn text(&mut self) -> Option<String> {
-        self.text_field().map(str::to_owned)
+    /// The path and the query, which [`pack`] writes first.
+    fn path_and_query(&mut self) -> Option<(&'a str, Option<&'a str>)> {
+        let path = self.text_field()?;
+        let query = match self.byte()? {
+            1 => Some(self.text_field()?),
+            _ => None,
+        };
+        Some((path, query))
+    }
+
+    /// The next header: name, value and whether it is sensitive.
+    fn raw_header(&mut self) -> Option<(&'a [u8], &'a [u8], bool)> {
+        let flags = self.byte()?;
+        Some((self.field()?, self.field()?, flags & SENSITIVE != 0))
     }
 
     fn header(&mut self) -> Option<(HeaderName, HeaderValue)> {
-        let flags = self.byte()?;
-        let name = HeaderName::from_bytes(self.field()?).ok()?;
-        let mut value = HeaderValue::from_bytes(self.field()?).ok()?;
-        value.set_sensitive(flags & SENSITIVE != 0);
+        let (name, value, sensitive) = self.raw_header()?;
+        let name = HeaderName::from_bytes(name).ok()?;
+        let mut value = HeaderValue::from_bytes(value).ok()?;
+        value.set_sensitive(sensitive);
         Some((name, value))
     }
 }
@@ -164,11 +197,7 @@ impl<'a> Reader<'a> {
 /// The handshake [`pack`] packed.
 fn unpack(packed: &[u8], params: &PathParams, peer: Option<SocketAddr>) -> Handshake {
     let mut reader = Reader(packed);
-    let path = reader.text().unwrap_or_default();
-    let query = match reader.byte() {
-        Some(1) => reader.text(),
-        _ => None,
-    };
+    let (path, query) = reader.path_and_query().unwrap_or_default();
     let mut headers = HeaderMap::new();
     while !reader.0.is_empty() {
         // Only what `pack` wrote is read here: every header reads back.
@@ -179,8 +208,8 @@ fn unpack(packed: &[u8], params: &PathParams, peer: Option<SocketAddr>) -> Hands
         headers.append(name, value);
     }
     Handshake {
-        path,
-        query,
+        path: path.to_owned(),
+        query: query.map(str::to_owned),
         headers,
         params: params.clone(),
         peer,
@@ -256,14 +285,28 @@ mod tests {
     }
 
     #[test]
-    fn only_the_first_release_drops_the_handshake() {
+    fn a_handshake_read_again_and_again_is_kept() {
         let mut kept = KeptHandshake::new(sample());
+        for rebuild in 1..=KEEP_AFTER_REBUILDS {
+            kept.release();
+            assert!(
+                kept.unpacked.get().is_none(),
+                "released before rebuild {rebuild}"
+            );
+            kept.get();
+        }
         kept.release();
-        kept.get();
+        assert!(kept.unpacked.get().is_some(), "kept for good");
+    }
+
+    #[test]
+    fn a_header_the_handshake_would_not_read_as_text_is_not_read_packed_either() {
+        let mut handshake = Handshake::new("/");
+        let utf8 = HeaderValue::from_bytes("café".as_bytes()).unwrap();
+        handshake.headers.append("x-name", utf8);
+        let mut kept = KeptHandshake::new(handshake);
+        assert_eq!(kept.header("x-name"), None);
         kept.release();
-        assert!(
-            kept.unpacked.get().is_some(),
-            "read again after opening: kept"
-        );
+        assert_eq!(kept.header("x-name"), None);
     }
 }

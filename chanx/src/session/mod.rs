@@ -32,7 +32,7 @@ pub(crate) use self::task::{CLOSE_TIMEOUT, ConnectionTask, Turn};
 use self::writer::Link;
 pub(crate) use self::writer::link;
 use crate::auth::LoadedObject;
-use crate::handshake::{KeptHandshake, User};
+use crate::handshake::{KeptHandshake, REQUEST_ID_HEADER, User};
 use crate::layer::ChannelLayer;
 use crate::topic::MountedTopic;
 use crate::ws::{Bytes, SocketError, WsMessage};
@@ -57,7 +57,7 @@ impl SessionInfo {
         self.request_id.get_or_init(|| {
             match self
                 .handshake
-                .header("x-request-id")
+                .header(REQUEST_ID_HEADER)
                 .filter(|id| id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()))
             {
                 Some(id) => id.into(),

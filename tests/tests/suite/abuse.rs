@@ -61,13 +61,7 @@ impl RawWs {
         user: &str,
         early: &[u8],
     ) -> RawWs {
-        let mut request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-             Cookie: sessionid={}\r\n\r\n",
-            session_for(user)
-        )
-        .into_bytes();
+        let mut request = upgrade_request(addr, path, user);
         request.extend_from_slice(early);
         stream.write_all(&request).await.expect("write");
         let mut ws = RawWs {
@@ -161,6 +155,17 @@ impl RawWs {
     }
 }
 
+/// The upgrade request of `user` to `path`.
+fn upgrade_request(addr: std::net::SocketAddr, path: &str, user: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Cookie: sessionid={}\r\n\r\n",
+        session_for(user)
+    )
+    .into_bytes()
+}
+
 /// The status code a Close frame's payload starts with, if any.
 fn status_code(close_payload: &[u8]) -> Option<u16> {
     let code = close_payload.get(..2)?;
@@ -221,14 +226,7 @@ pub(crate) async fn frames_sent_with_the_upgrade_request_are_answered_or_refused
     let stream = TcpStream::connect(server.addr).await.expect("connect");
     if matches!(adapter, Adapter::AsyncStd | Adapter::Smol) {
         let mut stream = stream;
-        let request = format!(
-            "GET {ECHO} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-             Cookie: sessionid={}\r\n\r\n",
-            server.addr,
-            session_for("alice")
-        );
-        let mut bytes = request.into_bytes();
+        let mut bytes = upgrade_request(server.addr, ECHO, "alice");
         bytes.extend_from_slice(&early);
         stream.write_all(&bytes).await.expect("write");
         let mut answer = Vec::new();
