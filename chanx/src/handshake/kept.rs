@@ -67,9 +67,8 @@ impl KeptHandshake {
     /// The handshake (built from the packed form if it was released).
     pub(crate) fn get(&self) -> &Handshake {
         self.unpacked.get_or_init(|| {
-            let _ = self
-                .rebuilds
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1));
+            // At most `KEEP_AFTER_REBUILDS`: `release` stops dropping it.
+            self.rebuilds.fetch_add(1, Ordering::Relaxed);
             Box::new(unpack(&self.packed, &self.params, self.peer))
         })
     }
