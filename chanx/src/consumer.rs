@@ -4,6 +4,7 @@ use std::any::Any;
 use std::future::Future;
 
 use chanx_proto::{ContentKind, MessageSet, Serialized};
+use futures_util::future::{self, Either};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -220,7 +221,7 @@ impl<'a, C: Consumer> Context<'a, C> {
     }
 }
 
-impl<C: Consumer> Context<'_, C> {
+impl<'a, C: Consumer> Context<'a, C> {
     pub(crate) fn info(&self) -> &SessionInfo {
         match &self.target {
             Target::Direct(core) => &core.info,
@@ -322,18 +323,21 @@ impl<C: Consumer> Context<'_, C> {
     ///     }
     /// }
     /// ```
-    pub async fn send_message(&mut self, message: &C::Outgoing) -> Result<(), SendError> {
-        self.send_raw_json(message).await
+    pub fn send_message(
+        &mut self,
+        message: &C::Outgoing,
+    ) -> impl Future<Output = Result<(), SendError>> + use<'_, 'a, C> {
+        self.send_raw_json(message)
     }
 
     /// Sends any serializable value to this connection's client, unchecked
     /// against the endpoint's outgoing set (which documents it, so prefer
     /// [`send_message`](Self::send_message)).
-    pub async fn send_raw_json<T: Serialize + ?Sized>(
+    pub fn send_raw_json<T: Serialize + ?Sized>(
         &mut self,
         message: &T,
-    ) -> Result<(), SendError> {
-        self.perform(Command::Send(Serialized::new(message)?)).await
+    ) -> impl Future<Output = Result<(), SendError>> + use<'_, 'a, C, T> {
+        self.perform_made(Serialized::new(message).map(Command::Send))
     }
 
     /// Sends a group message to this connection's groups, except this connection.
@@ -341,71 +345,92 @@ impl<C: Consumer> Context<'_, C> {
     /// The message is queued for the channel layer in order and the call
     /// returns: replies to the client never wait for the layer. A layer
     /// failure is logged.
-    pub async fn send_group_message(&mut self, message: &C::GroupMessage) -> Result<(), SendError> {
-        self.group(raw(message)?, ContentKind::Message, None, true)
-            .await
+    pub fn send_group_message(
+        &mut self,
+        message: &C::GroupMessage,
+    ) -> impl Future<Output = Result<(), SendError>> + use<'_, 'a, C> {
+        self.group(raw(message), ContentKind::Message, None, true)
     }
 
     /// Sends a group message to named groups; `exclude_current` skips this connection.
-    pub async fn send_group_message_to(
+    pub fn send_group_message_to(
         &mut self,
         message: &C::GroupMessage,
         groups: &[String],
         exclude_current: bool,
-    ) -> Result<(), SendError> {
+    ) -> impl Future<Output = Result<(), SendError>> + use<'_, 'a, C> {
         self.group(
-            raw(message)?,
+            raw(message),
             ContentKind::Message,
             Some(groups),
             exclude_current,
         )
-        .await
     }
 
     /// Sends a raw JSON object to groups (this connection's own when `groups` is `None`).
-    pub async fn send_group_json(
+    pub fn send_group_json(
         &mut self,
         content: &Map<String, Value>,
         groups: Option<&[String]>,
         exclude_current: bool,
-    ) -> Result<(), SendError> {
-        self.group(raw(content)?, ContentKind::Json, groups, exclude_current)
-            .await
+    ) -> impl Future<Output = Result<(), SendError>> + use<'_, 'a, C> {
+        self.group(raw(content), ContentKind::Json, groups, exclude_current)
     }
 
-    async fn group(
+    fn group(
         &mut self,
-        content: Box<RawValue>,
+        content: serde_json::Result<Box<RawValue>>,
         kind: ContentKind,
         groups: Option<&[String]>,
         exclude_current: bool,
-    ) -> Result<(), SendError> {
-        self.perform(Command::Group {
+    ) -> impl Future<Output = Result<(), SendError>> + use<'_, 'a, C> {
+        self.perform_made(content.map(|content| Command::Group {
             content,
             kind,
             groups: groups.map(<[String]>::to_vec),
             exclude_current,
-        })
-        .await
+        }))
     }
 
     /// Closes the connection with `code` after the frames already sent.
-    pub async fn close(&mut self, code: u16) -> Result<(), SendError> {
-        self.perform(Command::Close(code)).await
+    pub fn close(&mut self, code: u16) -> impl Future<Output = Result<(), SendError>> + '_ {
+        self.perform(Command::Close(code))
     }
 
     /// The one path of every action: performed here when handlers run one
     /// at a time, by the session loop for concurrent handlers.
-    pub(crate) async fn perform(&mut self, command: Command) -> Result<(), SendError> {
+    ///
+    /// Not an `async fn` (nor are the sends above): the message is
+    /// serialized and the command made before the future is, which then
+    /// holds only what waits. A handler's future holds one of these per
+    /// send in flight, and is boxed per message.
+    pub(crate) fn perform(
+        &mut self,
+        command: Command,
+    ) -> impl Future<Output = Result<(), SendError>> + '_ {
         match &mut self.target {
-            Target::Direct(core) => core.perform(command).await,
-            Target::Remote(remote) => remote.call(command).await,
+            Target::Direct(core) => Either::Left(core.perform(command)),
+            // Boxed: concurrent handlers only, so that the direct path's
+            // future stays small (168 bytes, 232 for the remote call).
+            Target::Remote(remote) => Either::Right(Box::pin(remote.call(command))),
+        }
+    }
+
+    /// [`perform`](Self::perform)s a command, or fails with the error met
+    /// making it.
+    fn perform_made<E: Into<SendError>>(
+        &mut self,
+        command: Result<Command, E>,
+    ) -> impl Future<Output = Result<(), SendError>> + '_ {
+        match command {
+            Ok(command) => Either::Left(self.perform(command)),
+            Err(error) => Either::Right(future::ready(Err(error.into()))),
         }
     }
 }
 
-fn raw<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, SendError> {
-    Ok(serde_json::value::to_raw_value(value)?)
+fn raw<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Box<RawValue>> {
+    serde_json::value::to_raw_value(value)
 }
 
 /// Topic handlers act through the same path as the consumer's.

@@ -122,6 +122,16 @@ pub(crate) enum Command {
     },
 }
 
+/// A [`Command`] applied to the core: what remains to wait for.
+enum Applied {
+    /// Applied; its frames and layer work wait for the flush.
+    Done(Result<(), chanx_proto::SendError>),
+    /// A subscription to join, then confirm (boxed: rare, and the largest).
+    Subscribe(Box<TopicRequest>),
+    /// A topic route's subscription queued (`joining`) or refused.
+    Route { joining: bool, topic: String },
+}
+
 /// Where the result of a [`Command`] goes.
 pub(crate) type Reply = async_channel::Sender<Result<(), SendError>>;
 
@@ -135,13 +145,18 @@ pub(crate) struct Remote {
 
 impl Remote {
     /// Asks the connection to perform `command` and waits for the result.
-    pub(crate) async fn call(&self, command: Command) -> Result<(), SendError> {
+    ///
+    /// Not an `async fn`, for the reason given at [`Core::perform`].
+    pub(crate) fn call(
+        &self,
+        command: Command,
+    ) -> impl Future<Output = Result<(), SendError>> + '_ {
         let (reply, result) = async_channel::bounded(1);
-        self.commands
-            .send((command, reply))
-            .await
-            .map_err(|_| SendError::Closed)?;
-        result.recv().await.unwrap_or(Err(SendError::Closed))
+        let sent = self.commands.send((command, reply));
+        async move {
+            sent.await.map_err(|_| SendError::Closed)?;
+            result.recv().await.unwrap_or(Err(SendError::Closed))
+        }
     }
 }
 
@@ -189,7 +204,38 @@ pub(crate) struct Core<M, E> {
 impl<M: MessageSet, E: MessageSet> Core<M, E> {
     /// Performs a handler's command: the one path for direct and
     /// concurrent handlers.
-    pub(crate) async fn perform(&mut self, command: Command) -> Result<(), SendError> {
+    ///
+    /// Not an `async fn`: the command is applied to the core before the
+    /// future is made, so the future holds only the flush (an `async fn`
+    /// would keep the command twice for its whole life). This future is
+    /// part of every handler's that sends, which is boxed per message.
+    pub(crate) fn perform(
+        &mut self,
+        command: Command,
+    ) -> impl Future<Output = Result<(), SendError>> + '_ {
+        let applied = self.apply(command);
+        async move {
+            match applied {
+                Applied::Done(result) => {
+                    self.flush().await;
+                    Ok(result?)
+                }
+                // Subscriptions wait for the layer's join: boxed, so that
+                // this rare wait does not size the future of every send.
+                Applied::Subscribe(request) => Box::pin(self.accept_subscription(*request)).await,
+                Applied::Route { joining, topic } => {
+                    let envelope = Envelope {
+                        topic,
+                        reference: None,
+                    };
+                    Box::pin(self.confirm_join(joining, envelope)).await
+                }
+            }
+        }
+    }
+
+    /// Applies a command to the core; what remains to wait for.
+    fn apply(&mut self, command: Command) -> Applied {
         let result = match command {
             Command::Send(message) => self.conn.send_serialized(message),
             Command::Group {
@@ -209,15 +255,12 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                 envelope,
                 params,
             } => {
-                // Subscriptions wait for the layer's join: boxed, so that
-                // this rare wait does not size the future of every send.
-                let request = TopicRequest {
+                return Applied::Subscribe(Box::new(TopicRequest {
                     kind,
                     envelope,
                     params,
                     action: TopicAction::Subscribe,
-                };
-                return Box::pin(self.accept_subscription(request)).await;
+                }));
             }
             Command::TopicRoute {
                 kind,
@@ -225,11 +268,7 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                 params,
             } => {
                 let joining = self.conn.subscribe_route(kind, &topic, params);
-                let envelope = Envelope {
-                    topic,
-                    reference: None,
-                };
-                return Box::pin(self.confirm_join(joining, envelope)).await;
+                return Applied::Route { joining, topic };
             }
             Command::TopicRefuse { envelope, refusal } => {
                 self.conn.refuse_topic(&envelope, refusal);
@@ -242,8 +281,7 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                 content,
             } => self.conn.broadcast_topic(kind, &topic, content),
         };
-        self.flush().await;
-        Ok(result?)
+        Applied::Done(result)
     }
 
     /// Joins an authorised subscription's group and, once the layer has
