@@ -95,14 +95,15 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_lock::{Semaphore, SemaphoreGuardArc};
+use async_lock::Semaphore;
 
 use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use async_tungstenite::tungstenite::http::{HeaderValue, header};
 use chanx::{Refusal, Server, ws};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_timer::Delay;
-use futures_util::future::{BoxFuture, Either, select};
+use futures_util::FutureExt;
+use futures_util::future::{self, BoxFuture, Either, select};
 
 /// How long a client has to complete the WebSocket handshake after its
 /// connection was accepted; a silent one is dropped then.
@@ -229,10 +230,20 @@ pub async fn serve_with<L: Listener>(
         match accepted {
             Ok((stream, peer)) => {
                 let server = server.clone();
-                spawn(Box::pin(async move {
-                    let timeout = limits.handshake_timeout;
-                    serve_accepted(&server, stream, Some(peer), timeout, Some(permit)).await;
-                }));
+                let timeout = limits.handshake_timeout;
+                // The handshake boxed, then the connection in its place:
+                // the task's future is sized by the connection alone, not
+                // by a finished handshake's state (about 250 bytes per
+                // connection, heaptrack).
+                let handshake = Box::pin(async move {
+                    let connection = upgrade(&server, stream, Some(peer), timeout).await;
+                    drop(permit);
+                    connection
+                });
+                spawn(Box::pin(handshake.then(|connection| match connection {
+                    Some(connection) => Either::Left(connection),
+                    None => Either::Right(future::ready(())),
+                })));
             }
             Err(error) if ws::is_connection_error(&error) => {
                 tracing::debug!(%error, "connection lost before it was accepted");
@@ -261,18 +272,20 @@ pub async fn serve_stream<S>(server: &Server, stream: S, peer: Option<SocketAddr
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    serve_accepted(server, stream, peer, HANDSHAKE_TIMEOUT, None).await;
+    if let Some(connection) = upgrade(server, stream, peer, HANDSHAKE_TIMEOUT).await {
+        connection.await;
+    }
 }
 
-/// [`serve_stream`] with a handshake deadline, holding `permit` (a slot
-/// of [`ServeLimits::max_pending`]) until the handshake is over.
-async fn serve_accepted<S>(
+/// The WebSocket handshake of [`serve_stream`] with a deadline; the
+/// connection to run when the upgrade succeeded.
+async fn upgrade<S>(
     server: &Server,
     stream: S,
     peer: Option<SocketAddr>,
     handshake_timeout: Duration,
-    permit: Option<SemaphoreGuardArc>,
-) where
+) -> Option<impl Future<Output = ()> + Send + 'static + use<S>>
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut prepared = None;
@@ -305,21 +318,18 @@ async fn serve_accepted<S>(
     let socket = match select(handshake, Delay::new(handshake_timeout)).await {
         Either::Left((Ok(socket), _)) => socket,
         // The callback's refusal, answered and logged.
-        Either::Left((Err(async_tungstenite::tungstenite::Error::Http(_)), _)) => return,
+        Either::Left((Err(async_tungstenite::tungstenite::Error::Http(_)), _)) => return None,
         Either::Left((Err(error), _)) => {
             tracing::debug!(%error, ?peer, "WebSocket handshake failed");
-            return;
+            return None;
         }
         Either::Right(_) => {
             tracing::debug!(?peer, "WebSocket handshake timed out");
-            return;
+            return None;
         }
     };
-    drop(permit);
     // Always set when the handshake succeeded: the callback ran and agreed.
-    if let Some(upgrade) = prepared {
-        upgrade.run(ws::tungstenite_socket(socket)).await;
-    }
+    prepared.map(|upgrade| upgrade.run(ws::tungstenite_socket(socket)))
 }
 
 /// A refusal as the handshake's HTTP answer: [`Refusal::to_response`]
