@@ -97,11 +97,6 @@ impl<T> TaskQueue<T> {
         self.state().items.pop_front()
     }
 
-    /// Whether nothing is queued.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.state().items.is_empty()
-    }
-
     /// Whether the queue was closed (items may still be queued).
     pub(crate) fn is_closed(&self) -> bool {
         self.state().closed
@@ -196,7 +191,7 @@ mod tests {
         assert_eq!(queue.push_within(2, 2), Pushed::Queued);
         assert_eq!(queue.push_within(3, 2), Pushed::Full);
         queue.close_and_clear();
-        assert!(queue.is_empty());
+        assert!(queue.state().items.is_empty());
         assert_eq!(queue.push_within(4, 2), Pushed::Closed);
     }
 

@@ -90,30 +90,39 @@ fn write_loop(
     shared: Arc<Shared>,
 ) -> impl std::future::Future<Output = ()> {
     async move {
-        loop {
-            let Some(message) = shared.queue.pop().await else {
+        // Frames queued since the last flush: fed one after the other,
+        // then flushed once (one lock per frame: the next is taken with
+        // the same lock that tells whether the queue is empty).
+        'batches: loop {
+            let Some(mut message) = shared.queue.pop().await else {
                 break;
             };
-            let is_data = matches!(message, WsMessage::Text(_) | WsMessage::Binary(_));
-            if is_data && shared.discard_pending.load(Ordering::Acquire) {
-                continue;
+            loop {
+                let is_data = matches!(message, WsMessage::Text(_) | WsMessage::Binary(_));
+                if !(is_data && shared.discard_pending.load(Ordering::Acquire)) {
+                    if let Err(error) = sink.feed(message).await {
+                        // E.g. the peer's Close arrived: the transport refuses
+                        // data but still owes the peer its Close reply, which
+                        // closing flushes.
+                        tracing::debug!(%error, "socket write failed");
+                        shared.queue.close();
+                        break 'batches;
+                    }
+                    if is_data {
+                        // Counted once handed to the socket, as a frame
+                        // the flush below only pushes further.
+                        shared.written.fetch_add(1, Ordering::Release);
+                    }
+                }
+                match shared.queue.try_pop() {
+                    Some(next) => message = next,
+                    None => break,
+                }
             }
-            if let Err(error) = sink.feed(message).await {
-                // E.g. the peer's Close arrived: the transport refuses data but
-                // still owes the peer its Close reply, which closing flushes.
-                tracing::debug!(%error, "socket write failed");
-                shared.queue.close();
-                break;
-            }
-            if shared.queue.is_empty()
-                && let Err(error) = sink.flush().await
-            {
+            if let Err(error) = sink.flush().await {
                 tracing::debug!(%error, "socket flush failed");
                 shared.queue.close();
                 break;
-            }
-            if is_data {
-                shared.written.fetch_add(1, Ordering::Release);
             }
         }
         let frame = shared.close.lock().ok().and_then(|mut slot| slot.take());
