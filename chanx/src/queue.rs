@@ -151,15 +151,16 @@ impl<T> TaskQueue<T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Context, Poll, Wake, Waker};
 
     use super::{Pushed, TaskQueue};
 
+    /// A waker that counts its wake-ups (also the shutdown signal's tests').
     #[derive(Default)]
-    struct CountingWaker(AtomicUsize);
+    pub(crate) struct CountingWaker(pub(crate) AtomicUsize);
 
     impl Wake for CountingWaker {
         fn wake(self: Arc<Self>) {

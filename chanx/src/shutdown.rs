@@ -198,20 +198,8 @@ impl Shutdown {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
-
     use super::*;
-
-    /// Counts its wake-ups.
-    #[derive(Default)]
-    struct CountingWaker(AtomicUsize);
-
-    impl Wake for CountingWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::queue::tests::CountingWaker;
 
     fn poll(wait: &mut Triggered, waker: &Arc<CountingWaker>) -> Poll<()> {
         let waker = Waker::from(Arc::clone(waker));
