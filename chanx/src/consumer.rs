@@ -402,8 +402,9 @@ impl<'a, C: Consumer> Context<'a, C> {
     ///
     /// Not an `async fn` (nor are the sends above): the message is
     /// serialized and the command made before the future is, which then
-    /// holds only what waits. A handler's future holds one of these per
-    /// send in flight, and is boxed per message.
+    /// holds the command once (an `async fn` keeps its arguments twice);
+    /// the command takes effect at the first poll. A handler's future
+    /// holds one of these per send in flight, and is boxed per message.
     pub(crate) fn perform(
         &mut self,
         command: Command,

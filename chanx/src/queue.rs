@@ -136,11 +136,14 @@ impl<T> TaskQueue<T> {
         if state.items.capacity() > 0 {
             state.items = VecDeque::new();
         }
-        // Registered under the lock: a push after this sees it.
-        match &state.consumer {
-            Some(registered) if registered.will_wake(cx.waker()) => {}
-            _ => state.consumer = Some(cx.waker().clone()),
-        }
+        // Registered under the lock: a push after this sees it. A waker
+        // replaced is dropped after the lock (its drop may run code).
+        let replaced = match &state.consumer {
+            Some(registered) if registered.will_wake(cx.waker()) => None,
+            _ => state.consumer.replace(cx.waker().clone()),
+        };
+        drop(state);
+        drop(replaced);
         Poll::Pending
     }
 

@@ -80,15 +80,21 @@ impl Future for Triggered {
             return Poll::Ready(());
         }
         let waker = cx.waker().clone();
-        match &mut self.registered {
+        let replaced = match &mut self.registered {
             Some((key, registered)) => {
-                if let Some(slot) = waiting.get_mut(*key) {
-                    *slot = waker.clone();
-                }
-                *registered = waker;
+                let slot = waiting
+                    .get_mut(*key)
+                    .map(|slot| std::mem::replace(slot, waker.clone()));
+                Some((slot, std::mem::replace(registered, waker)))
             }
-            None => self.registered = Some((waiting.insert(waker.clone()), waker)),
-        }
+            None => {
+                self.registered = Some((waiting.insert(waker.clone()), waker));
+                None
+            }
+        };
+        // Replaced wakers are dropped after the lock (a drop may run code).
+        drop(waiting);
+        drop(replaced);
         Poll::Pending
     }
 }

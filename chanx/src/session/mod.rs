@@ -205,17 +205,24 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
     /// Performs a handler's command: the one path for direct and
     /// concurrent handlers.
     ///
-    /// Not an `async fn`: the command is applied to the core before the
-    /// future is made, so the future holds only the flush (an `async fn`
-    /// would keep the command twice for its whole life). This future is
-    /// part of every handler's that sends, which is boxed per message.
+    /// Not an `async fn`, which would keep the command twice for its
+    /// whole life; the command is applied to the core (synchronously) at
+    /// the first poll, so the future holds it, the outcome and the flush.
+    /// This future is part of every handler's that sends, which is boxed
+    /// per message.
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps its arguments twice in its future"
+    )]
     pub(crate) fn perform(
         &mut self,
         command: Command,
     ) -> impl Future<Output = Result<(), SendError>> + '_ {
-        let applied = self.apply(command);
+        // Applied at the first poll, as a send always was: a send whose
+        // future is dropped unpolled does nothing, on a direct endpoint
+        // as on a concurrent one.
         async move {
-            match applied {
+            match self.apply(command) {
                 Applied::Done(result) => {
                     self.flush().await;
                     Ok(result?)
