@@ -411,9 +411,7 @@ impl<'a, C: Consumer> Context<'a, C> {
     ) -> impl Future<Output = Result<(), SendError>> + '_ {
         match &mut self.target {
             Target::Direct(core) => Either::Left(core.perform(command)),
-            // Boxed: concurrent handlers only, so that the direct path's
-            // future stays small (168 bytes, 232 for the remote call).
-            Target::Remote(remote) => Either::Right(Box::pin(remote.call(command))),
+            Target::Remote(remote) => Either::Right(remote.call(command)),
         }
     }
 

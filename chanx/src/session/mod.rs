@@ -122,16 +122,6 @@ pub(crate) enum Command {
     },
 }
 
-/// A [`Command`] applied to the core: what remains to wait for.
-enum Applied {
-    /// Applied; its frames and layer work wait for the flush.
-    Done(Result<(), chanx_proto::SendError>),
-    /// A subscription to join, then confirm (boxed: rare, and the largest).
-    Subscribe(Box<TopicRequest>),
-    /// A topic route's subscription queued (`joining`) or refused.
-    Route { joining: bool, topic: String },
-}
-
 /// Where the result of a [`Command`] goes.
 pub(crate) type Reply = async_channel::Sender<Result<(), SendError>>;
 
@@ -206,10 +196,10 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
     /// concurrent handlers.
     ///
     /// Not an `async fn`, which would keep the command twice for its
-    /// whole life; the command is applied to the core (synchronously) at
-    /// the first poll, so the future holds it, the outcome and the flush.
-    /// This future is part of every handler's that sends, which is boxed
-    /// per message.
+    /// whole life (this future is part of every handler's that sends,
+    /// which is boxed per message). The command takes effect at the first
+    /// poll, as a send always has: a send whose future is dropped unpolled
+    /// does nothing, on a direct endpoint as on a concurrent one.
     #[expect(
         clippy::manual_async_fn,
         reason = "an async fn keeps its arguments twice in its future"
@@ -218,77 +208,64 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
         &mut self,
         command: Command,
     ) -> impl Future<Output = Result<(), SendError>> + '_ {
-        // Applied at the first poll, as a send always was: a send whose
-        // future is dropped unpolled does nothing, on a direct endpoint
-        // as on a concurrent one.
         async move {
-            match self.apply(command) {
-                Applied::Done(result) => {
-                    self.flush().await;
-                    Ok(result?)
+            let result = match command {
+                Command::Send(message) => self.conn.send_serialized(message),
+                Command::Group {
+                    content,
+                    kind,
+                    groups,
+                    exclude_current,
+                } => self
+                    .conn
+                    .send_group_raw(content, kind, groups.as_deref(), exclude_current),
+                Command::Close(code) => {
+                    self.conn.close(code, "closed by server");
+                    Ok(())
                 }
-                // Subscriptions wait for the layer's join: boxed, so that
-                // this rare wait does not size the future of every send.
-                Applied::Subscribe(request) => Box::pin(self.accept_subscription(*request)).await,
-                Applied::Route { joining, topic } => {
+                Command::TopicAccept {
+                    kind,
+                    envelope,
+                    params,
+                } => {
+                    // Subscriptions wait for the layer's join: boxed, so that
+                    // this rare wait does not size the future of every send.
+                    let request = TopicRequest {
+                        kind,
+                        envelope,
+                        params,
+                        action: TopicAction::Subscribe,
+                    };
+                    return Box::pin(self.accept_subscription(request)).await;
+                }
+                Command::TopicRoute {
+                    kind,
+                    topic,
+                    params,
+                } => {
+                    let joining = self.conn.subscribe_route(kind, &topic, params);
                     let envelope = Envelope {
                         topic,
                         reference: None,
                     };
-                    Box::pin(self.confirm_join(joining, envelope)).await
+                    return Box::pin(self.confirm_join(joining, envelope)).await;
                 }
-            }
-        }
-    }
-
-    /// Applies a command to the core; what remains to wait for.
-    fn apply(&mut self, command: Command) -> Applied {
-        let result = match command {
-            Command::Send(message) => self.conn.send_serialized(message),
-            Command::Group {
-                content,
-                kind,
-                groups,
-                exclude_current,
-            } => self
-                .conn
-                .send_group_raw(content, kind, groups.as_deref(), exclude_current),
-            Command::Close(code) => {
-                self.conn.close(code, "closed by server");
-                Ok(())
-            }
-            Command::TopicAccept {
-                kind,
-                envelope,
-                params,
-            } => {
-                return Applied::Subscribe(Box::new(TopicRequest {
+                Command::TopicRefuse { envelope, refusal } => {
+                    self.conn.refuse_topic(&envelope, refusal);
+                    Ok(())
+                }
+                Command::TopicSend { message, envelope } => {
+                    self.conn.send_topic(message, &envelope)
+                }
+                Command::TopicBroadcast {
                     kind,
-                    envelope,
-                    params,
-                    action: TopicAction::Subscribe,
-                }));
-            }
-            Command::TopicRoute {
-                kind,
-                topic,
-                params,
-            } => {
-                let joining = self.conn.subscribe_route(kind, &topic, params);
-                return Applied::Route { joining, topic };
-            }
-            Command::TopicRefuse { envelope, refusal } => {
-                self.conn.refuse_topic(&envelope, refusal);
-                Ok(())
-            }
-            Command::TopicSend { message, envelope } => self.conn.send_topic(message, &envelope),
-            Command::TopicBroadcast {
-                kind,
-                topic,
-                content,
-            } => self.conn.broadcast_topic(kind, &topic, content),
-        };
-        Applied::Done(result)
+                    topic,
+                    content,
+                } => self.conn.broadcast_topic(kind, &topic, content),
+            };
+            self.flush().await;
+            Ok(result?)
+        }
     }
 
     /// Joins an authorised subscription's group and, once the layer has
