@@ -146,11 +146,6 @@ impl<T> TaskQueue<T> {
         drop(replaced);
         Poll::Pending
     }
-
-    /// The next item; `None` once closed and drained.
-    pub(crate) async fn pop(&self) -> Option<T> {
-        std::future::poll_fn(|cx| self.poll_pop(cx)).await
-    }
 }
 
 #[cfg(test)]

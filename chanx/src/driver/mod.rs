@@ -40,7 +40,7 @@ use crate::layer::{ChannelLayer, Inbox};
 use crate::session::{
     CLOSE_TIMEOUT, Command, ConnectionTask, LogSettings, Outlet, Reply, SessionInfo, Turn, link,
 };
-use crate::shutdown::ShutdownSignal;
+use crate::shutdown::{ShutdownSignal, Triggered};
 use crate::ws::{BoxSocket, SocketError, WsMessage};
 
 /// The session yields to the writer at least this often, even when input
@@ -221,6 +221,9 @@ fn session<C: Consumer>(
     // each argument twice in its future (the argument and its binding in
     // the body), and `core` is the largest (688 bytes each per connection,
     // `-Zprint-type-sizes`).
+    // The wait made here: inside, the future would keep the signal and
+    // the wait made of it (16 bytes more).
+    let mut shutdown_signal = shutdown.wait().fuse();
     async move {
         let Some(inbox) = io.inbox.as_mut() else {
             core.conn.handle_failure(Failure::LayerUnavailable);
@@ -228,8 +231,6 @@ fn session<C: Consumer>(
             return;
         };
         let mut consumer = (endpoint.factory)();
-        let shutdown_signal = shutdown.wait().fuse();
-        futures_util::pin_mut!(shutdown_signal);
         // Opening and closing run once per connection: boxed, so that their
         // futures (the authenticator's, the hooks') do not size the
         // session's future, which every idle connection keeps.
@@ -237,7 +238,7 @@ fn session<C: Consumer>(
             &endpoint,
             &mut core,
             &mut consumer,
-            shutdown_signal.as_mut(),
+            &mut shutdown_signal,
         ))
         .await;
         // Boxed: 56 bytes that most endpoints, one handler at a time,
@@ -285,39 +286,52 @@ fn session<C: Consumer>(
                 io.turn.yield_now().await;
             }
             iteration = iteration.wrapping_add(1);
-            let wake = future::poll_fn(|cx| {
+            let woken = future::poll_fn(|cx| {
                 // Each iteration starts with the next source, so that a source
                 // that is always ready cannot starve the others (what
                 // `select!` does with a random start, at about 150
                 // instructions per message under callgrind).
                 for turn in 0..SOURCES {
-                    let polled = match iteration.wrapping_add(turn) % SOURCES {
+                    // Each source returns as soon as it is ready: a `Poll<Wake>`
+                    // built per source costs its drop when pending.
+                    match iteration.wrapping_add(turn) % SOURCES {
                         0 if read_socket && !io.stream.is_terminated() => {
-                            io.stream.poll_next_unpin(cx).map(Wake::Frame)
+                            if let Poll::Ready(frame) = io.stream.poll_next_unpin(cx) {
+                                return Poll::Ready(Wake::Frame(frame));
+                            }
                         }
                         1 if can_read && !inbox.is_terminated() => {
-                            inbox.poll_next_unpin(cx).map(Wake::Layer)
+                            if let Poll::Ready(message) = inbox.poll_next_unpin(cx) {
+                                return Poll::Ready(Wake::Layer(message));
+                            }
                         }
-                        2 => timer.poll_unpin(cx).map(|()| Wake::Timer),
+                        2 => {
+                            if timer.poll_unpin(cx).is_ready() {
+                                return Poll::Ready(Wake::Timer);
+                            }
+                        }
                         3 if !shutdown_signal.is_terminated() => {
-                            shutdown_signal.as_mut().poll(cx).map(|()| Wake::Shutdown)
+                            if shutdown_signal.poll_unpin(cx).is_ready() {
+                                return Poll::Ready(Wake::Shutdown);
+                            }
                         }
-                        4 => match &mut concurrent {
-                            Some(c) if !c.commands.is_terminated() => {
-                                c.commands.poll_next_unpin(cx).map(Wake::Command)
+                        4 => {
+                            if let Some(c) = &mut concurrent
+                                && !c.commands.is_terminated()
+                                && let Poll::Ready(command) = c.commands.poll_next_unpin(cx)
+                            {
+                                return Poll::Ready(Wake::Command(command));
                             }
-                            _ => Poll::Pending,
-                        },
-                        5 => match &mut concurrent {
-                            Some(c) if !c.in_flight.is_terminated() => {
-                                c.in_flight.poll_next_unpin(cx).map(Wake::Finished)
+                        }
+                        5 => {
+                            if let Some(c) = &mut concurrent
+                                && !c.in_flight.is_terminated()
+                                && let Poll::Ready(finished) = c.in_flight.poll_next_unpin(cx)
+                            {
+                                return Poll::Ready(Wake::Finished(finished));
                             }
-                            _ => Poll::Pending,
-                        },
-                        _ => Poll::Pending,
-                    };
-                    if polled.is_ready() {
-                        return polled;
+                        }
+                        _ => {}
                     }
                 }
                 // The connection waits: what its queues grew to for the last
@@ -330,21 +344,12 @@ fn session<C: Consumer>(
                 Poll::Pending
             })
             .await;
-            match wake {
-                Wake::Frame(Some(message)) => core.on_socket_message(message),
-                Wake::Frame(None) => core.conn.handle_transport_closed(),
-                Wake::Layer(Some(message)) => core.on_layer_message(&message),
-                Wake::Layer(None) => core.conn.handle_failure(Failure::LayerClosed),
-                Wake::Timer => core.conn.handle_timeout(Instant::now()),
-                Wake::Shutdown => core.conn.shutdown(),
-                Wake::Command(Some((command, reply))) => {
-                    // Boxed, as handlers are in `dispatch`: only concurrent
-                    // endpoints get here.
-                    let result = Box::pin(core.perform(command)).await;
-                    let _ = reply.try_send(result);
-                }
-                Wake::Finished(Some(finished)) => finish(&mut core, finished),
-                Wake::Command(None) | Wake::Finished(None) => {}
+            // Handed over whole: what woke the session is then gone before
+            // the awaits below (a binding only partly moved out stays in
+            // the session's future across them: 88 bytes per connection,
+            // `-Zprint-type-sizes`).
+            if let Some(performing) = on_wake::<C>(&mut core, woken) {
+                performing.await;
             }
             core.flush().await;
             match &mut concurrent {
@@ -360,13 +365,39 @@ fn session<C: Consumer>(
     }
 }
 
+/// Feeds the core what woke the session; for a concurrent handler's
+/// command, the performing of it (and the reply), boxed as handlers are
+/// in `dispatch`: only concurrent endpoints get there.
+fn on_wake<C: Consumer>(
+    core: &mut Core<C>,
+    woken: Wake,
+) -> Option<Pin<Box<impl Future<Output = ()> + '_>>> {
+    match woken {
+        Wake::Frame(Some(message)) => core.on_socket_message(message),
+        Wake::Frame(None) => core.conn.handle_transport_closed(),
+        Wake::Layer(Some(message)) => core.on_layer_message(&message),
+        Wake::Layer(None) => core.conn.handle_failure(Failure::LayerClosed),
+        Wake::Timer => core.conn.handle_timeout(Instant::now()),
+        Wake::Shutdown => core.conn.shutdown(),
+        Wake::Command(Some((command, reply))) => {
+            return Some(Box::pin(async move {
+                let result = core.perform(command).await;
+                let _ = reply.try_send(result);
+            }));
+        }
+        Wake::Finished(Some(finished)) => finish(core, finished),
+        Wake::Command(None) | Wake::Finished(None) => {}
+    }
+    None
+}
+
 /// Authenticates the connection and, once it is open, joins its groups
 /// and runs `post_authentication`.
 async fn open<C: Consumer>(
     endpoint: &EndpointCore<C>,
     core: &mut Core<C>,
     consumer: &mut C,
-    mut shutdown_signal: Pin<&mut Fuse<impl Future<Output = ()>>>,
+    shutdown_signal: &mut Fuse<Triggered>,
 ) {
     let outcome = authenticate(endpoint, core, consumer).await;
     if let Err(error) = core.conn.handle_auth(outcome, Instant::now()) {
@@ -381,7 +412,7 @@ async fn open<C: Consumer>(
     let joined = {
         let settled = core.settled();
         futures_util::pin_mut!(settled);
-        match future::select(settled, shutdown_signal.as_mut()).await {
+        match future::select(settled, shutdown_signal).await {
             Either::Left((joined, _)) => Some(joined),
             Either::Right(_) => None,
         }

@@ -14,6 +14,7 @@ mod task;
 mod writer;
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -297,7 +298,42 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
 
     /// Performs every output of the core: frames to the writer, layer
     /// commands to the layer worker, deliveries to the handler queue.
-    pub(crate) async fn flush(&mut self) {
+    ///
+    /// Not an `async fn`, and its rare waits boxed or one byte: this future
+    /// is part of the session's and the dispatcher's, which every idle
+    /// connection keeps. An async fn kept the layer command being
+    /// submitted twice across its wait (64 bytes, `-Zprint-type-sizes`).
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps its arguments twice in its future"
+    )]
+    pub(crate) fn flush(&mut self) -> impl Future<Output = ()> + '_ {
+        async move {
+            self.perform_outputs();
+            // `let else`, not `while let`: its scrutinee would borrow the
+            // core until the end of the body.
+            loop {
+                let Some(waiting) = self.submit_layer_commands() else {
+                    break;
+                };
+                // The worker is far behind: room made, the rest follow.
+                if let Some(settled) = waiting.await {
+                    self.outlet.settled = Some(settled);
+                }
+            }
+            if self.conn.is_backlog_high() {
+                // A handler sending frame after frame never lets the writer
+                // run on its own: hand it a turn before the backlog counts
+                // as slow.
+                self.outlet.turn.give().await;
+                self.take_written();
+            }
+        }
+    }
+
+    /// Performs the core's outputs: frames to the writer, deliveries to
+    /// the handler queue.
+    fn perform_outputs(&mut self) {
         self.take_written();
         while let Some(output) = self.conn.poll_output() {
             match output {
@@ -340,23 +376,23 @@ impl<M: MessageSet, E: MessageSet> Core<M, E> {
                 }
             }
         }
+    }
+
+    /// Hands the core's layer commands to the layer worker while it has
+    /// room; when it has none, the wait for room with the command that did
+    /// not fit, boxed (rare: it must not size the future of every flush).
+    #[inline]
+    fn submit_layer_commands(
+        &mut self,
+    ) -> Option<Pin<Box<impl Future<Output = Option<BatchOutcome>> + '_>>> {
         while let Some(command) = self.conn.poll_layer() {
-            let settled = match self.outlet.layer.try_submit(command) {
-                Ok(settled) => settled,
-                // The worker is far behind: wait for room. Boxed, so that
-                // this rare wait does not size the future of every flush.
-                Err(command) => Box::pin(self.outlet.layer.submit(command)).await,
-            };
-            if let Some(settled) = settled {
-                self.outlet.settled = Some(settled);
+            match self.outlet.layer.try_submit(command) {
+                Ok(Some(settled)) => self.outlet.settled = Some(settled),
+                Ok(None) => {}
+                Err(command) => return Some(Box::pin(self.outlet.layer.submit(command))),
             }
         }
-        if self.conn.is_backlog_high() {
-            // A handler sending frame after frame never lets the writer run
-            // on its own: hand it a turn before the backlog counts as slow.
-            self.outlet.turn.give().await;
-            self.take_written();
-        }
+        None
     }
 
     /// Waits for the outcome of the join or leave batch queued by the last

@@ -43,14 +43,15 @@ pub(crate) struct Turn(Arc<Signals>);
 impl Turn {
     /// Lets the writer and the layer worker run (if they have work) before
     /// the session continues, without leaving the task.
-    pub(crate) async fn give(&self) {
-        pending_once().await;
+    pub(crate) fn give(&self) -> PendingOnce {
+        PendingOnce { woken: false }
     }
 
-    /// Lets the runtime run other tasks before the session continues.
-    pub(crate) async fn yield_now(&self) {
+    /// Lets the runtime run other tasks before the session continues (the
+    /// request is made here: await the future at once).
+    pub(crate) fn yield_now(&self) -> PendingOnce {
         self.0.yield_requested.store(true, Ordering::Release);
-        pending_once().await;
+        PendingOnce { woken: false }
     }
 
     fn yield_requested(&self) -> bool {
@@ -59,18 +60,27 @@ impl Turn {
 }
 
 /// Returns `Pending` once after waking itself.
-async fn pending_once() {
-    let mut pending = false;
-    std::future::poll_fn(|cx| {
-        if pending {
+///
+/// A struct rather than an `async fn` around `poll_fn`: it is part of the
+/// session's future and of every flush's, which every idle connection
+/// keeps (one byte here, 32 as an async fn, `-Zprint-type-sizes`).
+#[must_use = "futures do nothing unless polled"]
+pub(crate) struct PendingOnce {
+    woken: bool,
+}
+
+impl Future for PendingOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.woken {
             Poll::Ready(())
         } else {
-            pending = true;
+            self.woken = true;
             cx.waker().wake_by_ref();
             Poll::Pending
         }
-    })
-    .await;
+    }
 }
 
 /// What the parts' wakers share with the task; also the session's waker
