@@ -207,10 +207,6 @@ struct SessionIo {
     turn: Turn,
 }
 
-#[expect(
-    clippy::manual_async_fn,
-    reason = "an async fn keeps its arguments twice in its future"
-)]
 fn session<C: Consumer>(
     endpoint: Arc<EndpointCore<C>>,
     mut core: Core<C>,
@@ -305,15 +301,11 @@ fn session<C: Consumer>(
                                 return Poll::Ready(Wake::Layer(message));
                             }
                         }
-                        2 => {
-                            if timer.poll_unpin(cx).is_ready() {
-                                return Poll::Ready(Wake::Timer);
-                            }
-                        }
-                        3 if !shutdown_signal.is_terminated() => {
-                            if shutdown_signal.poll_unpin(cx).is_ready() {
-                                return Poll::Ready(Wake::Shutdown);
-                            }
+                        2 if timer.poll_unpin(cx).is_ready() => return Poll::Ready(Wake::Timer),
+                        3 if !shutdown_signal.is_terminated()
+                            && shutdown_signal.poll_unpin(cx).is_ready() =>
+                        {
+                            return Poll::Ready(Wake::Shutdown);
                         }
                         4 => {
                             if let Some(c) = &mut concurrent
