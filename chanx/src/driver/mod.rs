@@ -282,59 +282,72 @@ fn session<C: Consumer>(
                 io.turn.yield_now().await;
             }
             iteration = iteration.wrapping_add(1);
-            let woken = future::poll_fn(|cx| {
-                // Each iteration starts with the next source, so that a source
-                // that is always ready cannot starve the others (what
-                // `select!` does with a random start, at about 150
-                // instructions per message under callgrind).
-                for turn in 0..SOURCES {
-                    // Each source returns as soon as it is ready: a `Poll<Wake>`
-                    // built per source costs its drop when pending.
-                    match iteration.wrapping_add(turn) % SOURCES {
-                        0 if read_socket && !io.stream.is_terminated() => {
-                            if let Poll::Ready(frame) = io.stream.poll_next_unpin(cx) {
-                                return Poll::Ready(Wake::Frame(frame));
+            // Moved in, as references and values: the flags and the count
+            // then share one word of the closure instead of a reference
+            // each (the closure is part of the session's future).
+            let woken = {
+                let (stream, inbox, timer, signal, concurrent, core_ref) = (
+                    &mut io.stream,
+                    &mut *inbox,
+                    &mut timer,
+                    &mut shutdown_signal,
+                    &mut concurrent,
+                    &mut core,
+                );
+                future::poll_fn(move |cx| {
+                    // Each iteration starts with the next source, so that a source
+                    // that is always ready cannot starve the others (what
+                    // `select!` does with a random start, at about 150
+                    // instructions per message under callgrind).
+                    for turn in 0..SOURCES {
+                        // Each source returns as soon as it is ready: a `Poll<Wake>`
+                        // built per source costs its drop when pending.
+                        match iteration.wrapping_add(turn) % SOURCES {
+                            0 if read_socket && !stream.is_terminated() => {
+                                if let Poll::Ready(frame) = stream.poll_next_unpin(cx) {
+                                    return Poll::Ready(Wake::Frame(frame));
+                                }
                             }
-                        }
-                        1 if can_read && !inbox.is_terminated() => {
-                            if let Poll::Ready(message) = inbox.poll_next_unpin(cx) {
-                                return Poll::Ready(Wake::Layer(message));
+                            1 if can_read && !inbox.is_terminated() => {
+                                if let Poll::Ready(message) = inbox.poll_next_unpin(cx) {
+                                    return Poll::Ready(Wake::Layer(message));
+                                }
                             }
-                        }
-                        2 if timer.poll_unpin(cx).is_ready() => return Poll::Ready(Wake::Timer),
-                        3 if !shutdown_signal.is_terminated()
-                            && shutdown_signal.poll_unpin(cx).is_ready() =>
-                        {
-                            return Poll::Ready(Wake::Shutdown);
-                        }
-                        4 => {
-                            if let Some(c) = &mut concurrent
-                                && !c.commands.is_terminated()
-                                && let Poll::Ready(command) = c.commands.poll_next_unpin(cx)
-                            {
-                                return Poll::Ready(Wake::Command(command));
+                            2 if timer.poll_unpin(cx).is_ready() => {
+                                return Poll::Ready(Wake::Timer);
                             }
-                        }
-                        5 => {
-                            if let Some(c) = &mut concurrent
-                                && !c.in_flight.is_terminated()
-                                && let Poll::Ready(finished) = c.in_flight.poll_next_unpin(cx)
-                            {
-                                return Poll::Ready(Wake::Finished(finished));
+                            3 if !signal.is_terminated() && signal.poll_unpin(cx).is_ready() => {
+                                return Poll::Ready(Wake::Shutdown);
                             }
+                            4 => {
+                                if let Some(c) = concurrent
+                                    && !c.commands.is_terminated()
+                                    && let Poll::Ready(command) = c.commands.poll_next_unpin(cx)
+                                {
+                                    return Poll::Ready(Wake::Command(command));
+                                }
+                            }
+                            5 => {
+                                if let Some(c) = concurrent
+                                    && !c.in_flight.is_terminated()
+                                    && let Poll::Ready(finished) = c.in_flight.poll_next_unpin(cx)
+                                {
+                                    return Poll::Ready(Wake::Finished(finished));
+                                }
+                            }
+                            _ => {}
                         }
-                        _ => {}
                     }
-                }
-                // The connection waits: what its queues grew to for the last
-                // messages goes back now rather than staying with every idle
-                // connection. A connection that gets one message at a time
-                // pays for it on each (the queues grow again): about 300 of
-                // some 8,600 server instructions per fan-out delivery
-                // (callgrind, BENCHMARKS.md).
-                core.release_idle_memory();
-                Poll::Pending
-            })
+                    // The connection waits: what its queues grew to for the last
+                    // messages goes back now rather than staying with every idle
+                    // connection. A connection that gets one message at a time
+                    // pays for it on each (the queues grow again): about 300 of
+                    // some 8,600 server instructions per fan-out delivery
+                    // (callgrind, BENCHMARKS.md).
+                    core_ref.release_idle_memory();
+                    Poll::Pending
+                })
+            }
             .await;
             // Handed over whole: what woke the session is then gone before
             // the awaits below (a binding only partly moved out stays in
