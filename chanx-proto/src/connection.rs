@@ -240,10 +240,15 @@ pub struct Connection<M, E> {
     in_flight: VecDeque<usize>,
     /// Their total size in bytes.
     outbound_bytes: usize,
-    /// One entry per message given to a handler and not yet reported
-    /// handled, oldest first: the topic envelope its error and completion
-    /// frames carry (none for the endpoint's own messages).
-    pending_messages: VecDeque<Option<Envelope>>,
+    /// The endpoint's own messages given to a handler and not yet
+    /// reported handled: a count, since they are reported oldest first
+    /// and carry nothing (a queue of them cost an allocation per burst
+    /// and a search per message).
+    pending_messages: usize,
+    /// The envelopes of topic messages given to a handler and not yet
+    /// reported handled (in any order); their error and completion frames
+    /// carry them.
+    pending_topic_messages: Vec<Envelope>,
     /// Topic subscriptions by topic name. Ordered maps: 24 bytes each in
     /// every connection rather than a hash map's 48, and a connection's
     /// few subscriptions are found by comparing names faster than by
@@ -284,7 +289,8 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             seen_multi: VecDeque::new(),
             in_flight: VecDeque::new(),
             outbound_bytes: 0,
-            pending_messages: VecDeque::new(),
+            pending_messages: 0,
+            pending_topic_messages: Vec::new(),
             subscriptions: BTreeMap::new(),
             requested: BTreeSet::new(),
             pending_events: 0,
@@ -329,7 +335,9 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         release(&mut self.outputs);
         release(&mut self.layer);
         release(&mut self.in_flight);
-        release(&mut self.pending_messages);
+        if self.pending_topic_messages.is_empty() && self.pending_topic_messages.capacity() > 0 {
+            self.pending_topic_messages = Vec::new();
+        }
     }
 
     /// The current state.
@@ -519,7 +527,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
             protocol.builtin_ping,
         ) {
             Decoded::Message(message) => {
-                self.pending_messages.push_back(None);
+                self.pending_messages += 1;
                 self.outputs.push_back(Output::Message(message));
             }
             Decoded::BuiltinPing => {
@@ -598,10 +606,10 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     pub fn message_handled(&mut self, handled: Handled) -> Result<(), ProtoError> {
         // The oldest of the endpoint's own messages (topic messages are
         // reported with `topic_message_handled`, in any order).
-        let Some(at) = self.pending_messages.iter().position(Option::is_none) else {
+        if self.pending_messages == 0 {
             return Err(ProtoError::NothingPending("message"));
-        };
-        self.pending_messages.remove(at);
+        }
+        self.pending_messages -= 1;
         self.finish_message(handled, None);
         Ok(())
     }

@@ -145,7 +145,7 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         let topic_type = &self.protocol.topics[kind];
         match topic::decode_message(topic_type, message, self.protocol.options.camelize) {
             Decoded::Message(message) => {
-                self.pending_messages.push_back(Some(envelope.clone()));
+                self.pending_topic_messages.push(envelope.clone());
                 self.outputs.push_back(Output::Topic(TopicRequest {
                     kind,
                     envelope,
@@ -293,15 +293,15 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         handled: Handled,
         envelope: &Envelope,
     ) -> Result<(), ProtoError> {
-        let wanted = Some(envelope);
         let Some(at) = self
-            .pending_messages
+            .pending_topic_messages
             .iter()
-            .position(|pending| pending.as_ref() == wanted)
+            .position(|pending| pending == envelope)
         else {
             return Err(ProtoError::NothingPending("topic message"));
         };
-        self.pending_messages.remove(at);
+        // Equal envelopes are interchangeable: order does not matter.
+        self.pending_topic_messages.swap_remove(at);
         self.finish_message(handled, Some(envelope));
         Ok(())
     }

@@ -43,12 +43,12 @@ use crate::session::{
 use crate::shutdown::{ShutdownSignal, Triggered};
 use crate::ws::{BoxSocket, SocketError, WsMessage};
 
-/// The session yields to the writer at least this often, even when input
-/// keeps arriving.
+/// The session yields to the writer at least this often (messages without
+/// a wait), even when input keeps arriving.
 const YIELD_EVERY: u32 = 32;
 
-/// The session yields to the runtime at least this often, so one busy
-/// connection cannot monopolize a worker thread.
+/// The session yields to the runtime at least this often (messages without
+/// a wait), so one busy connection cannot monopolize a worker thread.
 const FAIR_EVERY: u32 = 128;
 
 /// What the session waits on: the socket, the inbox, the timer, the
@@ -282,11 +282,12 @@ fn session<C: Consumer>(
                 io.turn.yield_now().await;
             }
             iteration = iteration.wrapping_add(1);
-            // Moved in, as references and values: the flags and the count
-            // then share one word of the closure instead of a reference
-            // each (the closure is part of the session's future).
+            // Moved in, as references and values: the flags then share one
+            // word of the closure instead of a reference each (the closure
+            // is part of the session's future).
             let woken = {
-                let (stream, inbox, timer, signal, concurrent, core_ref) = (
+                let (count, stream, inbox, timer, signal, concurrent, core_ref) = (
+                    &mut iteration,
                     &mut io.stream,
                     &mut *inbox,
                     &mut timer,
@@ -302,7 +303,7 @@ fn session<C: Consumer>(
                     for turn in 0..SOURCES {
                         // Each source returns as soon as it is ready: a `Poll<Wake>`
                         // built per source costs its drop when pending.
-                        match iteration.wrapping_add(turn) % SOURCES {
+                        match count.wrapping_add(turn) % SOURCES {
                             0 if read_socket && !stream.is_terminated() => {
                                 if let Poll::Ready(frame) = stream.poll_next_unpin(cx) {
                                     return Poll::Ready(Wake::Frame(frame));
@@ -345,6 +346,14 @@ fn session<C: Consumer>(
                     // some 8,600 server instructions per fan-out delivery
                     // (callgrind, BENCHMARKS.md).
                     core_ref.release_idle_memory();
+                    // The input ran dry: the counts of the yields above start
+                    // again. A connection yields to the runtime only after
+                    // `FAIR_EVERY` messages without a wait, not every
+                    // `FAIR_EVERY` messages: a trip through the run queue
+                    // for a connection that was about to wait anyway only
+                    // delayed its last replies behind every other
+                    // connection's (pipelined echo p99, BENCHMARKS.md).
+                    *count = 1;
                     Poll::Pending
                 })
             }
