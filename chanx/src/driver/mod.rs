@@ -55,6 +55,58 @@ const FAIR_EVERY: u32 = 128;
 /// shutdown signal, and a concurrent endpoint's commands and handlers.
 const SOURCES: u32 = 6;
 
+/// Every this many messages without a wait, the rare sources (the timer,
+/// the shutdown signal, a concurrent endpoint's commands and handlers) are
+/// polled before the socket and the inbox.
+const RARE_FIRST_EVERY: u32 = 16;
+
+/// The order in which the session polls its sources (numbered as in
+/// its wait): the socket and the inbox take turns first, the rare sources
+/// come first every [`RARE_FIRST_EVERY`] messages. No source that is always
+/// ready starves the others, and a message costs the polls of few sources
+/// with nothing for the session (`select!`'s random start cost about 150
+/// instructions per echo under callgrind, a rotation over all six about 70
+/// more than this order).
+fn poll_order(count: u32) -> [u32; SOURCES as usize] {
+    let (first, second) = if count.is_multiple_of(2) {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    if count.is_multiple_of(RARE_FIRST_EVERY) {
+        [2, 3, 4, 5, first, second]
+    } else {
+        [first, second, 2, 3, 4, 5]
+    }
+}
+
+/// The session's counts of messages, for the order of its sources and its
+/// yields.
+#[derive(Default)]
+struct Counts {
+    /// Messages (and other wake-ups) so far, wrapping.
+    messages: u32,
+    /// Messages since the session last waited (its input ran dry).
+    since_wait: u32,
+}
+
+impl Counts {
+    /// One more message.
+    fn next(&mut self) {
+        self.messages = self.messages.wrapping_add(1);
+        self.since_wait = self.since_wait.wrapping_add(1);
+    }
+
+    /// The input ran dry: the counts of the yields start again. A
+    /// connection yields to the runtime only after `FAIR_EVERY` messages
+    /// without a wait, not every `FAIR_EVERY` messages: a trip through the
+    /// run queue for a connection about to wait anyway only delays its last
+    /// replies behind every other connection's.
+    fn waited(&mut self) {
+        self.since_wait = 0;
+    }
+}
+
 /// Handlers allowed at once, and how to clone the consumer for each.
 pub(crate) type Concurrency<C> = (usize, fn(&C) -> C);
 
@@ -246,7 +298,7 @@ fn session<C: Consumer>(
         // fresh waker with the channel and the timer on every iteration.
         let mut timer = Timer::default();
         let mut reads_paused = false;
-        let mut iteration: u32 = 1;
+        let mut counts = Counts::default();
         while !core.is_done() {
             timer.arm(core.conn.poll_timeout());
             // Concurrent endpoints stop reading while deliveries wait for a
@@ -270,24 +322,24 @@ fn session<C: Consumer>(
                     core.conn.handle_reads_resumed();
                 }
             }
-            if iteration.is_multiple_of(YIELD_EVERY) {
+            counts.next();
+            if counts.since_wait.is_multiple_of(YIELD_EVERY) {
                 // The writer shares this task: let it write regularly even when
                 // input keeps arriving (`Core::flush` also hands it a turn
                 // whenever the core says the backlog is high).
                 io.turn.give().await;
             }
-            if iteration.is_multiple_of(FAIR_EVERY) {
+            if counts.since_wait.is_multiple_of(FAIR_EVERY) {
                 // Input that never runs dry must not starve the other
                 // connections (nor their inboxes) of this runtime thread.
                 io.turn.yield_now().await;
             }
-            iteration = iteration.wrapping_add(1);
             // Moved in, as references and values: the flags then share one
             // word of the closure instead of a reference each (the closure
             // is part of the session's future).
             let woken = {
-                let (count, stream, inbox, timer, signal, concurrent, core_ref) = (
-                    &mut iteration,
+                let (counts, stream, inbox, timer, signal, concurrent, core_ref) = (
+                    &mut counts,
                     &mut io.stream,
                     &mut *inbox,
                     &mut timer,
@@ -296,14 +348,10 @@ fn session<C: Consumer>(
                     &mut core,
                 );
                 future::poll_fn(move |cx| {
-                    // Each iteration starts with the next source, so that a source
-                    // that is always ready cannot starve the others (what
-                    // `select!` does with a random start, at about 150
-                    // instructions per message under callgrind).
-                    for turn in 0..SOURCES {
+                    for source in poll_order(counts.messages) {
                         // Each source returns as soon as it is ready: a `Poll<Wake>`
                         // built per source costs its drop when pending.
-                        match count.wrapping_add(turn) % SOURCES {
+                        match source {
                             0 if read_socket && !stream.is_terminated() => {
                                 if let Poll::Ready(frame) = stream.poll_next_unpin(cx) {
                                     return Poll::Ready(Wake::Frame(frame));
@@ -346,14 +394,7 @@ fn session<C: Consumer>(
                     // some 8,600 server instructions per fan-out delivery
                     // (callgrind, BENCHMARKS.md).
                     core_ref.release_idle_memory();
-                    // The input ran dry: the counts of the yields above start
-                    // again. A connection yields to the runtime only after
-                    // `FAIR_EVERY` messages without a wait, not every
-                    // `FAIR_EVERY` messages: a trip through the run queue
-                    // for a connection that was about to wait anyway only
-                    // delayed its last replies behind every other
-                    // connection's (pipelined echo p99, BENCHMARKS.md).
-                    *count = 1;
+                    counts.waited();
                     Poll::Pending
                 })
             }
