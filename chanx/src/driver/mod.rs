@@ -267,7 +267,7 @@ fn session<C: Consumer>(
 ) -> impl Future<Output = ()> {
     // An `async move` block rather than an `async fn`: an async fn keeps
     // each argument twice in its future (the argument and its binding in
-    // the body), and `core` is the largest (688 bytes each per connection,
+    // the body), and `core` is the largest (544 bytes each per connection,
     // `-Zprint-type-sizes`).
     // The wait made here: inside, the future would keep the signal and
     // the wait made of it (16 bytes more).
