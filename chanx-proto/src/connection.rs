@@ -241,8 +241,8 @@ pub struct Connection<M, E> {
     /// Their total size in bytes.
     outbound_bytes: usize,
     /// The endpoint's own messages given to a handler and not yet
-    /// reported handled: a count, since they are reported oldest first
-    /// and carry nothing (a queue of them cost an allocation per burst
+    /// reported handled: a count, since their reports carry nothing and
+    /// may come in any order (a queue of them cost an allocation per burst
     /// and a search per message).
     pending_messages: usize,
     /// The envelopes of topic messages given to a handler and not yet
@@ -599,13 +599,13 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
         }
     }
 
-    /// Reports that the handler of the oldest delivered [`Output::Message`]
-    /// finished. [`Handled::Failed`] sends `{"detail": "Failed to process
+    /// Reports that the handler of a delivered [`Output::Message`] finished
+    /// (in any order: the completion frames carry nothing of the message). [`Handled::Failed`] sends `{"detail": "Failed to process
     /// message"}`. Either way `complete` follows when completion frames are
     /// on (nothing is sent once the connection is closing).
     pub fn message_handled(&mut self, handled: Handled) -> Result<(), ProtoError> {
-        // The oldest of the endpoint's own messages (topic messages are
-        // reported with `topic_message_handled`, in any order).
+        // One of the endpoint's own messages (topic messages are reported
+        // with `topic_message_handled`).
         if self.pending_messages == 0 {
             return Err(ProtoError::NothingPending("message"));
         }

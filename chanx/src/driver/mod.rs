@@ -47,26 +47,30 @@ use crate::ws::{BoxSocket, SocketError, WsMessage};
 /// a wait), even when input keeps arriving.
 const YIELD_EVERY: u32 = 32;
 
-/// The session yields to the runtime at least this often (messages without
-/// a wait), so one busy connection cannot monopolize a worker thread.
+/// The session yields to the runtime at least this often (messages, waits
+/// or not), so one busy connection cannot monopolize a worker thread. Not
+/// counted since the last wait: a wait ends inside the same poll of the
+/// connection's task whenever a source became ready meanwhile (see
+/// `ConnectionTask`), so a steady inbox could otherwise keep the thread.
 const FAIR_EVERY: u32 = 128;
 
 /// What the session waits on: the socket, the inbox, the timer, the
 /// shutdown signal, and a concurrent endpoint's commands and handlers.
 const SOURCES: u32 = 6;
 
-/// Every this many messages without a wait, the rare sources (the timer,
-/// the shutdown signal, a concurrent endpoint's commands and handlers) are
-/// polled before the socket and the inbox.
+/// Every this many messages, the timer and the shutdown signal are polled
+/// first.
 const RARE_FIRST_EVERY: u32 = 16;
 
-/// The order in which the session polls its sources (numbered as in
-/// its wait): the socket and the inbox take turns first, the rare sources
-/// come first every [`RARE_FIRST_EVERY`] messages. No source that is always
-/// ready starves the others, and a message costs the polls of few sources
-/// with nothing for the session (`select!`'s random start cost about 150
-/// instructions per echo under callgrind, a rotation over all six about 70
-/// more than this order).
+/// The order in which the session polls its sources (numbered as in its
+/// wait): a concurrent endpoint's commands and finished handlers first
+/// (work under way goes before new input; a direct endpoint has neither),
+/// then the socket and the inbox, taking turns; the timer and the shutdown
+/// signal come first every [`RARE_FIRST_EVERY`] messages. No source that
+/// is always ready starves the others, and a message costs the polls of
+/// few sources with nothing for the session (`select!`'s random start cost
+/// about 150 instructions per echo under callgrind, a rotation over all
+/// six about 70 more than this order).
 fn poll_order(count: u32) -> [u32; SOURCES as usize] {
     let (first, second) = if count.is_multiple_of(2) {
         (0, 1)
@@ -76,7 +80,7 @@ fn poll_order(count: u32) -> [u32; SOURCES as usize] {
     if count.is_multiple_of(RARE_FIRST_EVERY) {
         [2, 3, 4, 5, first, second]
     } else {
-        [first, second, 2, 3, 4, 5]
+        [4, 5, first, second, 2, 3]
     }
 }
 
@@ -86,7 +90,8 @@ fn poll_order(count: u32) -> [u32; SOURCES as usize] {
 struct Counts {
     /// Messages (and other wake-ups) so far, wrapping.
     messages: u32,
-    /// Messages since the session last waited (its input ran dry).
+    /// Messages since the session last waited (its input ran dry), for
+    /// the writer's turns.
     since_wait: u32,
 }
 
@@ -97,11 +102,8 @@ impl Counts {
         self.since_wait = self.since_wait.wrapping_add(1);
     }
 
-    /// The input ran dry: the counts of the yields start again. A
-    /// connection yields to the runtime only after `FAIR_EVERY` messages
-    /// without a wait, not every `FAIR_EVERY` messages: a trip through the
-    /// run queue for a connection about to wait anyway only delays its last
-    /// replies behind every other connection's.
+    /// The input ran dry: the writer gets its turn with the wait, its
+    /// count starts again.
     fn waited(&mut self) {
         self.since_wait = 0;
     }
@@ -329,7 +331,7 @@ fn session<C: Consumer>(
                 // whenever the core says the backlog is high).
                 io.turn.give().await;
             }
-            if counts.since_wait.is_multiple_of(FAIR_EVERY) {
+            if counts.messages.is_multiple_of(FAIR_EVERY) {
                 // Input that never runs dry must not starve the other
                 // connections (nor their inboxes) of this runtime thread.
                 io.turn.yield_now().await;
@@ -588,5 +590,33 @@ async fn authenticate<C: Consumer>(
                 detail: String::new(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_order_polls_every_source_once() {
+        for count in 0..64 {
+            let mut order = poll_order(count);
+            order.sort_unstable();
+            assert_eq!(order, [0, 1, 2, 3, 4, 5], "count {count}");
+        }
+    }
+
+    #[test]
+    fn socket_and_inbox_take_turns_and_rare_sources_come_first_regularly() {
+        // Work under way first, then the socket and the inbox, in turns.
+        assert_eq!(poll_order(1)[..4], [4, 5, 1, 0]);
+        assert_eq!(poll_order(2)[..4], [4, 5, 0, 1]);
+        // The timer and the shutdown signal lead once every
+        // RARE_FIRST_EVERY messages, also across the count's wrap.
+        let leading = |count: u32| poll_order(count)[..2] == [2, 3];
+        let led: Vec<u32> = (1..=64).filter(|&c| leading(c)).collect();
+        assert_eq!(led, [16, 32, 48, 64]);
+        assert!(leading(u32::MAX.wrapping_add(1)));
+        assert!(leading(u32::MAX - (RARE_FIRST_EVERY - 1)));
     }
 }

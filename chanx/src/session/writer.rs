@@ -116,6 +116,7 @@ enum WriterState {
     /// the peer's Close answered, and the transport may hold that answer
     /// unflushed).
     Closing,
+    /// Closed: the writer's future is ready.
     Done,
 }
 
@@ -147,7 +148,11 @@ impl Writer {
     /// flush, which comes as soon as nothing is queued (else the writer
     /// waits for a frame).
     fn poll_feed(&mut self, cx: &mut Context<'_>, fed: bool) -> Poll<WriterState> {
-        // Ready before a frame is taken: a frame taken is never held.
+        // Ready before a frame is taken: a frame taken is never held. A
+        // refusal shows here (the split sink sends the frame it holds when
+        // next polled), e.g. the peer's Close arrived: the transport
+        // refuses data but still owes the peer its Close reply, which
+        // closing flushes.
         if let Err(error) = ready!(self.sink.poll_ready_unpin(cx)) {
             tracing::debug!(%error, "socket write failed");
             return Poll::Ready(self.failed());
@@ -171,8 +176,8 @@ impl Writer {
             return Poll::Ready(self.state);
         }
         if let Err(error) = self.sink.start_send_unpin(message) {
-            // E.g. the peer's Close arrived: the transport refuses data but
-            // still owes the peer its Close reply, which closing flushes.
+            // The split sink only stores the frame; kept for a sink that
+            // refuses it at once.
             tracing::debug!(%error, "socket write failed");
             return Poll::Ready(self.failed());
         }
@@ -203,17 +208,13 @@ impl Writer {
 
     /// Writes the session's close frame, if it queued one.
     fn poll_send_close(&mut self, cx: &mut Context<'_>) -> Poll<WriterState> {
-        let queued = self.shared.close.lock().is_ok_and(|slot| slot.is_some());
-        if !queued || ready!(self.sink.poll_ready_unpin(cx)).is_err() {
+        // Held across the sink's readiness (no await: the session, its
+        // only other user, shares this task).
+        let mut slot = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() || ready!(self.sink.poll_ready_unpin(cx)).is_err() {
             return Poll::Ready(WriterState::Closing);
         }
-        let frame = self
-            .shared
-            .close
-            .lock()
-            .ok()
-            .and_then(|mut slot| slot.take());
-        let sent = frame.is_some_and(|frame| {
+        let sent = slot.take().is_some_and(|frame| {
             self.sink
                 .start_send_unpin(WsMessage::Close(Some(frame)))
                 .is_ok()
