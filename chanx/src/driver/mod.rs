@@ -67,11 +67,10 @@ const RARE_FIRST_EVERY: u32 = 16;
 /// (work under way goes before new input; a direct endpoint has neither,
 /// and polls them last), then the socket and the inbox, taking turns; the
 /// timer and the shutdown signal come first every [`RARE_FIRST_EVERY`]
-/// messages. No source that
-/// is always ready starves the others, and a message costs the polls of
-/// few sources with nothing for the session (`select!`'s random start cost
-/// about 150 instructions per echo under callgrind, a rotation over all
-/// six about 70 more than this order).
+/// messages. No source that is always ready starves the others, and a
+/// message costs the polls of few sources with nothing for the session
+/// (`select!`'s random start cost about 150 instructions per echo under
+/// callgrind, a rotation over all six about 70 more than this order).
 fn poll_order(count: u32, concurrent: bool) -> [u32; SOURCES as usize] {
     let (first, second) = if count.is_multiple_of(2) {
         (0, 1)
