@@ -600,9 +600,10 @@ impl<M: MessageSet, E: MessageSet> Connection<M, E> {
     }
 
     /// Reports that the handler of a delivered [`Output::Message`] finished
-    /// (in any order: the completion frames carry nothing of the message). [`Handled::Failed`] sends `{"detail": "Failed to process
-    /// message"}`. Either way `complete` follows when completion frames are
-    /// on (nothing is sent once the connection is closing).
+    /// (in any order: the completion frames carry nothing of the message).
+    /// [`Handled::Failed`] sends `{"detail": "Failed to process message"}`.
+    /// Either way `complete` follows when completion frames are on (nothing
+    /// is sent once the connection is closing).
     pub fn message_handled(&mut self, handled: Handled) -> Result<(), ProtoError> {
         // One of the endpoint's own messages (topic messages are reported
         // with `topic_message_handled`).

@@ -607,7 +607,11 @@ mod tests {
             for concurrent in [false, true] {
                 let mut order = poll_order(count, concurrent);
                 order.sort_unstable();
-                assert_eq!(order, [0, 1, 2, 3, 4, 5], "count {count}");
+                assert_eq!(
+                    order,
+                    [0, 1, 2, 3, 4, 5],
+                    "count {count}, concurrent {concurrent}"
+                );
             }
         }
     }

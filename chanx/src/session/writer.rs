@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 
 use futures_util::SinkExt;
@@ -24,6 +24,14 @@ struct Shared {
     /// Data frames still queued are dropped, not written (read by the
     /// writer for every frame: an atomic, not the lock).
     discard_pending: AtomicBool,
+}
+
+impl Shared {
+    /// The close frame's slot. A panic while it was held cannot leave it
+    /// half-written (it holds an `Option`), so a poisoned lock is used as is.
+    fn close_slot(&self) -> MutexGuard<'_, Option<(u16, String)>> {
+        self.close.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The session's handle on the writer.
@@ -64,7 +72,7 @@ impl Link {
     /// of them with `discard_pending` (the core's word, e.g. for a peer
     /// that does not read).
     pub(super) fn close(&self, code: u16, reason: &str, discard_pending: bool) {
-        let mut slot = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.shared.close_slot();
         if slot.is_none() {
             *slot = Some((code, reason.to_owned()));
             self.shared
@@ -210,7 +218,7 @@ impl Writer {
     fn poll_send_close(&mut self, cx: &mut Context<'_>) -> Poll<WriterState> {
         // Held across the sink's readiness (no await: the session, its
         // only other user, shares this task).
-        let mut slot = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.shared.close_slot();
         if slot.is_none() || ready!(self.sink.poll_ready_unpin(cx)).is_err() {
             return Poll::Ready(WriterState::Closing);
         }
